@@ -1,0 +1,1 @@
+"""proofcheck's Prefect 3 shell around the pure engine in ``validators``."""

@@ -1,0 +1,262 @@
+"""Run validators over a package and roll the results up into a PackageVerdict.
+
+Fail closed: a validator that raises or overruns its time limit becomes a ``system.*`` error finding
+for that file, and the run goes on. Deterministic: files, findings and checks come out sorted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import PurePosixPath
+from typing import Any
+
+from validators import __version__, rules, sniff
+from validators.base import CheckContext, CheckResult, DeadlineExceededError, Embedded, ProofFile, Validator
+from validators.model import (
+    CheckRun,
+    CheckState,
+    FileVerdict,
+    Finding,
+    Location,
+    PackageInfo,
+    PackageVerdict,
+    ProofVerdict,
+    Provenance,
+    sorted_findings,
+    with_findings,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_CHILD_DEPTH = 4
+MAX_CHILDREN_PER_FILE = 1000
+
+
+@dataclass
+class PackageContents:
+    """What the intake hands the engine: the package facts, its files and what it found on the way."""
+
+    info: PackageInfo
+    files: list[ProofFile]
+    ids_as_written: dict[str, str] = field(default_factory=dict)
+    package_findings: list[Finding] = field(default_factory=list)
+    proof_findings: dict[str, list[Finding]] = field(default_factory=dict)
+    file_findings: dict[str, list[Finding]] = field(default_factory=dict)
+    expectations: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RulesetInfo:
+    version: str = "none"
+    components: Mapping[str, str] = field(default_factory=dict)
+    handle: Any = None  # the loaded ruleset, passed to checks through the context
+
+
+ProgressCallback = Callable[[int, int, str], None]
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def make_child(parent: ProofFile, embedded: Embedded, index: int) -> ProofFile:
+    """A ProofFile for content found inside ``parent``."""
+    name = PurePosixPath(embedded.name or f"embedded-{index}").name or f"embedded-{index}"
+    try:
+        media = sniff.media_type(embedded.data[: sniff.SNIFF_BYTES])
+    except sniff.SnifferUnavailableError:
+        media = sniff.UNKNOWN
+    return ProofFile(
+        path=f"{parent.path}!{index}:{name}",
+        size=len(embedded.data),
+        sha256=hashlib.sha256(embedded.data).hexdigest(),
+        media_type=media,
+        data=embedded.data,
+        depth=parent.depth + 1,
+        parent=parent.path,
+        proof_id=parent.proof_id,
+        origin=embedded.origin,
+    )
+
+
+def _run_one(validator: Validator, file: ProofFile, ctx: CheckContext) -> CheckResult:
+    """Run a check in a worker thread under its time limit; any failure becomes a system finding."""
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            outcome["result"] = validator.check(file, ctx)
+        except BaseException as exc:  # fail closed on anything, including a RecursionError
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=target, name=f"check-{validator.name}", daemon=True)
+    worker.start()
+    worker.join(max(0.0, ctx.deadline - time.monotonic()))
+    if worker.is_alive():
+        ctx.cancelled.set()
+        log.warning("check %s overran %.0f s on a file; abandoned", validator.name, validator.timeout)
+        return CheckResult(
+            findings=[rules.finding("system.timeout", check=validator.name, seconds=validator.timeout)],
+            state=CheckState.NOT_RUN,
+            detail="time limit exceeded",
+        )
+    if "error" in outcome:
+        exc = outcome["error"]
+        if isinstance(exc, DeadlineExceededError):
+            return CheckResult(
+                findings=[rules.finding("system.timeout", check=validator.name, seconds=validator.timeout)],
+                state=CheckState.NOT_RUN,
+                detail="time limit exceeded",
+            )
+        # The exception text may quote content: log only its type.
+        log.warning("check %s crashed on a file: %s", validator.name, type(exc).__name__)
+        return CheckResult(
+            findings=[rules.finding("system.check-crashed", check=validator.name, error=type(exc).__name__)],
+            state=CheckState.NOT_RUN,
+            detail=f"crashed ({type(exc).__name__})",
+        )
+    result = outcome["result"]
+    if not isinstance(result, CheckResult):
+        return CheckResult(
+            findings=[rules.finding("system.check-crashed", check=validator.name, error="bad result")],
+            state=CheckState.NOT_RUN,
+            detail="returned no result",
+        )
+    return result
+
+
+class Engine:
+    """Applies a fixed list of validators; reusable across packages (loaded rulesets stay warm)."""
+
+    def __init__(
+        self,
+        validators: Sequence[Validator],
+        ruleset: RulesetInfo | None = None,
+        settings: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.validators = list(validators)
+        self.ruleset = ruleset or RulesetInfo()
+        self.settings = dict(settings or {})
+        unknown = {r for v in self.validators for r in v.rules} - set(rules.catalogue())
+        if unknown:
+            raise rules.UnknownRuleError(f"validators declare uncatalogued rules: {sorted(unknown)}")
+
+    def check_file(self, file: ProofFile, expectations: Mapping[str, Any] | None = None) -> FileVerdict:
+        checks: list[CheckRun] = []
+        findings: list[Finding] = []
+        embedded: list[Embedded] = []
+        for validator in self.validators:
+            if not validator.applies_to(file):
+                continue
+            ctx = CheckContext(
+                deadline=time.monotonic() + validator.timeout,
+                ruleset=self.ruleset.handle,
+                settings=self.settings,
+                expectations=expectations or {},
+            )
+            result = _run_one(validator, file, ctx)
+            undeclared = [f for f in result.findings if f.rule not in validator.rules and not f.is_system]
+            if undeclared:
+                raise rules.UnknownRuleError(
+                    f"check {validator.name} emitted undeclared rules {sorted({f.rule for f in undeclared})}"
+                )
+            if result.state is CheckState.NOT_RUN and not any(f.is_system for f in result.findings):
+                result.findings.append(
+                    rules.finding("system.check-not-run", check=validator.name, reason=result.detail or "")
+                )
+            checks.append(CheckRun(validator.name, result.state, result.detail))
+            findings.extend(result.findings)
+            embedded.extend(result.children)
+        children = self._check_children(file, embedded, findings, expectations)
+        return FileVerdict(
+            path=file.path,
+            sha256=file.sha256,
+            size=file.size,
+            media_type=file.media_type,
+            checks=tuple(sorted(checks, key=lambda c: c.name)),
+            findings=sorted_findings(findings),
+            children=children,
+        )
+
+    def _check_children(
+        self,
+        parent: ProofFile,
+        embedded: list[Embedded],
+        findings: list[Finding],
+        expectations: Mapping[str, Any] | None,
+    ) -> tuple[FileVerdict, ...]:
+        if not embedded:
+            return ()
+        if parent.depth + 1 > MAX_CHILD_DEPTH:
+            findings.append(
+                rules.finding("system.nesting-limit", depth=MAX_CHILD_DEPTH, count=len(embedded))
+            )
+            return ()
+        if len(embedded) > MAX_CHILDREN_PER_FILE:
+            findings.append(
+                rules.finding(
+                    "system.nesting-limit", Location(), depth=parent.depth + 1, count=len(embedded)
+                )
+            )
+            embedded = embedded[:MAX_CHILDREN_PER_FILE]
+        # Children do not inherit the parent's document-type expectations, only its proof.
+        child_expectations = {k: v for k, v in (expectations or {}).items() if k == "proof_id"}
+        return tuple(
+            self.check_file(make_child(parent, item, i), child_expectations)
+            for i, item in enumerate(embedded, start=1)
+        )
+
+    def run(self, contents: PackageContents, progress: ProgressCallback | None = None) -> PackageVerdict:
+        started = _now()
+        by_proof: dict[str, list[FileVerdict]] = {}
+        unmapped: list[FileVerdict] = []
+        ordered = sorted(contents.files, key=lambda f: f.path)
+        for index, file in enumerate(ordered, start=1):
+            if progress is not None:
+                progress(index, len(ordered), file.path)
+            expectations = dict(contents.expectations.get(file.proof_id or "", {}))
+            if file.proof_id:
+                expectations["proof_id"] = file.proof_id
+            verdict = self.check_file(file, expectations)
+            extra = contents.file_findings.get(file.path)
+            if extra:
+                verdict = with_findings(verdict, extra)
+            if file.proof_id:
+                by_proof.setdefault(file.proof_id, []).append(verdict)
+            else:
+                unmapped.append(verdict)
+        proof_ids = sorted(set(by_proof) | set(contents.proof_findings))
+        proofs = tuple(
+            ProofVerdict(
+                id=proof_id,
+                id_as_written=contents.ids_as_written.get(proof_id, proof_id),
+                files=tuple(by_proof.get(proof_id, [])),
+                findings=sorted_findings(contents.proof_findings.get(proof_id, [])),
+            )
+            for proof_id in proof_ids
+        )
+        components = dict(self.ruleset.components)
+        antivirus: dict[str, str] = {}
+        for validator in self.validators:
+            components.update(validator.components())
+            antivirus.update(validator.antivirus_provenance())
+        return PackageVerdict(
+            package=contents.info,
+            provenance=Provenance(
+                ruleset_version=self.ruleset.version,
+                components=tuple(sorted(components.items())),
+                engine_version=__version__,
+                started_at=started,
+                finished_at=_now(),
+                antivirus=tuple(sorted(antivirus.items())),
+            ),
+            proofs=proofs,
+            unmapped_files=tuple(unmapped),
+            package_findings=sorted_findings(contents.package_findings),
+        )

@@ -1,0 +1,349 @@
+"""The verdict tree: findings, files, proofs and the package, as immutable values.
+
+Statuses roll up to the worst below them (see ARCHITECTURE.md §3.1): ``fail`` when any non-``system.*``
+finding is an error, else ``error`` when a check could not run, else ``warning``, else ``pass``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from enum import Enum
+from typing import Any
+
+
+class Severity(str, Enum):
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+
+
+class Status(str, Enum):
+    PASS = "pass"
+    WARNING = "warning"
+    ERROR = "error"
+    FAIL = "fail"
+
+    @property
+    def rank(self) -> int:
+        return _STATUS_RANK[self]
+
+    @staticmethod
+    def worst(statuses: Iterable[Status]) -> Status:
+        return max(statuses, key=lambda s: s.rank, default=Status.PASS)
+
+
+_STATUS_RANK = {Status.PASS: 0, Status.WARNING: 1, Status.ERROR: 2, Status.FAIL: 3}
+
+
+class CheckState(str, Enum):
+    """Whether a check ran on a file: fully, with partial coverage, or not at all."""
+
+    RAN = "ran"
+    PARTIAL = "partial"
+    NOT_RUN = "not_run"
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a finding is. Every field is optional; only the relevant ones are set."""
+
+    page: int | None = None
+    line: int | None = None
+    column: int | None = None
+    xpath: str | None = None
+    span: tuple[int, int] | None = None
+    region: tuple[int, int, int, int] | None = None  # x, y, width, height in pixels
+    entry: str | None = None  # member name inside an archive or an e-mail part
+    time: float | None = None  # seconds into a video
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "page": self.page,
+            "line": self.line,
+            "column": self.column,
+            "xpath": self.xpath,
+            "span": list(self.span) if self.span is not None else None,
+            "region": list(self.region) if self.region is not None else None,
+            "entry": self.entry,
+            "time": self.time,
+        }
+
+    def sort_key(self) -> tuple[Any, ...]:
+        return (
+            self.entry or "",
+            self.page if self.page is not None else -1,
+            self.line if self.line is not None else -1,
+            self.column if self.column is not None else -1,
+            self.span or (-1, -1),
+            self.time if self.time is not None else -1.0,
+            self.region or (-1, -1, -1, -1),
+            self.xpath or "",
+        )
+
+
+NO_LOCATION = Location()
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One observation about a file or a package, tied to a catalogued rule.
+
+    ``evidence`` is for masked values only: never a full personal identifier or document content.
+    """
+
+    rule: str
+    severity: Severity
+    message: str
+    location: Location = NO_LOCATION
+    evidence: str | None = None
+
+    @property
+    def family(self) -> str:
+        return self.rule.split(".", 1)[0]
+
+    @property
+    def is_system(self) -> bool:
+        return self.family == "system"
+
+    def sort_key(self) -> tuple[Any, ...]:
+        return (self.rule, self.location.sort_key(), self.severity.value, self.message, self.evidence or "")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule,
+            "severity": self.severity.value,
+            "message": self.message,
+            "location": self.location.to_dict(),
+            "evidence": self.evidence,
+        }
+
+
+def status_of(findings: Iterable[Finding], checks: Iterable[CheckRun] = ()) -> Status:
+    """Status of a set of findings, by the contract's precedence fail > error > warning > pass."""
+    has_error = has_system = has_warning = False
+    for finding in findings:
+        if finding.severity is Severity.ERROR:
+            if finding.is_system:
+                has_system = True
+            else:
+                has_error = True
+        elif finding.severity is Severity.WARNING:
+            has_warning = True
+    if has_error:
+        return Status.FAIL
+    if has_system or any(c.state is CheckState.NOT_RUN for c in checks):
+        return Status.ERROR
+    if has_warning:
+        return Status.WARNING
+    return Status.PASS
+
+
+@dataclass(frozen=True)
+class CheckRun:
+    """A check (validator) applied to a file and how far it got."""
+
+    name: str
+    state: CheckState
+    detail: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, "status": self.state.value}
+        if self.detail:
+            out["detail"] = self.detail
+        return out
+
+
+@dataclass(frozen=True)
+class FileVerdict:
+    path: str
+    sha256: str
+    size: int
+    media_type: str
+    checks: tuple[CheckRun, ...] = ()
+    findings: tuple[Finding, ...] = ()
+    children: tuple[FileVerdict, ...] = ()
+
+    @property
+    def own_status(self) -> Status:
+        return status_of(self.findings, self.checks)
+
+    @property
+    def status(self) -> Status:
+        return Status.worst([self.own_status, *(c.status for c in self.children)])
+
+    def iter_files(self) -> Iterator[FileVerdict]:
+        yield self
+        for child in self.children:
+            yield from child.iter_files()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "sha256": self.sha256,
+            "size": self.size,
+            "media_type": self.media_type,
+            "status": self.status.value,
+            "checks": [c.to_dict() for c in self.checks],
+            "findings": [f.to_dict() for f in self.findings],
+            "children": [c.to_dict() for c in self.children],
+        }
+
+
+@dataclass(frozen=True)
+class ProofVerdict:
+    id: str
+    id_as_written: str
+    files: tuple[FileVerdict, ...] = ()
+    findings: tuple[Finding, ...] = ()
+
+    @property
+    def status(self) -> Status:
+        return Status.worst([status_of(self.findings), *(f.status for f in self.files)])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "id_as_written": self.id_as_written,
+            "status": self.status.value,
+            "findings": [f.to_dict() for f in self.findings],
+            "files": [f.to_dict() for f in self.files],
+        }
+
+
+@dataclass(frozen=True)
+class PackageInfo:
+    name: str
+    sha256: str
+    source: str
+    referential: str
+    profiles: tuple[str, ...] = ()
+    publisher: str | None = None
+    software: str | None = None
+    software_version: str | None = None
+    complete: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "sha256": self.sha256,
+            "source": self.source,
+            "referential": self.referential,
+            "profiles": list(self.profiles),
+            "publisher": self.publisher,
+            "software": self.software,
+            "software_version": self.software_version,
+            "complete": self.complete,
+        }
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """What the verdict was computed with: the ruleset (versioned) and the engine (not part of it)."""
+
+    ruleset_version: str
+    components: tuple[tuple[str, str], ...] = ()
+    engine_version: str = ""
+    started_at: str = ""
+    finished_at: str = ""
+    antivirus: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class PackageVerdict:
+    package: PackageInfo
+    provenance: Provenance
+    proofs: tuple[ProofVerdict, ...] = ()
+    unmapped_files: tuple[FileVerdict, ...] = ()
+    package_findings: tuple[Finding, ...] = ()
+
+    @property
+    def status(self) -> Status:
+        return Status.worst(
+            [
+                status_of(self.package_findings),
+                *(p.status for p in self.proofs),
+                *(f.status for f in self.unmapped_files),
+            ]
+        )
+
+    @property
+    def quarantine(self) -> bool:
+        return any(
+            f.family == "ssi" and f.severity is Severity.ERROR for f in self.iter_findings()
+        )
+
+    def iter_file_verdicts(self) -> Iterator[FileVerdict]:
+        for proof in self.proofs:
+            for file in proof.files:
+                yield from file.iter_files()
+        for file in self.unmapped_files:
+            yield from file.iter_files()
+
+    def iter_findings(self) -> Iterator[Finding]:
+        yield from self.package_findings
+        for proof in self.proofs:
+            yield from proof.findings
+        for file in self.iter_file_verdicts():
+            yield from file.findings
+
+    def flatten(self, fields: Sequence[str] = ("rule", "path")) -> list[list[Any]]:
+        """One row per finding, for tests that read as one line (frictionless style).
+
+        Known fields: rule, severity, path, proof, message, evidence.
+        """
+        rows: list[list[Any]] = []
+
+        def emit(finding: Finding, path: str | None, proof: str | None) -> None:
+            values = {
+                "rule": finding.rule,
+                "severity": finding.severity.value,
+                "path": path,
+                "proof": proof,
+                "message": finding.message,
+                "evidence": finding.evidence,
+            }
+            rows.append([values[f] for f in fields])
+
+        for finding in self.package_findings:
+            emit(finding, None, None)
+        for proof in self.proofs:
+            for finding in proof.findings:
+                emit(finding, None, proof.id)
+            for top in proof.files:
+                for file in top.iter_files():
+                    for finding in file.findings:
+                        emit(finding, file.path, proof.id)
+        for top in self.unmapped_files:
+            for file in top.iter_files():
+                for finding in file.findings:
+                    emit(finding, file.path, None)
+        return rows
+
+
+def sorted_findings(findings: Iterable[Finding]) -> tuple[Finding, ...]:
+    """Findings in a deterministic order, duplicates removed."""
+    return tuple(sorted(set(findings), key=Finding.sort_key))
+
+
+def with_findings(verdict: FileVerdict, extra: Iterable[Finding]) -> FileVerdict:
+    return replace(verdict, findings=sorted_findings([*verdict.findings, *extra]))
+
+
+__all__ = [
+    "NO_LOCATION",
+    "CheckRun",
+    "CheckState",
+    "FileVerdict",
+    "Finding",
+    "Location",
+    "PackageInfo",
+    "PackageVerdict",
+    "ProofVerdict",
+    "Provenance",
+    "Severity",
+    "Status",
+    "sorted_findings",
+    "status_of",
+    "with_findings",
+]

@@ -1,0 +1,1 @@
+"""Reports rendered from a PackageVerdict: JSON (the contract), HTML, SARIF, JUnit."""

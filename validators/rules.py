@@ -1,0 +1,111 @@
+"""The rule catalogue: every rule a validator may emit, loaded from ``validators/catalogue/*.yaml``.
+
+One YAML file per family keeps each family's rules next to each other and lets the reference
+documentation (``proofcheck rules --format markdown``) be generated from the data, never written twice.
+A rule id is never reused for another meaning; a renamed rule keeps its old id under ``replaced_by``.
+"""
+
+from __future__ import annotations
+
+import string
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import yaml
+
+from validators.model import NO_LOCATION, Finding, Location, Severity
+
+FAMILIES = ("package", "format", "ssi", "pii", "cda", "system")
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    severity: Severity
+    title: str
+    message: str
+    why: str
+    fix: str
+    replaced_by: str | None = None
+
+    @property
+    def family(self) -> str:
+        return self.id.split(".", 1)[0]
+
+    @property
+    def placeholders(self) -> frozenset[str]:
+        return frozenset(
+            name for _, name, _, _ in string.Formatter().parse(self.message) if name
+        )
+
+
+class UnknownRuleError(KeyError):
+    """A validator asked for a rule that is not catalogued (a programming error, caught by tests)."""
+
+
+class _Lenient(dict[str, Any]):
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+def _load_family(family: str) -> list[Rule]:
+    text = resources.files("validators").joinpath("catalogue", f"{family}.yaml").read_text("utf-8")
+    rules = []
+    for entry in yaml.safe_load(text) or []:
+        rule = Rule(
+            id=entry["id"],
+            severity=Severity(entry["severity"]),
+            title=entry["title"].strip(),
+            message=entry["message"].strip(),
+            why=" ".join(entry["why"].split()),
+            fix=" ".join(entry["fix"].split()),
+            replaced_by=entry.get("replaced_by"),
+        )
+        if rule.family != family:
+            raise ValueError(f"rule {rule.id} is filed under family {family}")
+        rules.append(rule)
+    return rules
+
+
+@cache
+def catalogue() -> dict[str, Rule]:
+    """All catalogued rules by id, in family then id order."""
+    out: dict[str, Rule] = {}
+    for family in FAMILIES:
+        for rule in sorted(_load_family(family), key=lambda r: r.id):
+            if rule.id in out:
+                raise ValueError(f"rule {rule.id} is catalogued twice")
+            out[rule.id] = rule
+    return out
+
+
+def get(rule_id: str) -> Rule:
+    try:
+        return catalogue()[rule_id]
+    except KeyError:
+        raise UnknownRuleError(rule_id) from None
+
+
+def finding(
+    rule_id: str,
+    location: Location = NO_LOCATION,
+    *,
+    severity: Severity | None = None,
+    evidence: str | None = None,
+    **params: Any,
+) -> Finding:
+    """Build a finding of a catalogued rule, its message rendered from the rule's template.
+
+    ``params`` fill the template; never pass a full personal identifier or document content.
+    """
+    rule = get(rule_id)
+    message = string.Formatter().vformat(rule.message, (), _Lenient(params))
+    return Finding(
+        rule=rule.id,
+        severity=severity or rule.severity,
+        message=message,
+        location=location,
+        evidence=evidence,
+    )
