@@ -1,5 +1,7 @@
 """The rule catalogue: every rule a validator may emit, loaded from ``validators/catalogue/*.yaml``.
 
+A family lives in ``<family>.yaml`` and optionally ``<family>-<part>.yaml`` files.
+
 One YAML file per family keeps each family's rules next to each other and lets the reference
 documentation (``proofcheck rules --format markdown``) be generated from the data, never written twice.
 A rule id is never reused for another meaning; a renamed rule keeps its old id under ``replaced_by``.
@@ -50,10 +52,24 @@ class _Lenient(dict[str, Any]):
         return "{" + key + "}"
 
 
+def _family_files(family: str) -> list[str]:
+    """``<family>.yaml`` and ``<family>-<part>.yaml`` (a family may be split by owner/topic)."""
+    folder = resources.files("validators").joinpath("catalogue")
+    names = [
+        entry.name
+        for entry in folder.iterdir()
+        if entry.name == f"{family}.yaml" or (entry.name.startswith(f"{family}-") and entry.name.endswith(".yaml"))
+    ]
+    return sorted(names)
+
+
 def _load_family(family: str) -> list[Rule]:
-    text = resources.files("validators").joinpath("catalogue", f"{family}.yaml").read_text("utf-8")
+    folder = resources.files("validators").joinpath("catalogue")
+    entries: list[dict[str, Any]] = []
+    for name in _family_files(family):
+        entries.extend(yaml.safe_load(folder.joinpath(name).read_text("utf-8")) or [])
     rules = []
-    for entry in yaml.safe_load(text) or []:
+    for entry in entries:
         rule = Rule(
             id=entry["id"],
             severity=Severity(entry["severity"]),
