@@ -1,0 +1,45 @@
+# The two commands of the README: `make demo` and `make test`. Everything else is their plumbing.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: setup system-deps venv demo test lint typecheck unit bench clean
+
+setup: system-deps venv
+
+system-deps:
+	@bash tools/install-system-deps.sh
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install -q --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
+	@$(BIN)/python -m pip install -q -e '.[pipeline,dev]' 2>&1 | grep -vE '^WARNING: Location|BuildBackendWarning|^\s*$$' || true
+	@$(BIN)/python -c 'import validators, flows, lxml, saxonche, pypdf, magic' 
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: setup
+	@$(BIN)/python tools/demo.py
+
+test: setup
+	@$(BIN)/ruff check .
+	@$(BIN)/mypy
+	@$(BIN)/python -m pytest
+
+lint:
+	@$(BIN)/ruff check .
+
+typecheck:
+	@$(BIN)/mypy
+
+unit: venv
+	@$(BIN)/python -m pytest -x -q
+
+bench: setup
+	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

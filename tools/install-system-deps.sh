@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs the Debian packages proofcheck's checks use, when they are missing.
+# ClamAV (clamd), Tesseract with French data (OCR of screenshots), ffmpeg (video frames),
+# libmagic (real file types), Chromium (HTML report tests), fonts for generated screenshots.
+# Without root (and without sudo) it only lists what is missing: those checks then report "not run".
+set -euo pipefail
+
+need=()
+have_cmd() { command -v "$1" >/dev/null 2>&1; }
+[ -x /usr/sbin/clamd ] || need+=(clamav-daemon clamav)
+have_cmd tesseract || need+=(tesseract-ocr)
+ls /usr/share/tesseract-ocr/*/tessdata/fra.traineddata >/dev/null 2>&1 || need+=(tesseract-ocr-fra)
+have_cmd ffmpeg || need+=(ffmpeg)
+ldconfig -p 2>/dev/null | grep -q 'libmagic.so.1' || need+=(libmagic1)
+have_cmd chromium || need+=(chromium)
+have_cmd pdftoppm || need+=(poppler-utils)
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
+
+if [ ${#need[@]} -eq 0 ]; then
+  echo "system packages: all present"
+  exit 0
+fi
+echo "system packages missing: ${need[*]}"
+if [ "$(id -u)" -eq 0 ]; then
+  SUDO=""
+elif have_cmd sudo && sudo -n true 2>/dev/null; then
+  SUDO="sudo -n"
+else
+  echo "not root and no sudo: install them by hand (apt-get install ${need[*]}); the checks that need them will report 'not run'" >&2
+  exit 0
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+echo "system packages installed: ${need[*]}"
