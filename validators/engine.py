@@ -86,7 +86,7 @@ def make_child(parent: ProofFile, embedded: Embedded, index: int) -> ProofFile:
     )
 
 
-def _run_one(validator: Validator, file: ProofFile, ctx: CheckContext) -> CheckResult:
+def _run_one(validator: Validator, file: ProofFile, ctx: CheckContext, timeout: float) -> CheckResult:
     """Run a check in a worker thread under its time limit; any failure becomes a system finding."""
     outcome: dict[str, Any] = {}
 
@@ -101,9 +101,9 @@ def _run_one(validator: Validator, file: ProofFile, ctx: CheckContext) -> CheckR
     worker.join(max(0.0, ctx.deadline - time.monotonic()))
     if worker.is_alive():
         ctx.cancelled.set()
-        log.warning("check %s overran %.0f s on a file; abandoned", validator.name, validator.timeout)
+        log.warning("check %s overran %.1f s on a file; abandoned", validator.name, timeout)
         return CheckResult(
-            findings=[rules.finding("system.timeout", check=validator.name, seconds=validator.timeout)],
+            findings=[rules.finding("system.timeout", check=validator.name, seconds=timeout)],
             state=CheckState.NOT_RUN,
             detail="time limit exceeded",
         )
@@ -111,7 +111,7 @@ def _run_one(validator: Validator, file: ProofFile, ctx: CheckContext) -> CheckR
         exc = outcome["error"]
         if isinstance(exc, DeadlineExceededError):
             return CheckResult(
-                findings=[rules.finding("system.timeout", check=validator.name, seconds=validator.timeout)],
+                findings=[rules.finding("system.timeout", check=validator.name, seconds=timeout)],
                 state=CheckState.NOT_RUN,
                 detail="time limit exceeded",
             )
@@ -144,6 +144,8 @@ class Engine:
         self.validators = list(validators)
         self.ruleset = ruleset or RulesetInfo()
         self.settings = dict(settings or {})
+        # Per-check time limits from settings ({"timeouts": {"pdf": 10}}) override the validators' own.
+        self.timeouts: Mapping[str, float] = dict(self.settings.get("timeouts", {}))
         unknown = {r for v in self.validators for r in v.rules} - set(rules.catalogue())
         if unknown:
             raise rules.UnknownRuleError(f"validators declare uncatalogued rules: {sorted(unknown)}")
@@ -155,13 +157,14 @@ class Engine:
         for validator in self.validators:
             if not validator.applies_to(file):
                 continue
+            timeout = float(self.timeouts.get(validator.name, validator.timeout))
             ctx = CheckContext(
-                deadline=time.monotonic() + validator.timeout,
+                deadline=time.monotonic() + timeout,
                 ruleset=self.ruleset.handle,
                 settings=self.settings,
                 expectations=expectations or {},
             )
-            result = _run_one(validator, file, ctx)
+            result = _run_one(validator, file, ctx, timeout)
             undeclared = sorted({f.rule for f in result.findings if f.rule not in validator.rules} - SYSTEM_RULES)
             if undeclared:
                 # A programming error, caught by the catalogue tests; at run time it must still fail closed.
