@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 # Module path of each family, in the order checks run on a file.
 FAMILY_MODULES: tuple[str, ...] = (
     "validators.filetype",
+    "validators.archive",
     "validators.ssi",
     "validators.pii",
     "validators.cda",
