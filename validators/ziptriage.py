@@ -21,7 +21,7 @@ import re
 import struct
 import unicodedata
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, BinaryIO
 
@@ -328,23 +328,23 @@ class _Source:
         self.buffer = None
 
 
-class _Findings:
+class CappedFindings:
     """Findings with a cap per rule, so a hostile archive cannot make a report of 100 000 lines."""
 
-    def __init__(self, report: TriageReport) -> None:
-        self.report = report
+    def __init__(self, target: list[Finding]) -> None:
+        self.target = target
         self.counts: dict[str, int] = {}
 
     def add(self, rule_id: str, entry: str | None = None, **params: Any) -> None:
         count = self.counts.get(rule_id, 0) + 1
         self.counts[rule_id] = count
         if count <= MAX_FINDINGS_PER_RULE:
-            self.report.findings.append(rules.finding(rule_id, Location(entry=entry), **params))
+            self.target.append(rules.finding(rule_id, Location(entry=entry), **params))
 
     def close(self) -> None:
         for rule_id, count in self.counts.items():
             if count > MAX_FINDINGS_PER_RULE:
-                self.report.findings.append(
+                self.target.append(
                     rules.finding(
                         "ssi.archive.more-findings", count=count - MAX_FINDINGS_PER_RULE, rule=rule_id
                     )
@@ -410,7 +410,7 @@ def triage(
     report = TriageReport()
     src = _Source(stream)
     report.stream_size = src.size
-    out = _Findings(report)
+    out = CappedFindings(report.findings)
     try:
         _triage(src, report, out, limits, depth, require_end_at_eof)
     finally:
@@ -419,13 +419,18 @@ def triage(
     return report
 
 
-def _malformed(report: TriageReport, out: _Findings, reason: str, entry: str | None = None) -> None:
+def _malformed(report: TriageReport, out: CappedFindings, reason: str, entry: str | None = None) -> None:
     report.structural = True
     out.add("ssi.archive.malformed", entry, reason=reason)
 
 
 def _triage(
-    src: _Source, report: TriageReport, out: _Findings, limits: TriageLimits, depth: int, strict_end: bool
+    src: _Source,
+    report: TriageReport,
+    out: CappedFindings,
+    limits: TriageLimits,
+    depth: int,
+    strict_end: bool,
 ) -> None:
     found = _find_end_record(src)
     if found is None:
@@ -473,7 +478,7 @@ def _triage(
 def _read_central_directory(
     src: _Source,
     report: TriageReport,
-    out: _Findings,
+    out: CappedFindings,
     limits: TriageLimits,
     cd_start: int,
     cd_size: int,
@@ -534,7 +539,7 @@ def _read_central_directory(
     return True
 
 
-def _check_layout(src: _Source, report: TriageReport, out: _Findings, cd_start: int) -> None:
+def _check_layout(src: _Source, report: TriageReport, out: CappedFindings, cd_start: int) -> None:
     """Read every local header; find overlaps, disagreements and data hidden before the first entry."""
     spans: list[tuple[int, int, ZipEntry]] = []
     for position, entry in enumerate(report.entries):
@@ -570,36 +575,43 @@ def _check_layout(src: _Source, report: TriageReport, out: _Findings, cd_start: 
         out.add("ssi.archive.polyglot", position="before", what=f"{first_offset} bytes of {what}")
 
 
-def _check_names(report: TriageReport, out: _Findings) -> None:
-    seen: dict[str, ZipEntry] = {}
-    folded: dict[str, ZipEntry] = {}
-    for entry in report.entries:
-        shown = entry.display_name
-        path, problem = safe_path(entry.name)
+def _check_names(report: TriageReport, out: CappedFindings) -> None:
+    items = [(entry.index, entry.name, entry.is_dir) for entry in report.entries]
+    report.skipped.update(check_names(items, out))
+
+
+def check_names(items: Iterable[tuple[int, str, bool]], out: CappedFindings) -> dict[int, str]:
+    """Findings on (index, name, is folder) items; returns the indexes whose name is no usable path."""
+    unusable: dict[int, str] = {}
+    seen: set[str] = set()
+    folded: set[str] = set()
+    for index, name, is_dir in items:
+        shown = display_name(name)
+        path, problem = safe_path(name)
         if problem is not None:
-            report.skipped[entry.index] = problem
+            unusable[index] = problem
             out.add("ssi.archive.traversal", shown, reason=problem)
-        deceptive, suspicious = name_oddities(entry.name)
+        deceptive, suspicious = name_oddities(name)
         if deceptive:
             out.add("ssi.archive.deceptive-name", shown, traits=", ".join(deceptive))
         if suspicious:
             out.add("ssi.archive.suspicious-name", shown, traits=", ".join(suspicious))
         if path is None:
             continue
-        key = path + ("/" if entry.is_dir else "")
+        key = path + ("/" if is_dir else "")
         if key in seen:
             out.add("ssi.archive.duplicate-name", shown)
             continue
-        seen[key] = entry
+        seen.add(key)
         fold = unicodedata.normalize("NFC", key).casefold()
         if fold in folded:
-            out.add("ssi.archive.case-collision", shown, other=folded[fold].display_name)
-        else:
-            folded[fold] = entry
+            out.add("ssi.archive.case-collision", shown)
+        folded.add(fold)
+    return unusable
 
 
 def _check_members(
-    src: _Source, report: TriageReport, out: _Findings, limits: TriageLimits, depth: int
+    src: _Source, report: TriageReport, out: CappedFindings, limits: TriageLimits, depth: int
 ) -> None:
     archive_size = max(1, report.stream_size - report.archive_offset)
     overall = report.total_declared / archive_size
@@ -761,11 +773,13 @@ def _decompressor(entry: ZipEntry, stream: BinaryIO) -> _Decompressor:
 
 
 __all__ = [
+    "CappedFindings",
     "MemberError",
     "TriageLimits",
     "TriageReport",
     "ZipEntry",
     "archive_kind",
+    "check_names",
     "display_name",
     "read_member",
     "safe_path",
