@@ -270,12 +270,17 @@ def load_referential_file(path: Path) -> Referential:
 
 
 @cache
+def _load_shipped(name: str) -> Referential:
+    return load_referential_file(_data_dir() / f"{name}.yaml")
+
+
 def load_referential(name: str = DEFAULT_REFERENTIAL) -> Referential:
-    """A shipped referential by id, case-insensitive (``REM-MDV-LGC-SF-Va1``)."""
+    """A shipped referential by id, case-insensitive (``REM-MDV-LGC-SF-Va1``), loaded once."""
     for candidate in available_referentials():
         if candidate.lower() == name.strip().lower():
-            return load_referential_file(_data_dir() / f"{candidate}.yaml")
-    raise ReferentialError(f"unknown referential {name!r} (known: {', '.join(available_referentials())})")
+            return _load_shipped(candidate)
+    known = ", ".join(available_referentials())
+    raise ReferentialError(f"unknown referential {name[:100]!r} (known: {known})")
 
 
 __all__ = [
