@@ -6,6 +6,8 @@ from collections.abc import Mapping
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from validators.mapping import MappingResult, map_package
 from validators.rules import catalogue
@@ -216,3 +218,15 @@ def test_hostile_names_cost_nothing() -> None:
     names = {f"{'INS.1.1.1_' * 2000}{i}.png": PNG for i in range(50)}
     result = run(names)
     assert set(result.proof_of.values()) == {"INS.1.1.1"}
+
+
+_segment = st.text(alphabet=st.sampled_from(list("INSDOCPSvaMm1234567890._- /")), min_size=1, max_size=40)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_segment, min_size=1, max_size=8, unique=True))
+def test_mapping_never_crashes_and_maps_every_path(paths: list[str]) -> None:
+    result = map_package(paths, None, lambda _: b"", None)
+    assert set(result.proof_of) == set(paths)
+    for proof_id in result.proof_of.values():
+        assert proof_id is None or proof_id in result.expectations
