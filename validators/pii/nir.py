@@ -1,0 +1,176 @@
+"""The NIR / NIA recognizer: one compiled pattern, structure rules, the key, and an explanation.
+
+In the style of a Presidio recognizer: the pattern finds candidates in any written form (compact,
+grouped, dots, hyphens, no-break spaces, split across lines, key in a separate field); ``structure``
+and the key decide what a candidate is; the result holds offsets and an explanation, never the text.
+Context words are weighed elsewhere (``context.py``) so that every caller scores them the same way.
+
+Rules (DOMAIN.md §4): sex 1/2 (3, 4, 7, 8 are NIR-like: provisional or foreign numbers), year 00-99,
+month 01-12, 20-42 or 50-99, department 01-95, 2A/2B, 97x/98x + 2-digit commune, 99 + country code,
+then commune and order (3 digits each) and the key = 97 - (N mod 97), with 2A -> 19 and 2B -> 18.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from enum import StrEnum
+
+# Between two groups: nothing, up to 3 blanks (incl. U+00A0 / U+202F), a dot, a hyphen or a line break.
+_SEP = r"(?:[ \t\u00a0\u202f]{1,3}|[.\-]|[ \t\u00a0]*\r?\n[ \t\u00a0]*)?"
+# Before the key the number may also be cut into two fields (CSV, HL7 components, a "Clé" label).
+_KEY_SEP = (
+    r"(?:[ \t\u00a0\u202f]{0,3}(?:[.\-/;,|^\t]|\r?\n|(?i:cl[ée]|key)[ \t\u00a0]*:?)?[ \t\u00a0\u202f]{0,3})"
+)
+
+# The first character is a plain class so that the regex engine can skip ahead fast; the look-behind
+# right after it rejects a start in the middle of a longer alphanumeric run.
+PATTERN = re.compile(
+    rf"(?P<sex>[1-478])(?<![0-9A-Za-z][1-478])(?P<s1>{_SEP})(?P<year>\d\d)(?P<s2>{_SEP})(?P<month>\d\d)"
+    rf"(?P<s3>{_SEP})(?P<dept>\d[\dABab])(?P<s4>{_SEP})(?P<commune>\d{{3}})(?P<s5>{_SEP})(?P<order>\d{{3}})"
+    rf"(?:(?P<s6>{_KEY_SEP})(?P<key>\d\d))?(?![0-9])"
+)
+
+_NIR_SEXES = frozenset("12")
+_OID_BEFORE = re.compile(r"\d\.$")
+_OID_AFTER = re.compile(r"^\.\d")
+
+
+class KeyStatus(StrEnum):
+    VALID = "valid"
+    INVALID = "invalid"
+    ABSENT = "absent"
+
+
+@dataclass(frozen=True)
+class NirMatch:
+    """A NIR-shaped number found in a text: where, what it is, and why (no digits kept but the key)."""
+
+    start: int
+    end: int
+    body: str  # the 13 normalised characters (Corsica letters upper-case); never put in a report
+    key: str | None
+    key_status: KeyStatus
+    sex: str
+    explanation: str
+
+    @property
+    def nir_like(self) -> bool:
+        """Sex digit 3, 4, 7 or 8: provisional, foreign or NIA-style numbers, not a plain NIR."""
+        return self.sex not in _NIR_SEXES
+
+    @property
+    def value(self) -> str:
+        """The normalised identifier (body and key) for allow-list lookups; never for output."""
+        return self.body + (self.key or "")
+
+
+def numeric_body(body: str) -> int:
+    """The 13 characters as a number, Corsica substituted (2A -> 19, 2B -> 18)."""
+    return int(body.upper().replace("2A", "19", 1).replace("2B", "18", 1))
+
+
+def nir_key(body: str) -> int:
+    """The control key of a 13-character NIR body: 97 - (N mod 97)."""
+    return 97 - numeric_body(body) % 97
+
+
+def _month_ok(month: str) -> bool:
+    value = int(month)
+    return 1 <= value <= 12 or 20 <= value <= 42 or 50 <= value <= 99
+
+
+def _place_ok(dept: str) -> bool:
+    dept = dept.upper()
+    if dept in ("2A", "2B"):
+        return True
+    if not dept.isdigit():
+        return False
+    # 97/98 are followed by a third department digit (97x, 98x); 99 by a country code: all digits.
+    return 1 <= int(dept) <= 95 or dept in ("97", "98", "99")
+
+
+def structure_problem(body: str) -> str | None:
+    """Why a 13-character body cannot be a NIR, or None when every structural rule holds."""
+    if len(body) != 13 or body[0] not in "123478":
+        return "sex digit"
+    if not _month_ok(body[3:5]):
+        return "month"
+    if not _place_ok(body[5:7]):
+        return "department"
+    return None
+
+
+def _sep_kind(sep: str) -> str:
+    if not sep:
+        return ""
+    if "\n" in sep:
+        return "newline"
+    stripped = sep.strip(" \t\u00a0\u202f")
+    return stripped or "blank"
+
+
+def _layout_ok(seps: list[str], lenient: bool) -> bool:
+    """Separators inside the body must follow one layout: none, one kind throughout, or one line break.
+
+    A mix of grouped and glued digits is what SIRET, IBAN and phone numbers look like when read with
+    NIR groups, so it is refused, except in OCR text (``lenient``), where spaces come and go.
+    """
+    kinds = [_sep_kind(s) for s in seps]
+    if lenient and all(k in ("", "blank") for k in kinds):
+        return True
+    if all(k == "" for k in kinds):
+        return True
+    if kinds.count("newline") == 1 and kinds.count("") == len(kinds) - 1:
+        return True  # a compact number wrapped at a group boundary
+    if "" in kinds:
+        return False
+    marks = {k for k in kinds if k not in ("blank", "newline")}
+    return len(marks) == 0 or (len(marks) == 1 and kinds.count("blank") == 0)
+
+
+def _inside_dotted_run(text: str, start: int, end: int) -> bool:
+    """A dotted number glued to more dotted digits is an OID or a version, not a NIR."""
+    return bool(_OID_BEFORE.search(text[max(0, start - 2) : start]) or _OID_AFTER.match(text[end : end + 2]))
+
+
+def find_nirs(text: str, *, lenient: bool = False) -> Iterator[NirMatch]:
+    """Every structurally valid NIR-shaped number in ``text`` (key valid, invalid or absent).
+
+    ``lenient`` accepts any mix of blanks and glued groups: OCR drops and adds spaces between digits.
+    """
+    for m in PATTERN.finditer(text):
+        seps = [m.group(f"s{i}") for i in range(1, 6)]
+        if not _layout_ok(seps, lenient):
+            continue
+        body = "".join(m.group(g) for g in ("sex", "year", "month", "dept", "commune", "order")).upper()
+        if structure_problem(body) is not None:
+            continue
+        if "." in "".join(seps) and _inside_dotted_run(text, m.start(), m.end()):
+            continue
+        key = m.group("key")
+        end = m.end()
+        if key is not None and int(key) != nir_key(body):
+            # A wrong key may simply be the next field: keep the body alone, the key counts as absent
+            # only when it was not written right against the number.
+            status = KeyStatus.INVALID
+            if _sep_kind(m.group("s6")) not in ("", "blank"):
+                key, status, end = None, KeyStatus.ABSENT, m.end("order")
+        elif key is not None:
+            status = KeyStatus.VALID
+        else:
+            status = KeyStatus.ABSENT
+        layout = "compact" if all(not s for s in seps) else "grouped"
+        yield NirMatch(
+            start=m.start(),
+            end=end,
+            body=body,
+            key=key,
+            key_status=status,
+            sex=body[0],
+            explanation=f"pattern nir-{layout}; structure ok; key {status.value}",
+        )
+
+
+__all__ = ["PATTERN", "KeyStatus", "NirMatch", "find_nirs", "nir_key", "numeric_body", "structure_problem"]

@@ -1,0 +1,125 @@
+"""Which extractor reads a file: by its sniffed media type first, its extension second, its bytes last.
+
+A type that cannot hold readable text (or that this check does not know) is left to the format check.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from enum import StrEnum
+from pathlib import Path
+
+from validators.model import Location
+from validators.pii import ocr, textsources, video
+from validators.pii.segments import Extraction
+
+CheckTime = Callable[[], None]
+TimeLeft = Callable[[], float]
+
+MAX_NESTING = 3
+
+
+class Kind(StrEnum):
+    TEXT = "text"
+    XML = "xml"
+    PDF = "pdf"
+    EML = "eml"
+    IMAGE = "image"
+    VIDEO = "video"
+
+
+_TEXT_EXTENSIONS = frozenset(
+    {"txt", "log", "csv", "tsv", "hl7", "er7", "json", "ndjson", "ini", "conf", "cfg", "properties"}
+    | {"yaml", "yml", "md", "html", "htm", "sql", "out", "err"}
+)
+_XML_EXTENSIONS = frozenset({"xml", "cda", "svg", "xsl", "xhtml"})
+_IMAGE_EXTENSIONS = frozenset({"png", "jpg", "jpeg", "gif", "bmp", "tif", "tiff", "webp"})
+_VIDEO_EXTENSIONS = frozenset({"mp4", "m4v", "mov", "avi", "mkv", "webm", "wmv", "mpg", "mpeg", "ogv", "flv"})
+_NOT_TEXT_MEDIA = ("application/zip", "application/x-", "application/vnd.", "application/octet-stream")
+
+
+def _looks_textual(head: bytes) -> bool:
+    """Mostly printable bytes and no NUL: a text file whatever its name (UTF-16 has a BOM)."""
+    if not head:
+        return False
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return True
+    if b"\x00" in head:
+        return False
+    printable = sum(1 for b in head if b >= 0x20 or b in (9, 10, 13))
+    return printable / len(head) > 0.95
+
+
+def kind_of(media_type: str, extension: str, head: bytes) -> Kind | None:
+    media = media_type.split(";", 1)[0].strip().lower()
+    if media == "message/rfc822" or extension == "eml":
+        return Kind.EML
+    if media == "application/pdf":
+        return Kind.PDF
+    if media in ("image/svg+xml",) or media.endswith("+xml") or media in ("text/xml", "application/xml"):
+        return Kind.XML
+    if media.startswith("image/"):
+        return Kind.IMAGE
+    if media.startswith("video/") or (media.startswith("application/") and extension in _VIDEO_EXTENSIONS):
+        return Kind.VIDEO
+    if media.startswith("text/") or media in ("application/json", "application/csv", "application/x-empty"):
+        return Kind.XML if extension in _XML_EXTENSIONS else Kind.TEXT
+    if media.startswith(_NOT_TEXT_MEDIA) or not media:
+        # libmagic may not recognise a log with odd bytes; trust the bytes over the name.
+        if _looks_textual(head):
+            return Kind.XML if extension in _XML_EXTENSIONS else Kind.TEXT
+        if media in ("application/octet-stream", "") and extension in _IMAGE_EXTENSIONS:
+            return Kind.IMAGE
+        return None
+    return None
+
+
+def extract(
+    kind: Kind,
+    data: bytes,
+    base: Location,
+    check_time: CheckTime,
+    time_left: TimeLeft,
+    depth: int = 0,
+    path: Path | None = None,
+) -> Extraction:
+    """Text of ``data`` read as ``kind``; nested parts (e-mail attachments) are read the same way."""
+    if kind is Kind.TEXT:
+        return textsources.plain_text(data, base)
+    if kind is Kind.XML:
+        parsed = textsources.xml_text(data, base, check_time)
+        # Not parseable (hostile or broken): the raw text is still scanned, never skipped.
+        return parsed if parsed is not None else textsources.plain_text(data, base)
+    if kind is Kind.PDF:
+        return textsources.pdf_text(data, base, check_time)
+    if kind is Kind.IMAGE:
+        return ocr.ocr_image(data, base, timeout=max(1.0, min(ocr.OCR_TIMEOUT, time_left() - 1)))
+    if kind is Kind.VIDEO:
+        return video.video_text(path if path is not None else data, base, check_time, time_left)
+
+    def nested(name: str, content: bytes, where: Location) -> Extraction:
+        if depth + 1 > MAX_NESTING:
+            return Extraction(not_inspected=[f"'{where.entry}' (nested too deep)"])
+        from validators import sniff
+
+        try:
+            media = sniff.media_type(content[: sniff.SNIFF_BYTES])
+        except sniff.SnifferUnavailableError:
+            media = "application/octet-stream"
+        extension = name.rsplit(".", 1)[-1].lower() if "." in name else ""
+        sub_kind = kind_of(media, extension, content[:4096])
+        if sub_kind is None:
+            unreadable = f"attachment '{where.entry}' ({media}) cannot hold readable text"
+            return Extraction(not_inspected=[unreadable])
+        found = extract(sub_kind, content, where, check_time, time_left, depth + 1)
+        for segment in found.segments:
+            inner = segment.base.entry
+            entry = f"{where.entry} / {inner}" if inner else where.entry
+            segment.base = replace(segment.base, entry=entry)
+        return found
+
+    return textsources.eml_text(data, base, nested, check_time)
+
+
+__all__ = ["Kind", "extract", "kind_of"]

@@ -1,0 +1,258 @@
+"""Text out of files that hold it: plain text/CSV/logs, XML/CDA, PDF text layer and metadata, e-mail.
+
+Every extractor is bounded (bytes, pages, parts, time) and returns what it could not cover in
+``Extraction.not_inspected`` so that the verdict can say it. XML goes through the project's safe
+parser (no network, no DTD, no entities); PDFs through pypdf (no rendering, no JavaScript).
+"""
+
+from __future__ import annotations
+
+import codecs
+import email
+import email.policy
+import html
+import re
+from collections.abc import Callable, Mapping
+from email.message import Message
+from typing import Any
+
+from validators.model import NO_LOCATION, Location
+from validators.pii.segments import Anchor, Extraction, TextSegment
+
+MAX_TEXT_CHARS = 256 * 1024 * 1024
+MAX_PDF_PAGES = 500
+MAX_EML_PARTS = 200
+MAX_EML_BYTES = 64 * 1024 * 1024
+MAX_B64_SKIP = "B64"
+
+CheckTime = Callable[[], None]
+# (name, content, location of the part) -> what that part yielded; used for e-mail attachments.
+ExtractNested = Callable[[str, bytes, Location], Extraction]
+
+_TAG = re.compile(r"<[^>]{0,2000}>")
+
+
+def decode_text(data: bytes) -> str:
+    """Bytes to text: BOMs honoured, UTF-8 first, then Windows-1252, then Latin-1 (never fails)."""
+    boms = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+    for bom, codec in boms:
+        if data.startswith(bom):
+            return data.decode(codec, errors="replace")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("cp1252")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
+
+
+def plain_text(data: bytes, base: Location = NO_LOCATION) -> Extraction:
+    text = decode_text(data)
+    out = Extraction()
+    if len(text) > MAX_TEXT_CHARS:
+        out.not_inspected.append(f"text beyond the first {MAX_TEXT_CHARS} characters")
+        text = text[:MAX_TEXT_CHARS]
+    out.segments.append(TextSegment(text, base))
+    return out
+
+
+def html_text(markup: str) -> str:
+    """Visible-ish text of HTML: tags become spaces, entities are decoded (no parser, no rendering)."""
+    return html.unescape(_TAG.sub(" ", markup))
+
+
+# ---------------------------------------------------------------- XML
+
+
+def _local(name: Any) -> str:
+    text = str(name)
+    return text.rsplit("}", 1)[-1]
+
+
+def xpath_of(node: Any) -> str:
+    """A readable XPath with local names (``/ClinicalDocument/recordTarget/patientRole/id[2]``)."""
+    steps: list[str] = []
+    while node is not None:
+        parent = node.getparent()
+        if not isinstance(node.tag, str):
+            steps.append("comment()")
+        else:
+            name = _local(node.tag)
+            same = [s for s in parent if s.tag == node.tag] if parent is not None else [node]
+            steps.append(name if len(same) == 1 else f"{name}[{same.index(node) + 1}]")
+        node = parent
+    return "/" + "/".join(reversed(steps))
+
+
+def xml_text(data: bytes, base: Location, check_time: CheckTime) -> Extraction | None:
+    """Element text, tails, comments and attributes of an XML document; None if it cannot be parsed.
+
+    Text nodes and attributes go to two segments: text nodes joined so that a number cut across
+    table cells is still seen; each element's attributes on one line, so that an INS OID in ``root``
+    is read together with the ``extension`` beside it.
+    """
+    from validators.safexml import parse_xml
+
+    parsed = parse_xml(data)
+    if not parsed.ok or parsed.tree is None:
+        return None
+    tree = parsed.tree
+    texts: list[str] = []
+    text_anchors: list[Anchor] = []
+    attrs: list[str] = []
+    attr_anchors: list[Anchor] = []
+    text_len = attr_len = 0
+    node: Any
+    for count, node in enumerate(tree.getroot().iter()):
+        if count % 2000 == 0:
+            check_time()
+        parent = node.getparent()
+        is_element = isinstance(node.tag, str)
+        if is_element and node.attrib:
+            line = "<" + " ".join(f'{_local(k)}="{v}"' for k, v in node.attrib.items()) + ">\n"
+            attr_anchors.append(Anchor(attr_len, Location(line=node.sourceline), node))
+            attrs.append(line)
+            attr_len += len(line)
+        skip_text = is_element and _local(node.tag) == "text" and node.get("representation") == MAX_B64_SKIP
+        if node.text and not skip_text:
+            text_anchors.append(Anchor(text_len, Location(line=node.sourceline), node))
+            texts.append(node.text + "\n")
+            text_len += len(node.text) + 1
+        if node.tail and node.tail.strip() and parent is not None:
+            text_anchors.append(Anchor(text_len, Location(line=node.sourceline), parent))
+            texts.append(node.tail + "\n")
+            text_len += len(node.tail) + 1
+
+    out = Extraction()
+    out.segments.append(TextSegment("".join(texts), base, text_anchors, xpath_of=xpath_of))
+    out.segments.append(TextSegment("".join(attrs), base, attr_anchors, xpath_of=xpath_of))
+    return out
+
+
+# ---------------------------------------------------------------- PDF
+
+
+def pdf_text(data: bytes, base: Location, check_time: CheckTime) -> Extraction:
+    """Text layer of each page (bounded), document metadata and form field values."""
+    import io
+
+    from pypdf import PdfReader
+
+    out = Extraction()
+    try:
+        reader = PdfReader(io.BytesIO(data), strict=False)
+        if reader.is_encrypted and not reader.decrypt(""):
+            out.not_inspected.append("the PDF is encrypted")
+            return out
+    except Exception as exc:  # a PDF pypdf cannot open: say it was not inspected
+        out.not_inspected.append(f"the PDF could not be parsed ({type(exc).__name__})")
+        return out
+    try:
+        info: Mapping[str, Any] = reader.metadata or {}
+        meta = "\n".join(f"{k}: {v}" for k, v in info.items())
+        fields = reader.get_fields() or {}
+        values = "\n".join(f"{name}: {field.get('/V', '')}" for name, field in fields.items())
+    except Exception as exc:
+        meta, values = "", ""
+        out.not_inspected.append(f"PDF metadata or form fields ({type(exc).__name__})")
+    out.segments.append(TextSegment(meta, Location(entry="PDF metadata")))
+    if values:
+        out.segments.append(TextSegment(values, Location(entry="PDF form fields")))
+    pages = len(reader.pages)
+    textless: list[int] = []
+    for index in range(min(pages, MAX_PDF_PAGES)):
+        check_time()
+        try:
+            page = reader.pages[index]
+            text = page.extract_text() or ""
+        except Exception as exc:
+            out.not_inspected.append(f"page {index + 1} could not be read ({type(exc).__name__})")
+            continue
+        if not text.strip() and _has_images(page):
+            textless.append(index + 1)
+        out.segments.append(TextSegment(text, Location(page=index + 1)))
+    if pages > MAX_PDF_PAGES:
+        out.not_inspected.append(f"pages {MAX_PDF_PAGES + 1} to {pages} (page limit)")
+    if textless:
+        shown = ", ".join(str(p) for p in textless[:10]) + (" ..." if len(textless) > 10 else "")
+        out.not_inspected.append(f"page(s) {shown} hold images but no text layer (not OCR'd)")
+    return out
+
+
+def _has_images(page: Any) -> bool:
+    try:
+        resources: Any = page.get("/Resources")
+        if resources is None:
+            return False
+        xobjects: Any = resources.get_object().get("/XObject")
+        if xobjects is None:
+            return False
+        xobjects = xobjects.get_object()
+        return any(xobjects[name].get_object().get("/Subtype") == "/Image" for name in xobjects)
+    except Exception:
+        return True  # unknown: assume the page may show something unread
+
+
+# ---------------------------------------------------------------- e-mail
+
+
+def _part_text(part: Message) -> str:
+    payload = part.get_payload(decode=True)
+    if not isinstance(payload, bytes):
+        return ""
+    charset = part.get_content_charset() or ""
+    try:
+        return payload.decode(charset or "utf-8", errors="replace")
+    except LookupError:
+        return decode_text(payload)
+
+
+def eml_text(data: bytes, base: Location, nested: ExtractNested, check_time: CheckTime) -> Extraction:
+    """Headers and bodies of an e-mail source; attachments go through ``nested`` (bounded)."""
+    out = Extraction()
+    message = email.message_from_bytes(data, policy=email.policy.compat32)
+    headers = "\n".join(f"{name}: {_header(value)}" for name, value in message.items())
+    out.segments.append(TextSegment(headers, Location(entry="e-mail headers")))
+    total = 0
+    for index, part in enumerate(message.walk(), start=1):
+        check_time()
+        if index > MAX_EML_PARTS:
+            out.not_inspected.append(f"e-mail parts after the first {MAX_EML_PARTS}")
+            break
+        if part.is_multipart():
+            continue
+        name = _header(part.get_filename() or "")
+        entry = name or f"part {index}"
+        content_type = part.get_content_type()
+        disposition = (part.get("Content-Disposition") or "").lower()
+        raw = part.get_payload(decode=True)
+        size = len(raw) if isinstance(raw, bytes) else 0
+        total += size
+        if total > MAX_EML_BYTES:
+            out.not_inspected.append(f"e-mail part '{entry}' and later (size limit)")
+            break
+        if name:
+            out.segments.append(TextSegment(name, Location(entry=f"{entry} (name)"), count_lines=False))
+        if content_type in ("text/plain", "text/html") and "attachment" not in disposition and not name:
+            text = _part_text(part)
+            if content_type == "text/html":
+                text = html_text(text)
+            out.segments.append(TextSegment(text, Location(entry=entry)))
+        elif isinstance(raw, bytes) and raw:
+            out.merge(nested(name or f"part-{index}", raw, Location(entry=entry)))
+    return out
+
+
+def _header(value: Any) -> str:
+    """A header decoded from RFC 2047 words (names and subjects are often encoded)."""
+    from email.header import decode_header, make_header
+
+    try:
+        return str(make_header(decode_header(str(value))))
+    except Exception:
+        return str(value)
+
+
+__all__ = ["decode_text", "eml_text", "html_text", "pdf_text", "plain_text", "xml_text"]
