@@ -180,3 +180,21 @@ def test_chromium_renders_a_non_blank_page(screenshot: Path) -> None:
         assert stat.stddev[0] > 20  # far from a uniform (blank) image
         colours = image.convert("RGB").getcolors(maxcolors=1 << 16)
         assert colours is None or len(colours) > 50  # text, badges and the banner, not a flat fill
+
+
+def test_many_information_findings_fold_away_without_script() -> None:
+    from dataclasses import replace
+
+    from validators.model import Finding, Severity
+
+    many = tuple(
+        Finding("package.missing-proof", Severity.INFO, f"Expected proof INS.{n}.1.1 is not in the package.")
+        for n in range(1, 31)
+    )
+    warning = Finding("package.unknown-proof", Severity.WARNING, "Unknown proof XYZ.1.1.1.")
+    page = html.render(replace(sample_verdict(), package_findings=(*many, warning)))
+    section = page.split('id="h-package"', 1)[1].split("</section>", 1)[0]
+    assert section.index("Unknown proof XYZ.1.1.1.") < section.index("<details>")  # the warning stays in view
+    assert "<summary>30 informations</summary>" in section
+    assert section.count("Expected proof INS.") == 30  # folded, never dropped
+    assert parse(page).errors == []

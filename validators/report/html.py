@@ -84,6 +84,7 @@ table.findings th:nth-child(3) { width:36%; } table.findings th:nth-child(4) { w
 .file-head { margin:0; display:flex; flex-wrap:wrap; gap:8px; align-items:center; }
 .meta { color:var(--muted); margin:2px 0 4px; font-size:0.9em; }
 .none { color:var(--muted); font-style:italic; margin:4px 0; }
+details > summary { cursor:pointer; font-weight:bold; margin:6px 0; }
 .children-label { font-size:0.9em; color:var(--muted); margin:6px 0 0; }
 footer { color:var(--muted); font-size:0.85em; margin-top:40px; padding-bottom:24px; }
 @media print { .badge, .banner { -webkit-print-color-adjust:exact; print-color-adjust:exact; }
@@ -163,24 +164,39 @@ def _size(size: int) -> str:
     return f"{size:,}".replace(",", "\u202f") + " octets"
 
 
+_FINDING_HEADERS = ("Sévérité", "Règle", "Constat", "Emplacement", "Indice (masqué)")
+_SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
+# Beyond this many information rows (e.g. every missing proof of a partial package), they fold away
+# in a <details> element, which needs no script, so that errors and warnings stay in view.
+FOLD_INFO_ABOVE = 10
+
+
+def _finding_row(finding: Mapping[str, Any]) -> str:
+    title = rule_title(finding["rule"])
+    rule_cell = f"<code>{e(finding['rule'])}</code>" + (f"<br>{e(title)}" if title else "")
+    evidence = finding.get("evidence")
+    return (
+        "<tr>"
+        f"<td>{_severity(finding['severity'])}</td>"
+        f"<td>{rule_cell}</td>"
+        f"<td>{e(finding['message'])}</td>"
+        f"<td>{e(describe_location(finding.get('location')))}</td>"
+        f"<td>{f'<code>{e(evidence)}</code>' if evidence else ''}</td>"
+        "</tr>"
+    )
+
+
 def _findings_table(findings: Iterable[Mapping[str, Any]]) -> str:
-    rows = []
-    for finding in findings:
-        title = rule_title(finding["rule"])
-        rule_cell = f"<code>{e(finding['rule'])}</code>" + (f"<br>{e(title)}" if title else "")
-        evidence = finding.get("evidence")
-        rows.append(
-            "<tr>"
-            f"<td>{_severity(finding['severity'])}</td>"
-            f"<td>{rule_cell}</td>"
-            f"<td>{e(finding['message'])}</td>"
-            f"<td>{e(describe_location(finding.get('location')))}</td>"
-            f"<td>{f'<code>{e(evidence)}</code>' if evidence else ''}</td>"
-            "</tr>"
-        )
-    if not rows:
+    ordered = sorted(findings, key=lambda f: _SEVERITY_ORDER.get(f["severity"], 3))
+    if not ordered:
         return '<p class="none">Aucun constat.</p>'
-    return _table(("Sévérité", "Règle", "Constat", "Emplacement", "Indice (masqué)"), rows, "findings")
+    infos = [f for f in ordered if f["severity"] == "info"]
+    if len(infos) <= FOLD_INFO_ABOVE:
+        return _table(_FINDING_HEADERS, map(_finding_row, ordered), "findings")
+    others = [f for f in ordered if f["severity"] != "info"]
+    shown = _table(_FINDING_HEADERS, map(_finding_row, others), "findings") if others else ""
+    folded = _table(_FINDING_HEADERS, map(_finding_row, infos), "findings")
+    return f"{shown}<details><summary>{len(infos)} informations</summary>{folded}</details>"
 
 
 def _checks(checks: Iterable[Mapping[str, Any]]) -> str:
@@ -226,13 +242,14 @@ def _findings_in(files: Iterable[Mapping[str, Any]]) -> int:
 def _summary(doc: Document) -> str:
     package = doc["package"]
     counts = doc["summary"]["findings"]
+    software = " ".join(str(p) for p in (package.get("software"), package.get("software_version")) if p)
     facts = [
         ("Paquet", f"<code>{e(package['name'])}</code>"),
         ("Statut", _status_badge(doc["status"])),
         ("Référentiel", e(package["referential"])),
         ("Profils", e(", ".join(package.get("profiles") or [])) or '<span class="none">non déclarés</span>'),
         ("Éditeur", e(package.get("publisher") or "—")),
-        ("Logiciel", e(" ".join(p for p in (package.get("software"), package.get("software_version")) if p))),
+        ("Logiciel", e(software or "—")),
         ("Source", e(package.get("source"))),
         ("sha256 du paquet", f'<span class="mono">{e(package["sha256"])}</span>'),
     ]
@@ -402,8 +419,8 @@ def render_document(doc: Document) -> str:
             "</header><main>",
             _summary(doc),
             _provenance(doc),
-            _package_findings(doc),
             _overview(doc),
+            _package_findings(doc),
             _proofs(doc),
             _unmapped(doc),
             _legend(doc),
