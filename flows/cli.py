@@ -1,0 +1,83 @@
+"""The pipeline's sub-commands of ``proofcheck``: serve, demo, reindex, deploy.
+
+``validators.cli`` calls ``register(subparsers)``; each handler returns the exit code. Prefect and boto3
+are imported inside the handlers, so ``proofcheck --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from flows.serve import ServeConfigError, ServeOptions, serve
+
+    options = ServeOptions(limit=args.limit, runner=not args.no_runner, reconcile=not args.no_reconcile)
+    try:
+        return serve(options=options)
+    except ServeConfigError as exc:
+        print(f"proofcheck serve: {exc}")
+        return 2
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from flows.demo import run_demo
+
+    return run_demo(keep=args.keep, timeout=args.timeout)
+
+
+def cmd_reindex(args: argparse.Namespace) -> int:
+    from flows.pipeline import republish_index
+    from flows.settings import PipelineSettings
+    from flows.storage import Store
+
+    settings = PipelineSettings.from_env()
+    store = Store.connect(settings)
+    count = republish_index(store, settings)
+    print(f"{count} package(s) indexed; s3://{store.bucket}/{store.layout.index_html}")
+    return 0
+
+
+def cmd_deploy(args: argparse.Namespace) -> int:
+    """Register the deployments table on a work pool (production: workers run the flows)."""
+    from prefect import deploy
+
+    from flows.deployments import runner_deployments
+
+    deploy(
+        *runner_deployments(work_pool_name=args.work_pool),
+        work_pool_name=args.work_pool,
+        build=False,
+        push=False,
+        print_next_steps_message=False,
+    )
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    serve = subparsers.add_parser(
+        "serve", help="run the S3 intake: queue events and reconcile -> validation runs"
+    )
+    serve.add_argument(
+        "--limit", type=int, default=2, help="validation runs at once in this process (default 2)"
+    )
+    serve.add_argument(
+        "--no-runner", action="store_true", help="only dispatch; work-pool workers run the flows"
+    )
+    serve.add_argument("--no-reconcile", action="store_true", help="do not list the inbox periodically")
+    serve.set_defaults(handler=cmd_serve)
+
+    demo = subparsers.add_parser("demo", help="the whole pipeline on this machine, on the fixture packages")
+    demo.add_argument("--keep", action="store_true", help="keep the demo's work folder")
+    demo.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for all verdicts")
+    demo.set_defaults(handler=cmd_demo)
+
+    reindex = subparsers.add_parser("reindex", help="rebuild the verdict index and index page from S3")
+    reindex.set_defaults(handler=cmd_reindex)
+
+    deploy = subparsers.add_parser(
+        "deploy", help="register the pipeline's deployments on a Prefect work pool"
+    )
+    deploy.add_argument("--work-pool", required=True)
+    deploy.set_defaults(handler=cmd_deploy)

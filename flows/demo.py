@@ -1,0 +1,95 @@
+"""The embedded demo (``python -m flows.demo``, ``make demo``): the real event path, end to end, locally.
+
+Starts moto (S3 + SQS), a Prefect server, clamd and ``proofcheck serve``; uploads the fixture packages;
+waits for each verdict to be stored through S3 event -> queue -> bridge -> flow run; prints one line per
+package ``<package> <status> <report>``; copies the reports next to the index page so they open from
+disk; stops every process it started by its PID. Exit 0 when every package got a verdict.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from flows.local import LocalPipeline, local_pipeline
+from flows.storage import PackageRef, Store
+
+PUBLISHER = "editeur-demo"
+
+
+def _packages(out_dir: Path) -> list[Path]:
+    try:
+        from fixtures.packages import build_all
+    except ModuleNotFoundError:  # an install without the repository's fixtures: one tiny package
+        import zipfile
+
+        out_dir.mkdir(parents=True, exist_ok=True)
+        path = out_dir / "demo.zip"
+        with zipfile.ZipFile(path, "w") as archive:
+            archive.writestr("INS.41.2.2/journal.txt", "journal de test\n")
+        return [path]
+    return build_all(out_dir)
+
+
+def _copy_reports(store: Store, json_keys: list[str], dest: Path) -> None:
+    """Mirror the reports and the index page under ``dest`` (same relative layout as in the bucket)."""
+    wanted = [store.layout.index_html]
+    for key in json_keys:
+        wanted += [key, key[: -len(".json")] + ".html"]
+    for key in wanted:
+        target = dest / key
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(store.get_bytes(key))
+
+
+def run_demo(*, keep: bool = False, timeout: float = 300.0, out: Path | None = None) -> int:
+    root = Path(tempfile.mkdtemp(prefix="proofcheck-demo-"))
+    report_dir = out or Path("var/demo").resolve()
+    started = time.monotonic()
+    try:
+        with local_pipeline(root) as pipeline:
+            return _run(pipeline, root, report_dir, timeout, started)
+    finally:
+        if not keep:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+def _run(pipeline: LocalPipeline, root: Path, report_dir: Path, timeout: float, started: float) -> int:
+    store = pipeline.start_s3(notifications=True)
+    pipeline.start_prefect()
+    if not pipeline.start_clamd():
+        print(
+            "demo: ClamAV is not installed: the antivirus check will report itself as not run",
+            file=sys.stderr,
+        )
+    pipeline.start_serve()
+    refs: list[PackageRef] = []
+    for path in _packages(root / "packages"):
+        refs.append(pipeline.upload(store, f"{store.layout.inbox}{PUBLISHER}/{path.name}", path.read_bytes()))
+    found = pipeline.wait_verdicts(store, refs, timeout)
+    if report_dir.exists():
+        shutil.rmtree(report_dir)
+    _copy_reports(store, sorted(found.values()), report_dir)
+    for ref in refs:
+        key = found.get(ref)
+        if key is None:
+            print(f"{Path(ref.key).name} missing (no verdict after {timeout:.0f} s)")
+            continue
+        doc = json.loads(store.get_bytes(key))
+        print(f"{Path(ref.key).name} {doc['status']} {report_dir / (key[: -len('.json')] + '.html')}")
+    print(f"index: {report_dir / store.layout.index_html} ({time.monotonic() - started:.0f} s)")
+    if len(found) < len(refs) and pipeline.serve_process is not None:
+        print(pipeline.serve_process.log_tail(3000), file=sys.stderr)
+    return 0 if len(found) == len(refs) else 1
+
+
+def main() -> None:
+    sys.exit(run_demo(keep="--keep" in sys.argv))
+
+
+if __name__ == "__main__":
+    main()

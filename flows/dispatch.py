@@ -1,0 +1,150 @@
+"""Starting validation runs: exactly one live run per package version, however often it is asked for.
+
+The idempotency key (object key + version id or ETag, plus an attempt number) is stored by the Prefect
+server with the run, so it survives a restart of the bridge: a duplicate or replayed event finds the
+run that exists. A run that failed, crashed or went silent past ``stale_after`` is superseded by the
+next attempt; after ``max_attempts`` the package gets an ``error`` verdict stored directly.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from prefect.client.orchestration import SyncPrefectClient, get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterIdempotencyKey
+from prefect.client.schemas.objects import FlowRun
+from prefect.states import Crashed
+
+from flows import verdicts as vd
+from flows.deployments import VALIDATE
+from flows.settings import PipelineSettings
+from flows.storage import PackageRef, Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class DispatchStats:
+    dispatched: int = 0
+    existing: int = 0
+    superseded: int = 0
+    gave_up: int = 0
+    skipped: list[str] = field(default_factory=list)
+
+
+def _age(run: FlowRun, now: datetime) -> float:
+    started = run.start_time or run.expected_start_time or run.created
+    if started is None:
+        return 0.0
+    return (now - started).total_seconds()
+
+
+def store_gave_up(store: Store, ref: PackageRef, attempts: int) -> bool:
+    """Store an ``error`` verdict for a version that no run could validate (never nothing)."""
+    area = store.layout.area_of(ref.key) or "inbox"
+    verdict = vd.error_verdict(ref, f"validation did not complete after {attempts} attempts")
+    doc = vd.document(verdict, ref, area=area, publisher=store.layout.publisher_of(ref.key))
+    stored = store.put_verdict(
+        ref, verdict.provenance.ruleset_version, vd.document_bytes(doc), vd.render_html(verdict).encode()
+    )
+    return stored is not None
+
+
+class Dispatcher:
+    """Creates flow runs of the validate deployment through a synchronous Prefect client."""
+
+    def __init__(self, settings: PipelineSettings, client: SyncPrefectClient | None = None) -> None:
+        self.settings = settings
+        self.client = client or get_client(sync_client=True)
+        self._entered = client is None
+        if self._entered:
+            self.client.__enter__()
+        self._deployment_id: UUID | None = None
+        self.stats = DispatchStats()
+
+    def close(self) -> None:
+        if self._entered:
+            self.client.__exit__(None, None, None)
+            self._entered = False
+
+    @property
+    def deployment_id(self) -> UUID:
+        if self._deployment_id is None:
+            self._deployment_id = self.client.read_deployment_by_name(VALIDATE.full_name).id
+        return self._deployment_id
+
+    def _create(self, ref: PackageRef, attempt: int) -> FlowRun:
+        parameters: dict[str, Any] = {
+            "bucket": ref.bucket,
+            "key": ref.key,
+            "version_id": ref.version_id,
+            "etag": ref.etag,
+        }
+        return self.client.create_flow_run_from_deployment(
+            self.deployment_id,
+            parameters=parameters,
+            idempotency_key=ref.idempotency_key(attempt),
+            tags=["proofcheck"],
+        )
+
+    def submit(self, ref: PackageRef) -> FlowRun:
+        """For an event: the first attempt's run (an existing one is returned, never a second)."""
+        run = self._create(ref, 0)
+        if run.created and (datetime.now(UTC) - run.created).total_seconds() > 5:
+            self.stats.existing += 1
+        else:
+            self.stats.dispatched += 1
+        return run
+
+    def runs_of(self, ref: PackageRef) -> dict[int, FlowRun]:
+        keys = [ref.idempotency_key(n) for n in range(self.settings.max_attempts)]
+        runs = self.client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(idempotency_key=FlowRunFilterIdempotencyKey(any_=keys))
+        )
+        return {keys.index(r.idempotency_key): r for r in runs if r.idempotency_key in keys}
+
+    def ensure(self, ref: PackageRef, store: Store) -> str:
+        """For reconcile (the version has no verdict): make sure a live run exists or give up cleanly."""
+        runs = self.runs_of(ref)
+        if not runs:
+            self._create(ref, 0)
+            self.stats.dispatched += 1
+            return "dispatched"
+        attempt = max(runs)
+        run = runs[attempt]
+        state = run.state
+        final = state is not None and state.is_final()
+        if not final and _age(run, datetime.now(UTC)) < self.settings.stale_after:
+            return "running"
+        if not final:
+            # The process running it is gone (bridge or worker restarted): mark it so and move on.
+            self.client.set_flow_run_state(
+                run.id, Crashed(message="presumed lost by proofcheck reconcile"), force=True
+            )
+        if attempt + 1 >= self.settings.max_attempts:
+            self.stats.gave_up += 1
+            store_gave_up(store, ref, attempt + 1)
+            return "gave-up"
+        self._create(ref, attempt + 1)
+        self.stats.superseded += 1
+        return "superseded"
+
+
+def reconcile(
+    store: Store, dispatcher: Dispatcher, areas: tuple[str, ...] = ("inbox", "dryrun")
+) -> dict[str, int]:
+    """List both package areas; every version without a verdict gets a live run (or an error verdict)."""
+    outcomes: dict[str, int] = {}
+    for area in areas:
+        for ref in store.list_packages(area):
+            if store.verdict_keys_of(ref):
+                continue
+            outcome = dispatcher.ensure(ref, store)
+            outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    if outcomes:
+        log.info("reconcile: %s", outcomes)
+    return outcomes

@@ -1,0 +1,189 @@
+"""The verdict index: one row per stored verdict (SQLite locally, Postgres in production).
+
+The index is a cache of the verdicts stored in S3, never the record: if it is lost (or new), it is
+rebuilt by listing the stored verdicts. Dry-run verdicts are never indexed (instructors do not see them).
+Re-validation (issue 7) queries it for packages whose latest verdict used an older ruleset.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from flows.storage import StorageError, Store
+
+log = logging.getLogger(__name__)
+
+_meta = sa.MetaData()
+verdicts = sa.Table(
+    "verdicts",
+    _meta,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("json_key", sa.String(1024), nullable=False, unique=True),
+    sa.Column("html_key", sa.String(1024), nullable=False),
+    sa.Column("package_key", sa.String(1024), nullable=False, index=True),
+    sa.Column("version_id", sa.String(256)),
+    sa.Column("etag", sa.String(256)),
+    sa.Column("package_name", sa.String(512), nullable=False),
+    sa.Column("package_sha256", sa.String(64)),
+    sa.Column("publisher", sa.String(512)),
+    sa.Column("software", sa.String(512)),
+    sa.Column("software_version", sa.String(128)),
+    sa.Column("status", sa.String(16), nullable=False, index=True),
+    sa.Column("quarantine", sa.Boolean, nullable=False),
+    sa.Column("ruleset_version", sa.String(256), nullable=False, index=True),
+    sa.Column("engine_version", sa.String(64)),
+    sa.Column("proofs", sa.Integer, nullable=False),
+    sa.Column("files", sa.Integer, nullable=False),
+    sa.Column("errors", sa.Integer, nullable=False),
+    sa.Column("warnings", sa.Integer, nullable=False),
+    sa.Column("stored_at", sa.String(40), nullable=False),
+)
+index_meta = sa.Table(
+    "index_meta",
+    _meta,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.String(256), nullable=False),
+)
+
+
+@dataclass(frozen=True)
+class IndexRow:
+    json_key: str
+    html_key: str
+    package_key: str
+    package_name: str
+    publisher: str | None
+    software: str | None
+    software_version: str | None
+    status: str
+    quarantine: bool
+    ruleset_version: str
+    proofs: int
+    files: int
+    errors: int
+    warnings: int
+    stored_at: str
+    versions: int = 1  # verdicts stored for this package key (history)
+
+
+def row_from_document(doc: Mapping[str, Any], json_key: str) -> dict[str, Any]:
+    """The index columns of one stored verdict document."""
+    package = doc.get("package", {})
+    obj = doc.get("object", {})
+    summary = doc.get("summary", {})
+    findings = summary.get("findings", {})
+    return {
+        "json_key": json_key,
+        "html_key": json_key[: -len(".json")] + ".html",
+        "package_key": obj.get("key") or json_key,
+        "version_id": obj.get("version_id"),
+        "etag": obj.get("etag"),
+        "package_name": package.get("name") or "",
+        "package_sha256": package.get("sha256") or "",
+        "publisher": package.get("publisher") or obj.get("publisher"),
+        "software": package.get("software"),
+        "software_version": package.get("software_version"),
+        "status": doc.get("status", "error"),
+        "quarantine": bool(doc.get("quarantine", False)),
+        "ruleset_version": (doc.get("ruleset") or {}).get("version", "none"),
+        "engine_version": (doc.get("engine") or {}).get("version"),
+        "proofs": int(summary.get("proofs", len(doc.get("proofs", [])))),
+        "files": int(summary.get("files", 0)),
+        "errors": int(findings.get("error", 0)),
+        "warnings": int(findings.get("warning", 0)),
+        "stored_at": obj.get("stored_at") or (doc.get("engine") or {}).get("finished_at") or "",
+    }
+
+
+def _engine(url: str) -> sa.Engine:
+    if url.startswith("sqlite"):
+        # Several flow-run processes write: wait for the lock instead of failing at once.
+        return sa.create_engine(url, connect_args={"timeout": 30})
+    return sa.create_engine(url, pool_pre_ping=True)
+
+
+class VerdictIndex:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = _engine(url)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def ensure(self, store: Store) -> bool:
+        """Create the tables; rebuild from the stored verdicts if never built. True if it rebuilt."""
+        _meta.create_all(self.engine)
+        with self.engine.connect() as conn:
+            built = conn.execute(
+                sa.select(index_meta.c.value).where(index_meta.c.name == "built_at")
+            ).scalar()
+        if built is not None:
+            return False
+        self.rebuild(store)
+        return True
+
+    def rebuild(self, store: Store) -> int:
+        """Drop every row and re-read every stored submission verdict. Returns how many were indexed."""
+        _meta.create_all(self.engine)
+        rows = []
+        for key in store.iter_verdict_keys():
+            try:
+                doc = json.loads(store.get_bytes(key))
+            except (StorageError, ValueError) as exc:
+                log.warning("verdict %s not indexed: %s", key.rsplit("/", 1)[-1], type(exc).__name__)
+                continue
+            if isinstance(doc, dict) and (doc.get("object") or {}).get("area") == "inbox":
+                rows.append(row_from_document(doc, key))
+        with self.engine.begin() as conn:
+            conn.execute(verdicts.delete())
+            if rows:
+                conn.execute(verdicts.insert(), rows)
+            conn.execute(index_meta.delete().where(index_meta.c.name == "built_at"))
+            conn.execute(index_meta.insert().values(name="built_at", value=datetime.now(UTC).isoformat()))
+        return len(rows)
+
+    def record(self, doc: Mapping[str, Any], json_key: str) -> None:
+        """Add one verdict (idempotent: a verdict already indexed is left as it is)."""
+        if (doc.get("object") or {}).get("area") != "inbox":
+            return
+        _meta.create_all(self.engine)
+        row = row_from_document(doc, json_key)
+        with self.engine.begin() as conn:
+            exists = conn.execute(sa.select(verdicts.c.id).where(verdicts.c.json_key == json_key)).first()
+            if exists is None:
+                conn.execute(verdicts.insert().values(**row))
+
+    def history(self, package_key: str) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            result = conn.execute(
+                sa.select(verdicts).where(verdicts.c.package_key == package_key).order_by(verdicts.c.id)
+            )
+            return [dict(r._mapping) for r in result]
+
+    def latest(self) -> list[IndexRow]:
+        """The latest verdict of every package key, newest first."""
+        with self.engine.connect() as conn:
+            result = conn.execute(sa.select(verdicts).order_by(verdicts.c.id))
+            by_key: dict[str, dict[str, Any]] = {}
+            counts: dict[str, int] = {}
+            for r in result:
+                row = dict(r._mapping)
+                by_key[row["package_key"]] = row
+                counts[row["package_key"]] = counts.get(row["package_key"], 0) + 1
+        fields = set(IndexRow.__dataclass_fields__)
+        rows = [
+            IndexRow(**{k: v for k, v in row.items() if k in fields}, versions=counts[key])
+            for key, row in by_key.items()
+        ]
+        return sorted(rows, key=lambda r: r.stored_at, reverse=True)
+
+    def stale(self, ruleset_version: str) -> Iterator[IndexRow]:
+        """Packages whose latest verdict was computed under another ruleset (for re-validation)."""
+        return (row for row in self.latest() if row.ruleset_version != ruleset_version)

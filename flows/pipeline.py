@@ -1,0 +1,274 @@
+"""The Prefect flows: one run validates one package version and stores exactly one verdict for it.
+
+Thin on purpose: each task is one storage step or the engine call; the decisions live in pure code
+(``flows.verdicts``, ``flows.storage``) that tests call directly. Whatever happens, the run ends with a
+stored verdict (possibly ``error``), except when the storage itself is down: then the run fails and the
+inbox reconcile dispatches it again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from flows import verdicts as vd
+from flows.index import VerdictIndex
+from flows.index_report import render_index
+from flows.semaphore import slot
+from flows.settings import PipelineSettings
+from flows.storage import (
+    TAG_QUARANTINE,
+    TAG_RULESET,
+    TAG_STATUS,
+    PackageGoneError,
+    PackageRef,
+    PackageTooLargeError,
+    StorageError,
+    Store,
+    TransientStorageError,
+    safe_segment,
+)
+from validators.model import PackageVerdict
+
+log = logging.getLogger(__name__)
+
+_ENGINE: Any = None  # built once per process: loaded rulesets stay warm between packages of a worker
+STORAGE_RETRIES = 3
+STORAGE_RETRY_DELAYS: list[float] = [1.0, 2.0, 4.0]
+
+
+def _transient(_task: Any, _run: Any, state: Any) -> bool:
+    """Retry a storage task only on errors a retry can fix."""
+    try:
+        state.result()
+    except TransientStorageError:
+        return True
+    except Exception:
+        return False
+    return False
+
+
+# A storage step: retried on transient S3 errors only, never cached (its inputs are live objects).
+storage_task = task(
+    retries=STORAGE_RETRIES,
+    retry_delay_seconds=STORAGE_RETRY_DELAYS,
+    retry_condition_fn=_transient,
+    cache_policy=NO_CACHE,
+    persist_result=False,
+)
+
+
+def _engine(settings: PipelineSettings) -> Any:
+    global _ENGINE
+    if _ENGINE is None:
+        from validators.dryrun import build_engine
+
+        _ENGINE = build_engine(settings.engine_settings)
+    return _ENGINE
+
+
+def _not_run_somewhere(verdict: PackageVerdict) -> bool:
+    """A check reported it could not run (e.g. clamd restarting): worth one more engine run."""
+    return any(f.rule == "system.check-not-run" for f in verdict.iter_findings())
+
+
+@storage_task
+def locate(store: Store, key: str, version_id: str | None) -> PackageRef:
+    return store.head(key, version_id)
+
+
+@storage_task
+def fetch(store: Store, ref: PackageRef, dest: Path, limit: int) -> str:
+    return store.download(ref, dest, limit)
+
+
+@task(cache_policy=NO_CACHE, persist_result=False)
+def check(path: Path, ref: PackageRef, sha256: str, settings: PipelineSettings) -> PackageVerdict:
+    """The pure engine, under a machine-wide slot (protects clamd and the CPU from a burst)."""
+    from validators.package import open_package
+
+    engine = _engine(settings)
+    verdict: PackageVerdict | None = None
+    for attempt in range(settings.engine_retries + 1):
+        if attempt:
+            time.sleep(settings.engine_retry_delay)
+        with (
+            slot(settings.work_dir / "slots", settings.check_slots),
+            open_package(path, settings=settings.engine_settings) as contents,
+        ):
+            verdict = engine.run(contents)
+        if not _not_run_somewhere(verdict):
+            break
+    assert verdict is not None
+    return vd.with_source(verdict, ref)
+
+
+@storage_task
+def store_verdict(store: Store, ref: PackageRef, verdict: PackageVerdict, area: str) -> dict[str, Any]:
+    """Write the verdict once, then the tags, then the quarantine move (in that order: see below)."""
+    publisher = store.layout.publisher_of(ref.key)
+    doc = vd.document(verdict, ref, area=area, publisher=publisher)
+    tags = {TAG_STATUS: verdict.status.value, TAG_RULESET: verdict.provenance.ruleset_version}
+    if verdict.quarantine:
+        # Tagged before the verdict exists: the bucket policy denies reads on this tag, so a run that
+        # dies before the move still leaves the package out of the instructors' reach.
+        store.tag(ref, {TAG_QUARANTINE: "true"})
+        tags[TAG_QUARANTINE] = "true"
+    json_key = store.put_verdict(
+        ref,
+        verdict.provenance.ruleset_version,
+        vd.document_bytes(doc),
+        vd.render_html(verdict).encode("utf-8"),
+    )
+    if json_key is None:
+        return {"stored": False, "json_key": None, "doc": None}
+    store.tag(ref, tags)
+    if verdict.quarantine:
+        store.quarantine(ref, tags)
+    return {"stored": True, "json_key": json_key, "doc": doc}
+
+
+@task(cache_policy=NO_CACHE, persist_result=False)
+def publish_index(store: Store, settings: PipelineSettings, doc: dict[str, Any], json_key: str) -> None:
+    """Record the verdict in the index and regenerate the instructors' index page."""
+    republish_index(store, settings, record=(doc, json_key))
+
+
+def _artifact(ref: PackageRef, summary: dict[str, Any], json_key: str | None) -> None:
+    """A table in the Prefect UI: display only, Prefect deletes it with old runs."""
+    try:
+        from prefect.artifacts import create_table_artifact
+
+        slug = hashlib.sha256(ref.key.encode()).hexdigest()[:16]
+        create_table_artifact(
+            key=f"verdict-{slug}",
+            table=[{"package": ref.key, "version": ref.token, **summary, "verdict": json_key or ""}],
+            description=f"proofcheck verdict of {vd.package_name(ref.key)}",
+        )
+    except Exception as exc:  # display only: never fail a run for it
+        log.warning("artifact not created: %s", type(exc).__name__)
+
+
+def _finish_existing(store: Store, ref: PackageRef, json_key: str) -> None:
+    """A previous run stored the verdict: complete the quarantine move if it died before it."""
+    try:
+        doc = json.loads(store.get_bytes(json_key))
+    except (StorageError, ValueError):
+        return
+    if doc.get("quarantine"):
+        tags = {
+            TAG_STATUS: str(doc.get("status")),
+            TAG_QUARANTINE: "true",
+            TAG_RULESET: str((doc.get("ruleset") or {}).get("version", "none")),
+        }
+        try:
+            store.head(ref.key, ref.version_id)
+        except PackageGoneError:
+            return
+        store.quarantine(ref, tags)
+
+
+def validate(
+    store: Store, settings: PipelineSettings, key: str, version_id: str | None = None, etag: str | None = None
+) -> dict[str, Any]:
+    """The body of the flow (kept callable from the flow only: the tasks need a run context)."""
+    logger = get_run_logger()
+    area = store.layout.area_of(key)
+    if area is None:
+        return {"outcome": "skipped", "reason": "not a package key"}
+    verdict: PackageVerdict | None = None
+    try:
+        ref = locate(store, key, version_id)
+    except PackageGoneError:
+        ref = PackageRef(store.bucket, key, etag or "", version_id)
+        verdict = vd.error_verdict(ref, "the package was deleted before it could be read")
+    if etag and not ref.version_id and ref.etag != etag:
+        logger.info("event for an overwritten version; validating the current one")
+    existing = store.verdict_keys_of(ref)
+    if existing:
+        _finish_existing(store, ref, existing[-1])
+        return {"outcome": "already", "json_key": existing[-1]}
+    if verdict is None:
+        verdict = _checked(store, settings, ref)
+    result = store_verdict(store, ref, verdict, area)
+    summary = vd.summary(verdict)
+    if not result["stored"]:
+        return {"outcome": "already", **summary}
+    if area == "inbox":
+        try:
+            publish_index(store, settings, result["doc"], result["json_key"])
+        except Exception as exc:  # the verdict is stored; the index is rebuilt from it if needed
+            logger.warning("index not updated: %s", type(exc).__name__)
+    _artifact(ref, summary, result["json_key"])
+    logger.info("verdict %s stored for %s", summary["status"], ref.token)
+    return {"outcome": "stored", "json_key": result["json_key"], **summary}
+
+
+def _checked(store: Store, settings: PipelineSettings, ref: PackageRef) -> PackageVerdict:
+    """Fetch and check; any failure here becomes an ``error`` verdict naming what went wrong."""
+    settings.work_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=settings.work_dir, prefix="pkg-") as tmp:
+        name = safe_segment(vd.package_name(ref.key))
+        path = Path(tmp) / name
+        try:
+            sha256 = fetch(store, ref, path, settings.max_package_bytes)
+        except PackageGoneError:
+            return vd.error_verdict(ref, "the package was deleted or replaced before it could be read")
+        except PackageTooLargeError:
+            return vd.error_verdict(
+                ref, f"the package is over the {settings.max_package_bytes} byte limit and was not read"
+            )
+        except StorageError as exc:
+            return vd.error_verdict(ref, f"the storage failed while reading it ({type(exc).__name__})")
+        try:
+            return check(path, ref, sha256, settings)
+        except Exception as exc:  # the engine is fail-closed per check; this is the intake or a bug
+            log.warning("package check failed: %s", type(exc).__name__)
+            return vd.error_verdict(
+                ref, f"the checks could not complete ({type(exc).__name__})", sha256=sha256
+            )
+
+
+@flow(name="validate-package", persist_result=False, log_prints=False)
+def validate_package(
+    bucket: str, key: str, version_id: str | None = None, etag: str | None = None
+) -> dict[str, Any]:
+    """Validate one uploaded package version and store its verdict next to it."""
+    settings = PipelineSettings.from_env()
+    return validate(Store.connect(settings, bucket), settings, key, version_id, etag)
+
+
+@flow(name="rebuild-index", persist_result=False)
+def rebuild_index(bucket: str | None = None) -> int:
+    """Rebuild the verdict index and the index page from the stored verdicts."""
+    settings = PipelineSettings.from_env()
+    return republish_index(Store.connect(settings, bucket), settings)
+
+
+def republish_index(
+    store: Store, settings: PipelineSettings, record: tuple[dict[str, Any], str] | None = None
+) -> int:
+    """Index one new verdict (or rebuild the whole index when ``record`` is None) and rewrite the page.
+
+    Returns the number of packages on the page.
+    """
+    index = VerdictIndex(settings.index_url)
+    try:
+        if record is None:
+            index.rebuild(store)
+        elif not index.ensure(store):
+            index.record(*record)
+        rows = index.latest()
+    finally:
+        index.close()
+    page = render_index(rows, store.layout.reports)
+    store.put_bytes(store.layout.index_html, page.encode("utf-8"), "text/html; charset=utf-8")
+    return len(rows)

@@ -1,0 +1,152 @@
+"""``proofcheck serve``: the long-running intake — S3 events in, one validation run per package version out.
+
+Two loops in one process:
+
+- the bridge (a thread): receives S3 ObjectCreated events from the queue, starts a run per package
+  version with its idempotency key, and acknowledges each message only after its runs were created;
+  every ``reconcile_every`` seconds it lists the package areas and dispatches any version without a
+  verdict (a lost, late or never-sent event — SeaweedFS sends none — never loses a package);
+- the Prefect runner (the main thread, optional): executes those runs, at most ``limit`` at once, each
+  in its own process. In production, workers of a work pool run them instead (``--no-runner``).
+
+It needs a real Prefect server (``PREFECT_API_URL``): the per-process temporary server is refused.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass
+
+from flows.settings import PipelineSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    limit: int = 2  # concurrent validation runs of this process's runner
+    runner: bool = True
+    reconcile: bool = True
+    queue_wait: int = 1  # long-poll seconds
+
+
+class ServeConfigError(RuntimeError):
+    """The environment cannot run the intake (no Prefect server URL, no bucket...)."""
+
+
+def _check_environment() -> None:
+    if not os.environ.get("PREFECT_API_URL"):
+        raise ServeConfigError(
+            "PREFECT_API_URL is not set: `proofcheck serve` needs a real Prefect server "
+            "(`prefect server start`), not a temporary per-process one"
+        )
+
+
+class Bridge:
+    """Queue events and periodic reconcile -> idempotent dispatch."""
+
+    def __init__(self, settings: PipelineSettings, options: ServeOptions) -> None:
+        from flows.dispatch import Dispatcher
+        from flows.queue import EventQueue
+        from flows.storage import Store
+
+        self.settings = settings
+        self.options = options
+        self.store = Store.connect(settings)
+        self.queue = EventQueue.connect(settings) if settings.queue_url else None
+        self.dispatcher = Dispatcher(settings)
+        self.stopping = threading.Event()
+        self.next_reconcile = 0.0 if options.reconcile else float("inf")
+
+    def wait_for_deployment(self, timeout: float = 120.0) -> None:
+        """The runner registers the deployment as it starts: dispatching before that would fail."""
+        deadline = time.monotonic() + timeout
+        while not self.stopping.is_set():
+            try:
+                _ = self.dispatcher.deployment_id
+                return
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+
+    def handle_events(self) -> int:
+        """One receive: dispatch each event's package version, ack what was dispatched. Returns count."""
+        from flows.storage import PackageRef, parse_s3_event
+
+        assert self.queue is not None
+        handled = 0
+        for message in self.queue.receive(wait_seconds=self.options.queue_wait):
+            dispatched = True
+            for event in parse_s3_event(message.body):
+                if event.bucket != self.store.bucket or self.store.layout.area_of(event.key) is None:
+                    continue
+                ref = PackageRef(
+                    event.bucket, event.key, event.etag or "", event.version_id, event.size or -1
+                )
+                try:
+                    self.dispatcher.submit(ref)
+                    handled += 1
+                except Exception as exc:  # the message stays in the queue and comes back
+                    log.warning("dispatch failed, event kept for retry: %s", type(exc).__name__)
+                    dispatched = False
+            if dispatched:
+                self.queue.ack(message)
+        return handled
+
+    def reconcile_once(self) -> dict[str, int]:
+        from flows.dispatch import reconcile
+
+        return reconcile(self.store, self.dispatcher)
+
+    def loop(self) -> None:
+        self.wait_for_deployment()
+        while not self.stopping.is_set():
+            try:
+                if time.monotonic() >= self.next_reconcile:
+                    self.next_reconcile = time.monotonic() + self.settings.reconcile_every
+                    self.reconcile_once()
+                if self.queue is not None:
+                    self.handle_events()
+                else:
+                    self.stopping.wait(1.0)
+            except Exception as exc:  # storage or Prefect briefly down: keep serving
+                log.warning("bridge iteration failed: %s", type(exc).__name__)
+                self.stopping.wait(2.0)
+        self.dispatcher.close()
+
+
+def serve(settings: PipelineSettings | None = None, options: ServeOptions | None = None) -> int:
+    """Run the bridge and (unless ``options.runner`` is off) the runner until interrupted."""
+    _check_environment()
+    settings = settings or PipelineSettings.from_env()
+    options = options or ServeOptions()
+    settings.work_dir.mkdir(parents=True, exist_ok=True)
+    bridge = Bridge(settings, options)
+    thread = threading.Thread(target=bridge.loop, name="proofcheck-bridge", daemon=True)
+    thread.start()
+    try:
+        if options.runner:
+            from prefect import serve as prefect_serve
+
+            from flows.deployments import runner_deployments
+
+            prefect_serve(
+                *runner_deployments(schedules=False),
+                limit=options.limit,
+                print_starting_message=False,
+                pause_on_shutdown=False,
+                query_seconds=1,
+            )
+        else:
+            while thread.is_alive():
+                thread.join(1.0)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        bridge.stopping.set()
+        thread.join(10)
+    return 0

@@ -1,0 +1,499 @@
+"""Every S3 call of the pipeline: packages in, verdicts out, tags, quarantine, event notifications.
+
+S3-generic on purpose: it runs against AWS S3, SeaweedFS, Ceph RGW or moto. Tags, versioning,
+conditional writes and bucket notifications are used when the server has them and skipped (with a log
+line) when it does not: the record of truth is the verdict object, never a tag.
+
+Bucket layout (one bucket, prefixes configurable in ``Layout``)::
+
+    inbox/<publisher>/<package>.zip            submissions (instructors' side)
+    dryrun/<publisher>/<package>.zip           publishers' dry runs (never in the instructors' index)
+    reports/<package key>/<version>/<ruleset>.json|.html   one verdict per package version and ruleset
+    reports/index.html                         the instructors' index of submissions
+    quarantine/<package key>                   packages with an ``ssi.*`` error, moved out of the inbox
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import urllib.parse
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError
+
+from flows.settings import PipelineSettings
+
+log = logging.getLogger(__name__)
+
+CHUNK = 1024 * 1024
+TAG_STATUS = "proofcheck-status"
+TAG_RULESET = "proofcheck-ruleset"
+TAG_QUARANTINE = "proofcheck-quarantine"
+_OUR_TAGS = (TAG_STATUS, TAG_RULESET, TAG_QUARANTINE)
+_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_MISSING_CODES = {"NoSuchKey", "404", "NotFound", "NoSuchVersion"}
+_TRANSIENT_CODES = {
+    "InternalError",
+    "ServiceUnavailable",
+    "SlowDown",
+    "RequestTimeout",
+    "RequestTimeTooSkewed",
+    "Throttling",
+    "ThrottlingException",
+    "500",
+    "502",
+    "503",
+    "504",
+}
+
+
+class StorageError(Exception):
+    """A storage operation failed for good (not worth retrying)."""
+
+
+class TransientStorageError(StorageError):
+    """A storage operation failed in a way that a retry may fix (5xx, throttling, connection reset)."""
+
+
+class PackageGoneError(StorageError):
+    """The package object (or the version asked for) no longer exists."""
+
+
+class PackageTooLargeError(StorageError):
+    """The package is over the size limit: it is not downloaded."""
+
+
+def safe_segment(text: str) -> str:
+    """A key segment made only of unreserved characters (version ids, ruleset versions)."""
+    return _SAFE.sub("_", text).strip("_") or "none"
+
+
+@dataclass(frozen=True)
+class Layout:
+    inbox: str = "inbox/"
+    dryrun: str = "dryrun/"
+    reports: str = "reports/"
+    quarantine: str = "quarantine/"
+
+    def area_of(self, key: str) -> str | None:
+        """``inbox`` or ``dryrun`` for a package key, None for anything else (reports, folders...)."""
+        if key.endswith("/"):
+            return None
+        if key.startswith(self.inbox) and len(key) > len(self.inbox):
+            return "inbox"
+        if key.startswith(self.dryrun) and len(key) > len(self.dryrun):
+            return "dryrun"
+        return None
+
+    def publisher_of(self, key: str) -> str | None:
+        """The first folder under the area (``inbox/<publisher>/...``), if the key has one."""
+        area = self.area_of(key)
+        if area is None:
+            return None
+        rest = key[len(self.inbox if area == "inbox" else self.dryrun) :]
+        return rest.split("/", 1)[0] if "/" in rest else None
+
+    def reports_prefix(self, key: str, token: str) -> str:
+        return f"{self.reports}{key}/{token}/"
+
+    def verdict_keys(self, key: str, token: str, ruleset_version: str) -> tuple[str, str]:
+        base = self.reports_prefix(key, token) + safe_segment(ruleset_version)
+        return base + ".json", base + ".html"
+
+    def quarantine_key(self, key: str) -> str:
+        return self.quarantine + key
+
+    @property
+    def index_html(self) -> str:
+        return self.reports + "index.html"
+
+
+@dataclass(frozen=True)
+class PackageRef:
+    """One version of one uploaded package."""
+
+    bucket: str
+    key: str
+    etag: str
+    version_id: str | None = None
+    size: int = -1
+
+    @property
+    def token(self) -> str:
+        """What names this version in report keys: the S3 version id, else the ETag."""
+        if self.version_id and self.version_id != "null":
+            return "v-" + safe_segment(self.version_id)
+        return "e-" + safe_segment(self.etag)
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+    def idempotency_key(self, attempt: int = 0) -> str:
+        """The same package version always gives the same key; a new version a new one."""
+        digest = hashlib.sha256(f"{self.bucket}\0{self.key}\0{self.token}".encode()).hexdigest()[:32]
+        return f"proofcheck:{digest}:{attempt}"
+
+
+@dataclass(frozen=True)
+class ObjectEvent:
+    """An ObjectCreated notification, as S3 (or a compatible server) sends it."""
+
+    bucket: str
+    key: str
+    etag: str | None
+    version_id: str | None
+    size: int | None
+    sequencer: str | None
+
+
+def parse_s3_event(body: str) -> list[ObjectEvent]:
+    """ObjectCreated records of an S3 event notification (SNS-wrapped or not); anything else is skipped."""
+    try:
+        document = json.loads(body)
+    except json.JSONDecodeError:
+        return []
+    if isinstance(document, dict) and isinstance(document.get("Message"), str):  # via SNS
+        return parse_s3_event(document["Message"])
+    records = document.get("Records") if isinstance(document, dict) else None
+    if not isinstance(records, list):
+        return []  # e.g. the s3:TestEvent sent when notifications are configured
+    events = []
+    for record in records:
+        try:
+            if not str(record.get("eventName", "")).startswith("ObjectCreated"):
+                continue
+            s3 = record["s3"]
+            obj = s3["object"]
+            events.append(
+                ObjectEvent(
+                    bucket=s3["bucket"]["name"],
+                    key=urllib.parse.unquote_plus(obj["key"]),
+                    etag=(obj.get("eTag") or None) and str(obj["eTag"]).strip('"'),
+                    version_id=obj.get("versionId") or None,
+                    size=obj.get("size"),
+                    sequencer=obj.get("sequencer"),
+                )
+            )
+        except (KeyError, TypeError, AttributeError):
+            log.warning("skipped a malformed S3 event record")
+    return events
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _status(exc: ClientError) -> int:
+    return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+
+
+def classify(exc: Exception, what: str) -> StorageError:
+    """Turn a botocore exception into our small hierarchy; the message never holds object content."""
+    if isinstance(exc, ClientError):
+        code, status = _code(exc), _status(exc)
+        if code in _MISSING_CODES or status == 404:
+            return PackageGoneError(f"{what}: not found ({code or status})")
+        if code in _TRANSIENT_CODES or status >= 500 or status == 429:
+            return TransientStorageError(f"{what}: {code or status}")
+        return StorageError(f"{what}: {code or status}")
+    if isinstance(exc, ConnectionError | HTTPClientError):
+        return TransientStorageError(f"{what}: {type(exc).__name__}")
+    if isinstance(exc, BotoCoreError):
+        return StorageError(f"{what}: {type(exc).__name__}")
+    return StorageError(f"{what}: {type(exc).__name__}")
+
+
+def make_client(settings: PipelineSettings, service: str = "s3") -> Any:
+    """A boto3 client with bounded timeouts and botocore's own retries for throttling and 5xx."""
+    config = Config(
+        connect_timeout=5,
+        read_timeout=60,
+        retries={"max_attempts": 4, "mode": "standard"},
+        s3={"addressing_style": "path"},
+    )
+    return boto3.session.Session().client(
+        service, endpoint_url=settings.s3_endpoint, region_name=settings.s3_region, config=config
+    )
+
+
+class Store:
+    """The bucket, seen through the layout."""
+
+    def __init__(self, client: Any, bucket: str, layout: Layout | None = None) -> None:
+        self.client = client
+        self.bucket = bucket
+        self.layout = layout or Layout()
+        self._versioned: bool | None = None
+        self._tags_supported = True
+
+    @classmethod
+    def connect(cls, settings: PipelineSettings, bucket: str | None = None) -> Store:
+        return cls(make_client(settings), bucket or settings.bucket)
+
+    # -- setup --------------------------------------------------------------------------------------
+
+    def ensure_bucket(self, *, versioning: bool = True) -> None:
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except ClientError:
+            self.client.create_bucket(Bucket=self.bucket)
+        if versioning:
+            try:
+                self.client.put_bucket_versioning(
+                    Bucket=self.bucket, VersioningConfiguration={"Status": "Enabled"}
+                )
+            except ClientError as exc:
+                log.warning("bucket versioning unavailable (%s): ETags name package versions", _code(exc))
+        self._versioned = None
+
+    def configure_notifications(self, queue_arn: str) -> bool:
+        """Send ObjectCreated events of both package areas to a queue; False if the server cannot."""
+        configs = [
+            {
+                "Id": f"proofcheck-{area.strip('/')}",
+                "QueueArn": queue_arn,
+                "Events": ["s3:ObjectCreated:*"],
+                "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": area}]}},
+            }
+            for area in (self.layout.inbox, self.layout.dryrun)
+        ]
+        try:
+            self.client.put_bucket_notification_configuration(
+                Bucket=self.bucket, NotificationConfiguration={"QueueConfigurations": configs}
+            )
+        except ClientError as exc:
+            log.warning("bucket notifications unavailable (%s): intake relies on reconcile", _code(exc))
+            return False
+        return True
+
+    @property
+    def versioned(self) -> bool:
+        if self._versioned is None:
+            try:
+                answer = self.client.get_bucket_versioning(Bucket=self.bucket)
+                self._versioned = answer.get("Status") == "Enabled"
+            except ClientError:
+                self._versioned = False
+        return self._versioned
+
+    # -- packages -----------------------------------------------------------------------------------
+
+    def head(self, key: str, version_id: str | None = None) -> PackageRef:
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
+        if version_id and version_id != "null":
+            kwargs["VersionId"] = version_id
+        try:
+            answer = self.client.head_object(**kwargs)
+        except (ClientError, BotoCoreError) as exc:
+            raise classify(exc, "head package") from None
+        return PackageRef(
+            bucket=self.bucket,
+            key=key,
+            etag=str(answer.get("ETag", "")).strip('"'),
+            version_id=answer.get("VersionId") or None,
+            size=int(answer.get("ContentLength", -1)),
+        )
+
+    def download(self, ref: PackageRef, dest: Path, limit: int) -> str:
+        """Stream one version to ``dest`` (never more than ``limit`` bytes); returns its sha256."""
+        if ref.size > limit:
+            raise PackageTooLargeError(f"{ref.size} bytes is over the {limit}-byte limit")
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": ref.key}
+        if ref.version_id and ref.version_id != "null":
+            kwargs["VersionId"] = ref.version_id
+        elif ref.etag:
+            kwargs["IfMatch"] = f'"{ref.etag}"'  # unversioned: refuse content replaced since the head
+        digest = hashlib.sha256()
+        written = 0
+        try:
+            body = self.client.get_object(**kwargs)["Body"]
+            with dest.open("wb") as out:
+                for chunk in iter(lambda: body.read(CHUNK), b""):
+                    written += len(chunk)
+                    if written > limit:
+                        raise PackageTooLargeError(f"more than {limit} bytes received")
+                    digest.update(chunk)
+                    out.write(chunk)
+        except ClientError as exc:
+            if _code(exc) == "PreconditionFailed":
+                raise PackageGoneError("package replaced while being read") from None
+            raise classify(exc, "download package") from None
+        except BotoCoreError as exc:
+            raise classify(exc, "download package") from None
+        return digest.hexdigest()
+
+    def list_packages(self, area: str) -> Iterator[PackageRef]:
+        """The current version of every package in an area (``inbox`` or ``dryrun``)."""
+        prefix = self.layout.inbox if area == "inbox" else self.layout.dryrun
+        try:
+            if self.versioned:
+                pages = self.client.get_paginator("list_object_versions").paginate(
+                    Bucket=self.bucket, Prefix=prefix
+                )
+                for page in pages:
+                    for item in page.get("Versions", []):
+                        if item.get("IsLatest") and self.layout.area_of(item["Key"]):
+                            yield PackageRef(
+                                self.bucket,
+                                item["Key"],
+                                str(item.get("ETag", "")).strip('"'),
+                                item.get("VersionId") or None,
+                                int(item.get("Size", -1)),
+                            )
+            else:
+                pages = self.client.get_paginator("list_objects_v2").paginate(
+                    Bucket=self.bucket, Prefix=prefix
+                )
+                for page in pages:
+                    for item in page.get("Contents", []):
+                        if self.layout.area_of(item["Key"]):
+                            yield PackageRef(
+                                self.bucket,
+                                item["Key"],
+                                str(item.get("ETag", "")).strip('"'),
+                                None,
+                                int(item.get("Size", -1)),
+                            )
+        except (ClientError, BotoCoreError) as exc:
+            raise classify(exc, "list packages") from None
+
+    # -- verdicts -----------------------------------------------------------------------------------
+
+    def verdict_keys_of(self, ref: PackageRef) -> list[str]:
+        """JSON verdicts already stored for this package version (under any ruleset)."""
+        prefix = self.layout.reports_prefix(ref.key, ref.token)
+        try:
+            answer = self.client.list_objects_v2(Bucket=self.bucket, Prefix=prefix)
+        except (ClientError, BotoCoreError) as exc:
+            raise classify(exc, "list verdicts") from None
+        return sorted(item["Key"] for item in answer.get("Contents", []) if item["Key"].endswith(".json"))
+
+    def put_verdict(self, ref: PackageRef, ruleset_version: str, document: bytes, html: bytes) -> str | None:
+        """Store a verdict once: None if this version already has one under this ruleset.
+
+        The conditional write (If-None-Match) makes two racing runs of the same version store one
+        verdict; the HTML is written after the JSON that won.
+        """
+        json_key, html_key = self.layout.verdict_keys(ref.key, ref.token, ruleset_version)
+        try:
+            self.client.put_object(
+                Bucket=self.bucket,
+                Key=json_key,
+                Body=document,
+                ContentType="application/json",
+                IfNoneMatch="*",
+            )
+        except ClientError as exc:
+            if _code(exc) in {"PreconditionFailed", "ConditionalRequestConflict"} or _status(exc) == 412:
+                return None
+            raise classify(exc, "store verdict") from None
+        except BotoCoreError as exc:
+            raise classify(exc, "store verdict") from None
+        self.put_bytes(html_key, html, "text/html; charset=utf-8")
+        return json_key
+
+    def put_bytes(self, key: str, data: bytes, content_type: str) -> None:
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)
+        except (ClientError, BotoCoreError) as exc:
+            raise classify(exc, f"store {key.rsplit('/', 1)[-1]}") from None
+
+    def get_bytes(self, key: str, limit: int = 64 * 1024 * 1024) -> bytes:
+        try:
+            body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
+            data: bytes = body.read(limit + 1)
+        except (ClientError, BotoCoreError) as exc:
+            raise classify(exc, "read stored object") from None
+        if len(data) > limit:
+            raise StorageError("stored object over its size limit")
+        return data
+
+    def iter_verdict_keys(self) -> Iterator[str]:
+        """Every stored JSON verdict, both areas (for rebuilding the index)."""
+        paginator = self.client.get_paginator("list_objects_v2")
+        try:
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=self.layout.reports):
+                for item in page.get("Contents", []):
+                    if item["Key"].endswith(".json"):
+                        yield item["Key"]
+        except (ClientError, BotoCoreError) as exc:
+            raise classify(exc, "list verdicts") from None
+
+    # -- tags and quarantine ------------------------------------------------------------------------
+
+    def tag(self, ref: PackageRef, tags: Mapping[str, str], key: str | None = None) -> bool:
+        """Merge our tags into the object's; False when the server has no tagging (e.g. Garage)."""
+        if not self._tags_supported:
+            return False
+        target: dict[str, Any] = {"Bucket": self.bucket, "Key": key or ref.key}
+        if key is None and ref.version_id and ref.version_id != "null":
+            target["VersionId"] = ref.version_id
+        try:
+            current = self.client.get_object_tagging(**target).get("TagSet", [])
+            kept = [t for t in current if t["Key"] not in _OUR_TAGS][: 10 - len(tags)]
+            merged = kept + [{"Key": k, "Value": safe_segment(v)[:256]} for k, v in tags.items()]
+            self.client.put_object_tagging(**target, Tagging={"TagSet": merged})
+        except ClientError as exc:
+            if _code(exc) in {"NotImplemented", "NotSupported", "MethodNotAllowed"} or _status(exc) in {
+                405,
+                501,
+            }:
+                self._tags_supported = False
+                log.warning("object tagging unavailable on this S3 server: verdicts are the record")
+                return False
+            raise classify(exc, "tag package") from None
+        except BotoCoreError as exc:
+            raise classify(exc, "tag package") from None
+        return True
+
+    def quarantine(self, ref: PackageRef, tags: Mapping[str, str]) -> str:
+        """Move the package version out of the area instructors read; returns its quarantine key."""
+        target = self.layout.quarantine_key(ref.key)
+        source: dict[str, str] = {"Bucket": self.bucket, "Key": ref.key}
+        if ref.version_id and ref.version_id != "null":
+            source["VersionId"] = ref.version_id
+        tagging = urllib.parse.urlencode({k: safe_segment(v) for k, v in tags.items()})
+        try:
+            self.client.copy_object(
+                Bucket=self.bucket,
+                Key=target,
+                CopySource=source,
+                TaggingDirective="REPLACE",
+                Tagging=tagging,
+            )
+            delete: dict[str, Any] = {"Bucket": self.bucket, "Key": ref.key}
+            if "VersionId" in source:
+                # Deleting the version itself: a delete marker would leave the bytes readable by version.
+                delete["VersionId"] = source["VersionId"]
+            self.client.delete_object(**delete)
+        except (ClientError, BotoCoreError) as exc:
+            raise classify(exc, "quarantine package") from None
+        return target
+
+
+__all__ = [
+    "TAG_QUARANTINE",
+    "TAG_RULESET",
+    "TAG_STATUS",
+    "Layout",
+    "ObjectEvent",
+    "PackageGoneError",
+    "PackageRef",
+    "PackageTooLargeError",
+    "StorageError",
+    "Store",
+    "TransientStorageError",
+    "classify",
+    "make_client",
+    "parse_s3_event",
+    "safe_segment",
+]

@@ -1,0 +1,116 @@
+"""Verdict documents as the pipeline stores them: the contract JSON plus where the package came from.
+
+Pure functions (no Prefect, no S3): the flow calls them, tests call them directly.
+"""
+
+from __future__ import annotations
+
+import html
+import importlib
+import json
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+from flows.storage import PackageRef
+from validators import __version__, rules
+from validators.model import PackageInfo, PackageVerdict, Provenance
+from validators.report import json_report
+
+REFERENTIAL = "REM-MDV-LGC-SF-Va1"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def package_name(key: str) -> str:
+    return key.rsplit("/", 1)[-1]
+
+
+def with_source(verdict: PackageVerdict, ref: PackageRef) -> PackageVerdict:
+    """The verdict with ``package.source`` naming the S3 object it was computed from."""
+    return replace(verdict, package=replace(verdict.package, source=ref.uri))
+
+
+def error_verdict(
+    ref: PackageRef, reason: str, *, sha256: str = "", ruleset_version: str = "none"
+) -> PackageVerdict:
+    """The verdict of a package whose checks could not complete: status ``error``, never nothing.
+
+    ``reason`` is ours (an exception type, a limit), never text taken from the package.
+    """
+    now = _now()
+    return PackageVerdict(
+        package=PackageInfo(
+            name=package_name(ref.key), sha256=sha256, source=ref.uri, referential=REFERENTIAL
+        ),
+        provenance=Provenance(
+            ruleset_version=ruleset_version, engine_version=__version__, started_at=now, finished_at=now
+        ),
+        package_findings=(rules.finding("system.package-unreadable", reason=reason),),
+    )
+
+
+def document(verdict: PackageVerdict, ref: PackageRef, *, area: str, publisher: str | None) -> dict[str, Any]:
+    """The contract document (validators.report.json_report) plus an ``object`` section for the pipeline."""
+    doc = json_report.to_document(verdict)
+    doc["object"] = {
+        "bucket": ref.bucket,
+        "key": ref.key,
+        "version_id": ref.version_id,
+        "etag": ref.etag,
+        "size": ref.size,
+        "area": area,
+        "publisher": publisher,
+        "stored_at": _now(),
+    }
+    return doc
+
+
+def document_bytes(doc: dict[str, Any]) -> bytes:
+    return (json.dumps(doc, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+
+
+def render_html(verdict: PackageVerdict) -> str:
+    """The package report: the project's HTML renderer, or a minimal escaped page until it exists."""
+    try:
+        module = importlib.import_module("validators.report.html")
+    except ModuleNotFoundError as exc:
+        if exc.name != "validators.report.html":
+            raise
+        return _minimal_html(verdict)
+    text: str = module.render(verdict)
+    return text
+
+
+def _minimal_html(verdict: PackageVerdict) -> str:
+    rows = "".join(
+        f"<tr><td>{html.escape(row[0] or '')}</td><td>{html.escape(row[1] or '')}</td>"
+        f"<td>{html.escape(row[2])}</td><td>{html.escape(row[3])}</td></tr>"
+        for row in verdict.flatten(["proof", "path", "rule", "message"])
+    )
+    name = html.escape(verdict.package.name)
+    return (
+        "<!doctype html><html lang=fr><meta charset=utf-8>"
+        f"<title>{name}: {verdict.status.value}</title>"
+        f"<h1>{name}: {verdict.status.value}</h1>"
+        "<table><tr><th>proof</th><th>file</th><th>rule</th><th>message</th></tr>"
+        f"{rows}</table></html>\n"
+    )
+
+
+def summary(verdict: PackageVerdict) -> dict[str, Any]:
+    """Counts for tags, artifacts and the index."""
+    counts = {"error": 0, "warning": 0, "info": 0}
+    for finding in verdict.iter_findings():
+        counts[finding.severity.value] += 1
+    return {
+        "status": verdict.status.value,
+        "quarantine": verdict.quarantine,
+        "proofs": len(verdict.proofs),
+        "files": sum(1 for _ in verdict.iter_file_verdicts()),
+        "errors": counts["error"],
+        "warnings": counts["warning"],
+        "ruleset": verdict.provenance.ruleset_version,
+    }
