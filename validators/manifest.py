@@ -27,20 +27,20 @@ import json
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from functools import cache
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from typing import Any
 
 import jsonschema
 import yaml
 
-from validators import rules
+from validators import rules, schemas
 from validators.model import Finding, Location
 
 MANIFEST_NAMES = ("manifest.yaml", "manifest.yml", "manifest.json")
 MAX_MANIFEST_BYTES = 1024 * 1024
 MAX_DEPTH = 20
 MAX_NODES = 200_000
-SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "manifest.schema.json"
+SCHEMA_NAME = "manifest.schema.json"  # in the top-level schemas/, installed as validators.schemas
 
 
 class ManifestError(Exception):
@@ -141,7 +141,7 @@ def _parse(name: str, raw: bytes) -> Any:
 
 @cache
 def _validator() -> jsonschema.protocols.Validator:
-    schema = json.loads(SCHEMA_PATH.read_text("utf-8"))
+    schema = schemas.load(SCHEMA_NAME)
     cls = jsonschema.validators.validator_for(schema)
     cls.check_schema(schema)
     return cls(schema)
