@@ -549,11 +549,14 @@ def _check_layout(src: _Source, report: TriageReport, out: CappedFindings, cd_st
             continue
         _, _, flags, method, _, _, crc, csize, usize, nlen, xlen = _LOCAL.unpack(header)
         local_name = src.read(entry.local_offset + _LOCAL.size, nlen)
+        if 0xFFFFFFFF in (csize, usize):  # ZIP64 in the local header even when the directory has none
+            local_extra = src.read(entry.local_offset + _LOCAL.size + nlen, xlen)
+            usize, csize, _, _ = _zip64_values(local_extra, usize, csize, 0)
         data_offset = entry.local_offset + _LOCAL.size + nlen + xlen
         if local_name != entry.raw_name or method != entry.method:
             report.structural = True
             out.add("ssi.archive.inconsistent", entry.display_name, what="name or compression method")
-        elif not flags & FLAG_DATA_DESCRIPTOR and not entry.zip64 and (
+        elif not flags & FLAG_DATA_DESCRIPTOR and (
             (csize, usize, crc) != (entry.compressed_size, entry.declared_size, entry.crc)
         ):
             report.structural = True
