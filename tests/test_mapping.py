@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from validators.mapping import MappingResult, map_package
+from validators.referential import load_referential
 from validators.rules import catalogue
 
 
@@ -26,7 +27,8 @@ def run(files: Mapping[str, bytes], *, manifest: object | None = None, profiles:
 
 def rules_of(result: MappingResult) -> list[tuple[str, str]]:
     """(rule, where) for every finding except the (many) missing proofs."""
-    out = [(f.rule, "package") for f in result.package_findings if f.rule != "package.missing-proof"]
+    out = [(f.rule, "package") for f in result.package_findings
+           if f.rule not in ("package.missing-proof", "package.partial-submission")]
     out += [(f.rule, proof) for proof, found in result.proof_findings.items() for f in found]
     out += [(f.rule, path) for path, found in result.file_findings.items() for f in found]
     return sorted(out)
@@ -159,15 +161,20 @@ def _missing(result: MappingResult) -> dict[str, str]:
             if f.rule == "package.missing-proof"}
 
 
-def test_missing_proofs_are_info_for_a_partial_package_and_warnings_when_complete() -> None:
+def test_a_partial_package_gets_one_reminder_and_a_complete_one_a_warning_per_missing_proof() -> None:
     partial = run({"INS.41.2.2.png": PNG})
-    missing = _missing(partial)
-    assert "INS.41.2.2" not in missing and missing["INS.41.2.1"] == "info"
-    assert "DOC.7.1.1" not in missing  # Médecin traitant not applied for
+    assert _missing(partial) == {}
+    [reminder] = [f for f in partial.package_findings if f.rule == "package.partial-submission"]
+    assert reminder.severity.value == "info"
+    expected = len(load_referential().expected_proofs(["Général"]))
+    assert reminder.message.startswith(f"{expected - 1} of the {expected} proofs expected for Général")
+    assert "INS " in reminder.message
     complete = run({"INS.41.2.2.png": PNG}, manifest={"complete": True, "profiles": ["Médecin traitant"],
                                                        "proofs": {"INS.41.2.2": ["INS.41.2.2.png"]}})
     assert _missing(complete)["DOC.7.1.1"] == "warning"
+    assert "INS.41.2.2" not in _missing(complete)
     assert set(_missing(complete).values()) == {"warning"}
+    assert not [f for f in complete.package_findings if f.rule == "package.partial-submission"]
 
 
 def test_a_proof_of_a_profile_not_applied_for() -> None:
@@ -196,7 +203,7 @@ def test_every_rule_this_module_emits_is_catalogued() -> None:
         "package.unknown-proof", "package.ambiguous-proof-id", "package.malformed-proof-id",
         "package.conflicting-proof-id", "package.duplicate-proof", "package.file-claimed-twice",
         "package.manifest-empty-proof", "package.manifest-file-missing", "package.out-of-profile-proof",
-        "package.missing-proof", "package.unexpected-nature",
+        "package.missing-proof", "package.partial-submission", "package.unexpected-nature",
     }
     assert emitted <= set(catalogue())
 

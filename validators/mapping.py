@@ -10,13 +10,14 @@ are reported.
 from __future__ import annotations
 
 import posixpath
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from validators import rules
 from validators.manifest import Manifest, load_manifest
-from validators.model import Finding, Location, Severity
+from validators.model import Finding, Location
 from validators.referential import (
     DEFAULT_REFERENTIAL,
     Reading,
@@ -203,12 +204,18 @@ def _check_expected(
     referential: Referential, applied: Sequence[str], complete: bool, out: MappingResult
 ) -> None:
     present = {p for p in out.proof_of.values() if p}
-    severity = Severity.WARNING if complete else Severity.INFO
-    for proof in referential.expected_proofs(applied):
-        if proof.id not in present:
-            out.package_findings.append(rules.finding(
-                "package.missing-proof", Location(entry=proof.id), severity=severity, proof=proof.id,
-                title=proof.title, profiles=", ".join(p for p in proof.profiles if p in applied)))
+    expected = referential.expected_proofs(applied)
+    missing = [proof for proof in expected if proof.id not in present]
+    if missing and not complete:
+        # A partial package: one reminder, not one line per absent proof drowning the report.
+        by_section = sorted(Counter(proof.section for proof in missing).items())
+        out.package_findings.append(rules.finding(
+            "package.partial-submission", count=len(missing), expected=len(expected),
+            profiles=", ".join(applied), missing=", ".join(f"{s} {n}" for s, n in by_section)))
+    for proof in missing if complete else ():
+        out.package_findings.append(rules.finding(
+            "package.missing-proof", Location(entry=proof.id), proof=proof.id,
+            title=proof.title, profiles=", ".join(p for p in proof.profiles if p in applied)))
     for proof_id in sorted(present):
         proof = referential.proofs[proof_id]
         if not set(proof.profiles) & set(applied):
