@@ -1,0 +1,184 @@
+"""SVG, HTML and XML active content: scripts, event handlers, script URLs, external references.
+
+SVG and XML are parsed with ``validators.safexml`` (no DTD, no entities, no network); a document it
+refuses (XXE, billion laughs) is reported by the XML check (``ssi.xml.*``) and not re-reported here.
+HTML is parsed with lxml's HTML parser (libxml2, no network). Generic XML (CDA documents) is judged on
+what a browser would do with it: a remote stylesheet, XInclude, and scripts an embedded XSLT outputs.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+from lxml import etree, html
+
+from validators import rules
+from validators.base import CheckContext, CheckResult, FileTooLargeError, ProofFile, Validator
+from validators.model import CheckState, Finding, Location
+from validators.safexml import looks_like_xml, parse_xml
+
+MAX_MARKUP_BYTES = 64 * 1024 * 1024
+MAX_FINDINGS_PER_RULE = 20
+XSLT_NS = "http://www.w3.org/1999/XSL/Transform"
+XINCLUDE_NS = "http://www.w3.org/2001/XInclude"
+_SCRIPT_SCHEME = re.compile(
+    r"^\s*(javascript|vbscript|livescript|data\s*:\s*(?:text/html|image/svg|application/))", re.IGNORECASE
+)
+_REMOTE = re.compile(r"^\s*(?:[a-z][a-z0-9+.\-]*:|//|\\\\)", re.IGNORECASE)
+_HARMLESS_SCHEMES = re.compile(r"^\s*(?:#|data:image/(?:png|jpeg|gif|webp);)", re.IGNORECASE)
+_URL_ATTRIBUTES = frozenset(
+    {"href", "src", "action", "formaction", "data", "xlink:href", "background", "poster"}
+)
+# Elements that fetch or embed what they point at when the document is displayed.
+_SVG_FETCHING = frozenset({"image", "use", "feimage", "script", "foreignobject", "iframe", "audio", "video"})
+_HTML_EMBEDDING = frozenset({"iframe", "frame", "object", "embed", "applet", "base", "form", "portal"})
+_PSEUDO_HREF = re.compile(r"href\s*=\s*[\"']([^\"']*)[\"']", re.IGNORECASE)
+
+
+def markup_kind(file: ProofFile) -> str | None:
+    media = file.media_type.split(";")[0].strip().lower()
+    if media == "image/svg+xml" or file.extension in ("svg", "svgz"):
+        return "svg"
+    if media in ("text/html", "application/xhtml+xml") or file.extension in ("html", "htm", "xhtml", "mht"):
+        return "html"
+    if (
+        media in ("text/xml", "application/xml")
+        or media.endswith("+xml")
+        or file.extension in ("xml", "xsl", "cda")
+    ):
+        return "xml" if looks_like_xml(file.head(4096)) else None
+    return None
+
+
+def _local(name: object) -> str:
+    text = str(name)
+    return text.rsplit("}", 1)[-1].lower()
+
+
+def _attribute_name(name: str) -> str:
+    return "xlink:href" if name == "{http://www.w3.org/1999/xlink}href" else _local(name)
+
+
+def _where(element: etree._Element) -> Location:
+    line: Any = element.sourceline
+    return Location(line=line if isinstance(line, int) else None)
+
+
+def _active_content(root: etree._Element, kind: str) -> Iterator[Finding]:
+    """Scripts, handlers, script URLs and external references of an SVG or HTML tree."""
+    for element in root.iter():
+        if not isinstance(element.tag, str):
+            continue
+        tag = _local(element.tag)
+        where = _where(element)
+        if tag == "script":
+            yield rules.finding("ssi.markup.script", where, element="script")
+        if kind == "html" and tag in _HTML_EMBEDDING:
+            target = (
+                element.get("src")
+                or element.get("data")
+                or element.get("href")
+                or element.get("action")
+                or ""
+            )
+            if tag != "form" or _REMOTE.match(target):
+                yield rules.finding("ssi.markup.external-reference", where, detail=f"<{tag}> element")
+        if kind == "html" and tag == "meta" and (element.get("http-equiv") or "").lower() == "refresh":
+            yield rules.finding("ssi.markup.external-reference", where, detail="<meta http-equiv=refresh>")
+        for name, raw_value in element.attrib.items():
+            attribute = _attribute_name(str(name))
+            value = raw_value if isinstance(raw_value, str) else raw_value.decode("utf-8", "replace")
+            if attribute.startswith("on"):
+                yield rules.finding("ssi.markup.event-handler", where, attribute=attribute, element=tag)
+            elif attribute in _URL_ATTRIBUTES:
+                scheme = _SCRIPT_SCHEME.match(value)
+                if scheme is not None:
+                    yield rules.finding(
+                        "ssi.markup.javascript-url",
+                        where,
+                        scheme=scheme[1].split(":")[0].lower(),
+                        attribute=attribute,
+                        element=tag,
+                    )
+                elif (
+                    kind == "svg"
+                    and tag in _SVG_FETCHING
+                    and _REMOTE.match(value)
+                    and not _HARMLESS_SCHEMES.match(value)
+                ):
+                    yield rules.finding(
+                        "ssi.markup.external-reference",
+                        where,
+                        detail=f"<{tag}> loads {value.split(':', 1)[0]}: content",
+                    )
+
+
+def _xml_document(root: etree._Element) -> Iterator[Finding]:
+    """What a browser would do with an XML document: fetch its stylesheet, include, run XSLT output."""
+    for node in root.itersiblings(preceding=True):
+        if isinstance(node, etree._ProcessingInstruction) and node.target == "xml-stylesheet":
+            href = _PSEUDO_HREF.search(node.text or "")
+            if href is not None and _REMOTE.match(href[1]):
+                yield rules.finding("ssi.markup.external-reference", detail="remote xml-stylesheet")
+    for element in root.iter(f"{{{XINCLUDE_NS}}}include"):
+        yield rules.finding(
+            "ssi.markup.external-reference", _where(element), detail="XInclude"
+        )
+    stylesheets = list(root.iter(f"{{{XSLT_NS}}}stylesheet", f"{{{XSLT_NS}}}transform"))
+    for sheet in stylesheets:
+        if any(_local(e.tag) == "script" for e in sheet.iter() if isinstance(e.tag, str)):
+            yield rules.finding("ssi.markup.xslt-script", _where(sheet))
+            break
+    if not stylesheets:
+        yield from (f for f in _active_content(root, "svg") if f.rule == "ssi.markup.script")
+
+
+def _capped(findings: Iterator[Finding]) -> list[Finding]:
+    out, counts = [], {}  # type: list[Finding], dict[str, int]
+    for finding in findings:
+        counts[finding.rule] = counts.get(finding.rule, 0) + 1
+        if counts[finding.rule] <= MAX_FINDINGS_PER_RULE:
+            out.append(finding)
+    return out
+
+
+class MarkupValidator(Validator):
+    name: ClassVar[str] = "ssi-markup"
+    rules: ClassVar[tuple[str, ...]] = (
+        "ssi.markup.script",
+        "ssi.markup.event-handler",
+        "ssi.markup.javascript-url",
+        "ssi.markup.external-reference",
+        "ssi.markup.xslt-script",
+        "system.check-not-run",
+    )
+    timeout: ClassVar[float] = 60.0
+
+    def applies_to(self, file: ProofFile) -> bool:
+        return markup_kind(file) is not None
+
+    def check(self, file: ProofFile, ctx: CheckContext) -> CheckResult:
+        kind = markup_kind(file)
+        try:
+            data = file.read(MAX_MARKUP_BYTES)
+        except FileTooLargeError:
+            return CheckResult(
+                state=CheckState.NOT_RUN, detail=f"over {MAX_MARKUP_BYTES} bytes: not inspected"
+            )
+        if kind == "html":
+            try:
+                root = html.fromstring(data, parser=html.HTMLParser(no_network=True, remove_comments=True))
+            except (etree.ParserError, ValueError):
+                return CheckResult(state=CheckState.NOT_RUN, detail="HTML could not be parsed")
+            return CheckResult(findings=_capped(_active_content(root, "html")))
+        parsed = parse_xml(data)
+        if not parsed.ok:
+            # The XML check reports why (ssi.xml.* for entities, cda.xml when not well-formed).
+            rule = parsed.problem.rule if parsed.problem else "unknown"
+            return CheckResult(state=CheckState.NOT_RUN, detail=f"not parsed ({rule}, see the XML check)")
+        root = parsed.root
+        if kind == "svg" or _local(root.tag) == "svg":
+            return CheckResult(findings=_capped(_active_content(root, "svg")))
+        return CheckResult(findings=_capped(_xml_document(root)))
