@@ -23,8 +23,9 @@ MAX_VALUESET_BYTES = 32 * 1024 * 1024
 # FHIR code system URLs of the NOS and their CDA codeSystem identifiers.
 FHIR_SYSTEMS = {
     "http://loinc.org": "2.16.840.1.113883.6.1",
-    "https://mos.esante.gouv.fr/NOS/TRE_A05-TypeDocComplementaire/FHIR/TRE-A05-TypeDocComplementaire":
-        "1.2.250.1.213.1.1.4.12",
+    "https://mos.esante.gouv.fr/NOS/TRE_A05-TypeDocComplementaire/FHIR/TRE-A05-TypeDocComplementaire": (
+        "1.2.250.1.213.1.1.4.12"
+    ),
     "https://mos.esante.gouv.fr/NOS/TRE_A12-NomenclatureASTM/FHIR/TRE-A12-NomenclatureASTM": "ASTM",
 }
 
@@ -93,8 +94,9 @@ def parse_fhir(data: bytes) -> ValueSet:
         value = str(identifier.get("value", ""))
         if value.startswith("urn:oid:"):
             oid = value.removeprefix("urn:oid:")
-    return ValueSet(oid, str(resource.get("version", "")), str(resource.get("name") or resource.get("id", "")),
-                    concepts)
+    return ValueSet(
+        oid, str(resource.get("version", "")), str(resource.get("name") or resource.get("id", "")), concepts
+    )
 
 
 def load(path: Path) -> ValueSet:

@@ -1,0 +1,179 @@
+"""CDA conformity checks (issue 3): CI-SIS XSD, JDV_J66 document type, CI-SIS Schematron, level-1
+documents and IHE_XDM archives, against a versioned ruleset synced from the ANS (see README.md here).
+
+Three checks: ``cda`` (well-formedness and XML attacks, XSD, document type, embedded body),
+``cda-schematron`` (volet + transverse profiles, separate so that a slow profile never hides the XSD
+verdict) and ``cda-xdm`` (IHE_XDM zip archives).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+from validators import rules
+from validators.base import CheckContext, CheckResult, FileTooLargeError, ProofFile, Validator
+from validators.cda import embedded, schematron, typecode, valuesets, xdm, xsd
+from validators.cda.document import Loaded, load
+from validators.cda.ruleset import LoadedRuleset, ProfileUnavailableError, latest
+from validators.model import CheckState, Finding
+from validators.safexml import DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH, looks_like_xml
+from validators.safexml import RULES as SAFEXML_RULES
+
+_XML_TYPES = ("text/xml", "application/xml")
+_NOT_CDA_TYPES = ("text/html", "application/xhtml+xml")
+
+
+def is_xml_candidate(file: ProofFile) -> bool:
+    """XML proof files (by real type, or by extension with XML-looking content)."""
+    media = file.media_type.split(";")[0].strip().lower()
+    if media in _NOT_CDA_TYPES:
+        return False
+    if media in _XML_TYPES or media.endswith("+xml"):
+        return True
+    return file.extension in ("xml", "cda") and looks_like_xml(file.head(4096))
+
+
+class _CdaCheck(Validator):
+    rules: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, settings: Mapping[str, Any]) -> None:
+        self.settings = settings
+        self.max_bytes = int(settings.get("xml_max_bytes", DEFAULT_MAX_BYTES))
+        self.max_depth = int(settings.get("xml_max_depth", DEFAULT_MAX_DEPTH))
+        store = settings.get("rulesets_dir")
+        self.store_root = Path(store) if store else None
+
+    def applies_to(self, file: ProofFile) -> bool:
+        return is_xml_candidate(file)
+
+    def ruleset(self, ctx: CheckContext) -> LoadedRuleset | None:
+        if isinstance(ctx.ruleset, LoadedRuleset):
+            return ctx.ruleset
+        return latest(self.store_root)
+
+    def load(self, file: ProofFile) -> Loaded | CheckResult:
+        try:
+            data = file.read(self.max_bytes)
+        except FileTooLargeError:
+            return CheckResult(
+                findings=[
+                    rules.finding(
+                        "ssi.xml.limit", reason=f"{file.size} bytes is over the {self.max_bytes}-byte limit"
+                    )
+                ],
+                state=CheckState.NOT_RUN,
+                detail="over the XML size limit",
+            )
+        return load(data, max_bytes=self.max_bytes, max_depth=self.max_depth)
+
+
+def missing_ruleset(check: str) -> Finding:
+    return rules.finding(
+        "system.ruleset-missing",
+        component="CDA ruleset",
+        check=check,
+        reason="no ruleset has been synced (run `proofcheck rulesets sync --from DIR_OR_URL`)",
+    )
+
+
+class CdaValidator(_CdaCheck):
+    """Well-formedness and XML attacks, CI-SIS XSD, document type in J66, level-1 embedded body."""
+
+    name: ClassVar[str] = "cda"
+    rules: ClassVar[tuple[str, ...]] = (
+        *SAFEXML_RULES,
+        "cda.xsd",
+        "cda.not-cda",
+        *typecode.RULES,
+        *embedded.RULES,
+    )
+    timeout: ClassVar[float] = 60.0
+
+    def components(self) -> Mapping[str, str]:
+        out = {"J66": valuesets.j66().version}
+        loaded = latest(self.store_root)
+        if loaded is not None:
+            out["cda_xsd"] = loaded.components().get("cda_xsd", "")
+        return out
+
+    def check(self, file: ProofFile, ctx: CheckContext) -> CheckResult:
+        loaded = self.load(file)
+        if isinstance(loaded, CheckResult):
+            return loaded
+        problem = loaded.parsed.problem
+        if problem is not None:
+            finding = rules.finding(
+                problem.rule, _location(problem.line, problem.column), reason=problem.reason
+            )
+            return CheckResult(findings=[finding], state=CheckState.RAN, detail="document not parsed")
+        document = loaded.document
+        if document is None:
+            if file.extension == "cda" or "ClinicalDocument" in loaded.root_name:
+                return CheckResult(findings=[rules.finding("cda.not-cda", root=loaded.root_name)])
+            return CheckResult(detail="XML document that is not a CDA document")
+        findings = typecode.check(document, valuesets.j66(), ctx.expectations)
+        children, body_findings = embedded.extract(document)
+        findings += body_findings
+        ruleset = self.ruleset(ctx)
+        if ruleset is None:
+            findings.append(missing_ruleset("the CDA schema check"))
+            return CheckResult(findings, CheckState.PARTIAL, "no ruleset: XSD not checked", children)
+        try:
+            findings += xsd.validate(ruleset.xsd(), document.tree)
+        except ProfileUnavailableError as exc:
+            findings.append(rules.finding("system.ruleset-gap", profile="CDA_extended.xsd", reason=str(exc)))
+            return CheckResult(findings, CheckState.PARTIAL, "XSD not checked", children)
+        return CheckResult(findings, CheckState.RAN, None, children)
+
+
+class CdaSchematronValidator(_CdaCheck):
+    """The document's CI-SIS volet and the transverse ANS profiles."""
+
+    name: ClassVar[str] = "cda-schematron"
+    rules: ClassVar[tuple[str, ...]] = schematron.RULES
+    timeout: ClassVar[float] = 180.0  # the first load of the largest profile takes seconds
+
+    def check(self, file: ProofFile, ctx: CheckContext) -> CheckResult:
+        loaded = self.load(file)
+        if isinstance(loaded, CheckResult):
+            return CheckResult(state=CheckState.NOT_RUN, detail="document not parsed (see the cda check)")
+        if loaded.document is None:
+            # Not parsed or not a CDA document: the cda check reports it; nothing to run here.
+            return CheckResult(detail="no CDA document to check")
+        ruleset = self.ruleset(ctx)
+        if ruleset is None:
+            return CheckResult(
+                [missing_ruleset("the CI-SIS Schematron check")], CheckState.NOT_RUN, "no ruleset synced"
+            )
+        outcome, state = schematron.run(
+            loaded.document, ruleset, ctx, self.settings.get("cda_profiles", schematron.TRANSVERSE_PROFILES)
+        )
+        detail = None
+        if outcome.not_run:
+            detail = "not run: " + ", ".join(outcome.not_run)
+        return CheckResult(outcome.findings, state, detail)
+
+
+def _location(line: int | None, column: int | None) -> Any:
+    from validators.model import Location
+
+    return Location(line=line, column=column)
+
+
+def make_validators(settings: Mapping[str, Any]) -> list[Validator]:
+    return [CdaValidator(settings), CdaSchematronValidator(settings), xdm.XdmValidator(settings)]
+
+
+def ruleset_info(settings: Mapping[str, Any]) -> Any:
+    """The engine's RulesetInfo for the newest synced ruleset (None when nothing is synced)."""
+    from validators.engine import RulesetInfo
+
+    store = settings.get("rulesets_dir")
+    loaded = latest(Path(store) if store else None)
+    if loaded is None:
+        return None
+    components = dict(loaded.components())
+    components["J66"] = valuesets.j66().version
+    return RulesetInfo(version=loaded.version.version, components=components, handle=loaded)

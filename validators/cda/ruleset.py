@@ -1,0 +1,124 @@
+"""A synced ruleset loaded for checking: the XSD and the compiled Schematrons, loaded once, lazily.
+
+Loading the largest compiled profile takes seconds, so executables are cached per ruleset version for
+the life of the process (the long-running service keeps them; a dry run loads only what its documents
+need). A schematron the sync did not compile is compiled on first use, into the store, once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lxml import etree
+
+from validators.cda.compiler import SchematronCompileError, SchematronCompiler, processor, saxon_message
+from validators.cda.store import RulesetStore, RulesetVersion
+
+_loaded: dict[str, LoadedRuleset] = {}
+_loaded_lock = threading.Lock()
+
+
+class ProfileUnavailableError(RuntimeError):
+    """A schematron that cannot run in this ruleset (missing, failed to compile or to load)."""
+
+
+@dataclass
+class LoadedRuleset:
+    version: RulesetVersion
+    _xsd: etree.XMLSchema | None = None
+    _xsd_error: str | None = None
+    _executables: dict[str, Any] = field(default_factory=dict)
+    _failures: dict[str, str] = field(default_factory=dict)
+    _lock: threading.RLock = field(default_factory=threading.RLock)
+
+    @property
+    def tree(self) -> Path:
+        return self.version.tree
+
+    def components(self) -> dict[str, str]:
+        return self.version.components
+
+    def xsd(self) -> etree.XMLSchema:
+        """The CI-SIS schema (raises ProfileUnavailableError if it cannot be built)."""
+        with self._lock:
+            if self._xsd is None and self._xsd_error is None:
+                path = self.tree / "infrastructure" / "cda" / "CDA_extended.xsd"
+                try:
+                    parser = etree.XMLParser(no_network=True, resolve_entities=False)
+                    self._xsd = etree.XMLSchema(etree.parse(str(path), parser))
+                except (OSError, etree.XMLSchemaParseError, etree.XMLSyntaxError) as exc:
+                    self._xsd_error = type(exc).__name__
+            if self._xsd is None:
+                raise ProfileUnavailableError(f"CDA_extended.xsd cannot be loaded ({self._xsd_error})")
+            return self._xsd
+
+    def entry(self, name: str) -> tuple[str, dict[str, Any]] | None:
+        for rel, entry in self.version.schematrons.items():
+            if entry["name"] == name:
+                return rel, entry
+        return None
+
+    def volets(self) -> dict[str, dict[str, Any]]:
+        return {e["name"]: e for e in self.version.schematrons.values() if e["kind"] == "volet"}
+
+    def executable(self, name: str) -> Any:
+        """The loaded XSLT of schematron ``name`` (compiled on first use if the sync did not)."""
+        with self._lock:
+            if name in self._executables:
+                return self._executables[name]
+            if name in self._failures:
+                raise ProfileUnavailableError(self._failures[name])
+            try:
+                loaded = self._load(name)
+            except ProfileUnavailableError as exc:
+                self._failures[name] = str(exc)
+                raise
+            self._executables[name] = loaded
+            return loaded
+
+    def _load(self, name: str) -> Any:
+        found = self.entry(name)
+        if found is None:
+            raise ProfileUnavailableError(f"the ruleset has no {name} schematron")
+        rel, entry = found
+        if entry.get("status") == "failed":
+            raise ProfileUnavailableError(f"it does not compile: {entry.get('error', '')}")
+        xsl = self.tree / rel
+        xsl = xsl.with_suffix(".xsl")
+        if entry.get("status") != "compiled" or not xsl.is_file():
+            try:
+                outcome = SchematronCompiler(self.tree / "schematrons" / "moteur").compile(self.tree / rel)
+            except SchematronCompileError as exc:
+                raise ProfileUnavailableError(f"it does not compile: {exc}") from None
+            entry.update(
+                status="compiled",
+                xsl=outcome.xsl.relative_to(self.tree).as_posix(),
+                compile_seconds=round(outcome.seconds, 3),
+            )
+            # A read-only store still works; the next process compiles again.
+            with contextlib.suppress(OSError):
+                self.version.save_manifest()
+        try:
+            return processor().new_xslt30_processor().compile_stylesheet(stylesheet_file=str(xsl))
+        except Exception as exc:  # saxonche errors
+            raise ProfileUnavailableError(
+                f"its compiled stylesheet does not load: {saxon_message(exc)}"
+            ) from None
+
+
+def load_ruleset(version: RulesetVersion) -> LoadedRuleset:
+    """The process-wide loaded form of ``version`` (one per version path)."""
+    key = str(version.path)
+    with _loaded_lock:
+        if key not in _loaded:
+            _loaded[key] = LoadedRuleset(version)
+        return _loaded[key]
+
+
+def latest(root: Path | None = None) -> LoadedRuleset | None:
+    version = RulesetStore(root).latest()
+    return load_ruleset(version) if version is not None else None

@@ -1,0 +1,252 @@
+"""Run the CI-SIS Schematrons on a CDA document: its volet, then the five transverse ANS profiles.
+
+Volet choice: the document's most specific templateId under 1.2.250.1.213.1.1.1 (the one carrying the
+volet version as @extension) names the volets whose rules cite it; the version picks one, with
+fallbacks (nearest older version, else the newest) reported as partial coverage. Level-1 (XDS-SD,
+templateId 1.3.6.1.4.1.19376.1.2.20) documents have no volet by design. SVRL failed assertions become
+``cda.schematron`` findings with the rule's id and role and the Schematron's own message.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from lxml import etree
+
+from validators import rules
+from validators.base import CheckContext
+from validators.cda import profiles
+from validators.cda.compiler import processor, saxon_message
+from validators.cda.document import HL7_NS, CdaDocument, line_of, text_of
+from validators.cda.ruleset import LoadedRuleset, ProfileUnavailableError
+from validators.model import CheckState, Finding, Location, Severity
+from validators.safexml import parse_xml
+
+SVRL_NS = "http://purl.oclc.org/dsdl/svrl"
+TRANSVERSE_PROFILES = ("IHE", "ModelesDeContenusCDA", "Modeles_ANS", "StructurationMinimale", "terminologies")
+MAX_FINDINGS_PER_PROFILE = 100
+RULES = ("cda.schematron", "cda.volet-unknown", "cda.partial-coverage")
+
+_ROLE_SEVERITY = {
+    "error": Severity.ERROR,
+    "fatal": Severity.ERROR,
+    "erreur": Severity.ERROR,
+    "warning": Severity.WARNING,
+    "warn": Severity.WARNING,
+    "avertissement": Severity.WARNING,
+    "info": Severity.INFO,
+    "information": Severity.INFO,
+    "note": Severity.INFO,
+}
+_NS_PREDICATE = re.compile(r"\[namespace-uri\(\)='[^']*'\]")
+_STEP = re.compile(r"\*:([A-Za-z_][\w.-]*)")
+_PLAIN_STEP = re.compile(r"(?<=/)(?:[A-Za-z_][\w.-]*:)?([A-Za-z_][\w.-]*)")
+
+
+@dataclass(frozen=True)
+class VoletChoice:
+    name: str | None
+    note: str | None = None  # why coverage is partial (fallback), or why there is no volet
+    alternatives: tuple[str, ...] = ()  # undeclared version: every version of the volet, newest first
+
+
+@dataclass
+class Outcome:
+    findings: list[Finding] = field(default_factory=list)
+    partial: list[str] = field(default_factory=list)
+    ran: list[str] = field(default_factory=list)
+    not_run: list[str] = field(default_factory=list)
+
+
+def _version_key(name: str) -> str:
+    return name.rsplit("_", 1)[-1]
+
+
+def choose_volet(document: CdaDocument, volets: dict[str, dict[str, Any]]) -> VoletChoice:
+    if document.is_level1:
+        return VoletChoice(None)
+    ids = [
+        (root, ext)
+        for root, ext in document.template_ids()
+        if root.startswith(profiles.VOLET_ARC) and root != profiles.GENERIC_CISIS
+    ]
+    if not ids:
+        return VoletChoice(None, "the document has no CI-SIS volet templateId")
+    with_version = [item for item in ids if item[1]]
+    key_root, version = max(with_version or ids, key=lambda item: (bool(item[1]), len(item[0])))
+    candidates = sorted(name for name, entry in volets.items() if key_root in entry.get("template_ids", []))
+    if not candidates:
+        return VoletChoice(None, f"no volet schematron cites templateId {key_root}")
+    # A volet version whose header rules are missing cites no templateId: find it by its family name.
+    families = {name.rsplit("_", 1)[0] for name in candidates}
+    exact = sorted(
+        {
+            name
+            for name in volets
+            if version and name.rsplit("_", 1)[0] in families and _version_key(name) == version
+        }
+    )
+    if exact:
+        # Volets may cite each other's templateIds (e.g. EP-MED-DM and CANCER-D2LM-FIN): the best fit wins.
+        return VoletChoice(exact[-1], alternatives=tuple(reversed(exact)) if len(exact) > 1 else ())
+    older = [name for name in candidates if version and _version_key(name) <= version]
+    chosen = (older or candidates)[-1]
+    if not version:
+        # No version declared: the document may follow any version; the best-matching one is kept.
+        return VoletChoice(chosen, alternatives=tuple(reversed(candidates)))
+    return VoletChoice(chosen, f"volet version {version} is not in the ruleset; checked against {chosen}")
+
+
+def _xpath_of(location: str) -> str:
+    """SVRL's namespace-qualified location, as a plain path (/ClinicalDocument[1]/component[1]...)."""
+    return _STEP.sub(r"\1", _NS_PREDICATE.sub("", location))
+
+
+def _line_of(tree: etree._ElementTree, location: str) -> int | None:
+    if not location.startswith("/"):
+        return None
+    steps = _STEP.sub(r"\1", _NS_PREDICATE.sub("", location))
+    if "@" in steps or "(" in steps:
+        steps = steps.split("/@", 1)[0]
+        if "(" in steps:
+            return None
+    steps = _PLAIN_STEP.sub(r"*[local-name()='\1']", steps)
+    try:
+        found = tree.xpath(steps)
+    except (etree.XPathError, ValueError):
+        return None
+    if isinstance(found, list) and found and isinstance(found[0], etree._Element):
+        return line_of(found[0])
+    return None
+
+
+def svrl_findings(svrl: str, profile: str, tree: etree._ElementTree) -> list[Finding]:
+    parsed = parse_xml(svrl.encode("utf-8"), max_bytes=512 * 1024 * 1024)
+    if not parsed.ok:
+        raise ProfileUnavailableError("its report (SVRL) is not readable")
+    findings = []
+    for tag, default_role in (("failed-assert", "error"), ("successful-report", "info")):
+        for node in parsed.root.iter(f"{{{SVRL_NS}}}{tag}"):
+            role = (node.get("role") or default_role).strip().lower()
+            text_node = node.find(f"{{{SVRL_NS}}}text")
+            text = " ".join(text_of(text_node).split()) if text_node is not None else ""
+            location = node.get("location") or ""
+            findings.append(
+                rules.finding(
+                    "cda.schematron",
+                    Location(line=_line_of(tree, location), xpath=_xpath_of(location) or None),
+                    severity=_ROLE_SEVERITY.get(role, Severity.ERROR),
+                    profile=profile,
+                    text=text[:500],
+                    rule_ref=node.get("id") or " ".join((node.get("test") or "?").split())[:120],
+                    role=role,
+                )
+            )
+    findings.sort(key=lambda f: (f.severity != Severity.ERROR, f.location.line or 0))
+    return findings[:MAX_FINDINGS_PER_PROFILE]
+
+
+def _run_one(
+    ruleset: LoadedRuleset, name: str, label: str, source: Any, document: CdaDocument, outcome: Outcome
+) -> None:
+    try:
+        executable = ruleset.executable(name)
+        svrl = executable.transform_to_string(xdm_node=source)
+        outcome.findings.extend(svrl_findings(svrl or "", label, document.tree))
+        outcome.ran.append(label)
+    except ProfileUnavailableError as exc:
+        outcome.not_run.append(label)
+        outcome.findings.append(rules.finding("system.ruleset-gap", profile=label, reason=str(exc)))
+    except Exception as exc:  # a schematron that throws at run time (e.g. a missing value-set file)
+        outcome.not_run.append(label)
+        outcome.findings.append(
+            rules.finding(
+                "system.ruleset-gap",
+                profile=label,
+                reason=f"it failed on this document: {saxon_message(exc)}",
+            )
+        )
+
+
+def _run_volet(
+    ruleset: LoadedRuleset, choice: VoletChoice, source: Any, document: CdaDocument, outcome: Outcome
+) -> None:
+    """Run the chosen volet; without a declared version, keep the version with the fewest errors."""
+    assert choice.name is not None
+    best: Outcome | None = None
+    for name in choice.alternatives or (choice.name,):
+        attempt = Outcome()
+        _run_one(ruleset, name, f"volet {name}", source, document, attempt)
+        errors = sum(f.severity is Severity.ERROR for f in attempt.findings)
+        if (
+            best is None
+            or (not attempt.not_run and errors < sum(f.severity is Severity.ERROR for f in best.findings))
+            or (best.not_run and not attempt.not_run)
+        ):
+            best = attempt
+        if not attempt.not_run and errors == 0:
+            break
+    assert best is not None
+    outcome.findings.extend(best.findings)
+    outcome.ran.extend(best.ran)
+    outcome.not_run.extend(best.not_run)
+
+
+def _terminology_gaps(document: CdaDocument, ruleset: LoadedRuleset) -> list[str]:
+    """Code systems used by the document that the terminology profile could not check."""
+    missing = {g["oid"]: g["detail"] for g in ruleset.version.gaps if g.get("kind") == "missing-terminology"}
+    if not missing:
+        return []
+    used = {node.get("codeSystem") for node in document.root.iter(f"{{{HL7_NS}}}code", f"{{{HL7_NS}}}value")}
+    return sorted(missing[oid] for oid in used if oid in missing)
+
+
+def _entry_gaps(entry: dict[str, Any]) -> Iterable[str]:
+    for gap in entry.get("gaps", []):
+        if gap.get("effect") == "partial":
+            yield f"{gap['kind']} {gap['detail']}"
+
+
+def run(
+    document: CdaDocument,
+    ruleset: LoadedRuleset,
+    ctx: CheckContext,
+    profiles_to_run: Iterable[str] = TRANSVERSE_PROFILES,
+) -> tuple[Outcome, CheckState]:
+    outcome = Outcome()
+    volets = ruleset.volets()
+    choice = choose_volet(document, volets)
+    source = processor().parse_xml(xml_text=document.serialize().decode("utf-8"))
+    if choice.name is None and choice.note:
+        outcome.findings.append(rules.finding("cda.volet-unknown", reason=choice.note))
+    elif choice.name is not None:
+        if choice.note:
+            outcome.partial.append(choice.note)
+        gaps = list(_entry_gaps(volets[choice.name]))
+        if gaps:
+            outcome.partial.append(
+                f"volet {choice.name}: {len(gaps)} rule file(s) missing from the ruleset "
+                f"({'; '.join(gaps[:3])}{' ...' if len(gaps) > 3 else ''})"
+            )
+        _run_volet(ruleset, choice, source, document, outcome)
+    for profile in profiles_to_run:
+        ctx.check_time()
+        _run_one(ruleset, profile, profile, source, document, outcome)
+    if "terminologies" in outcome.ran:
+        unchecked = _terminology_gaps(document, ruleset)
+        if unchecked:
+            outcome.partial.append(
+                "terminology profile: codes of "
+                + ", ".join(unchecked)
+                + " not checked (terminology files absent from the ruleset)"
+            )
+    for what in outcome.partial:
+        outcome.findings.append(rules.finding("cda.partial-coverage", what=what))
+    if not outcome.ran:
+        return outcome, CheckState.NOT_RUN
+    if outcome.partial or outcome.not_run or any(f.rule == "cda.volet-unknown" for f in outcome.findings):
+        return outcome, CheckState.PARTIAL
+    return outcome, CheckState.RAN
