@@ -89,6 +89,11 @@ _WINDOWS_RESERVED = frozenset(
     + [f"LPT{i}" for i in range(1, 10)]
 )
 _WINDOWS_FORBIDDEN = frozenset('<>:"|?*')
+# Anything in a printable ASCII name that may make it suspicious; a match sends it to the full analysis.
+_SUSPICIOUS_ASCII = re.compile(
+    r'[\\<>:"|?*]|[. ](?:/|$)|(?:^|/)(?:con|prn|aux|nul|com\d|lpt\d|conin\$|conout\$)(?:[. /]|$)',
+    re.IGNORECASE,
+)
 # Characters that change how a name is displayed without being seen: bidi controls and invisible marks.
 _BIDI_AND_INVISIBLE = frozenset(
     "\u061c\u200b\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\ufeff"
@@ -117,9 +122,13 @@ class TriageLimits:
         return replace(base or cls(), **{k: v for k, v in values.items() if k in known})
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class ZipEntry:
-    """One central-directory entry, with what its local header says and where its data lies."""
+    """One central-directory entry, with what its local header says and where its data lies.
+
+    Mutable only while triage fills in ``data_offset`` and ``nested`` (copying 100 000 frozen entries
+    cost seconds); treat it as read-only afterwards.
+    """
 
     index: int
     name: str  # decoded name, as the archive's readers would show it
@@ -211,6 +220,14 @@ def display_name(name: str) -> str:
 
 def safe_path(name: str) -> tuple[str | None, str | None]:
     """The relative POSIX path a member may be given, or None and why it may not be used as a path."""
+    if (
+        name[:1] not in ("/", "")
+        and "\\" not in name
+        and name[1:2] != ":"
+        and "//" not in name
+        and "/." not in "/" + name
+    ):
+        return name.rstrip("/"), None  # the common case: nothing to normalise
     candidate = name.replace("\\", "/")
     if candidate.startswith("/") or _DRIVE.match(candidate):
         return None, "absolute path"
@@ -224,6 +241,8 @@ def safe_path(name: str) -> tuple[str | None, str | None]:
 
 def name_oddities(name: str) -> tuple[list[str], list[str]]:
     """(deceptive, suspicious) traits of a name: deceptive ones hide what a file is from a reader."""
+    if name.isascii() and name.isprintable() and not _SUSPICIOUS_ASCII.search(name):
+        return [], []  # the common case, decided by one regular expression
     deceptive: list[str] = []
     suspicious: list[str] = []
     if any(unicodedata.category(c) == "Cc" for c in name):
@@ -335,10 +354,12 @@ class CappedFindings:
         self.target = target
         self.counts: dict[str, int] = {}
 
-    def add(self, rule_id: str, entry: str | None = None, **params: Any) -> None:
+    def add(self, rule_id: str, name: str | None = None, **params: Any) -> None:
+        """A finding located at member ``name`` (escaped for display here, only if it is kept)."""
         count = self.counts.get(rule_id, 0) + 1
         self.counts[rule_id] = count
         if count <= MAX_FINDINGS_PER_RULE:
+            entry = display_name(name) if name is not None else None
             self.target.append(rules.finding(rule_id, Location(entry=entry), **params))
 
     def close(self) -> None:
@@ -386,6 +407,8 @@ def _member_head(src: _Source, entry: ZipEntry) -> bytes:
 
 def archive_kind(head: bytes) -> str | None:
     """The archive format whose magic ``head`` starts with, if any."""
+    if not head:
+        return None
     for offset, magic, kind in ARCHIVE_MAGICS:
         if head[offset : offset + len(magic)] == magic:
             return kind
@@ -503,7 +526,9 @@ def _read_central_directory(
         if pos > cd_size:
             _malformed(report, out, "an entry runs past the end of the central directory")
             return False
-        usize, csize, offset, is64 = _zip64_values(extra, usize, csize, offset)
+        is64 = False
+        if 0xFFFFFFFF in (usize, csize, offset):
+            usize, csize, offset, is64 = _zip64_values(extra, usize, csize, offset)
         name, encoding = _decode_name(raw, flags, extra)
         path, _ = safe_path(name)
         entry = ZipEntry(
@@ -530,7 +555,7 @@ def _read_central_directory(
             report.total_declared = total
             report.complete = False
             report.structural = True
-            out.add("ssi.archive.too-large", entry.display_name, size=total, limit=limits.max_total_size)
+            out.add("ssi.archive.too-large", entry.name, size=total, limit=limits.max_total_size)
             return False
     report.total_declared = total
     if pos != cd_size:
@@ -542,35 +567,36 @@ def _read_central_directory(
 def _check_layout(src: _Source, report: TriageReport, out: CappedFindings, cd_start: int) -> None:
     """Read every local header; find overlaps, disagreements and data hidden before the first entry."""
     spans: list[tuple[int, int, ZipEntry]] = []
-    for position, entry in enumerate(report.entries):
-        header = src.read(entry.local_offset, _LOCAL.size)
-        if len(header) != _LOCAL.size or not header.startswith(SIG_LOCAL):
-            _malformed(report, out, "a local header is missing", entry.display_name)
+    for entry in report.entries:
+        # One read for the header and the name it should carry: a read per field costs seconds at 100 000.
+        header = src.read(entry.local_offset, _LOCAL.size + len(entry.raw_name))
+        if len(header) < _LOCAL.size or not header.startswith(SIG_LOCAL):
+            _malformed(report, out, "a local header is missing", entry.name)
             continue
-        _, _, flags, method, _, _, crc, csize, usize, nlen, xlen = _LOCAL.unpack(header)
-        local_name = src.read(entry.local_offset + _LOCAL.size, nlen)
+        _, _, flags, method, _, _, crc, csize, usize, nlen, xlen = _LOCAL.unpack_from(header)
+        local_name = header[_LOCAL.size :] if nlen == len(entry.raw_name) else None
         if 0xFFFFFFFF in (csize, usize):  # ZIP64 in the local header even when the directory has none
             local_extra = src.read(entry.local_offset + _LOCAL.size + nlen, xlen)
             usize, csize, _, _ = _zip64_values(local_extra, usize, csize, 0)
         data_offset = entry.local_offset + _LOCAL.size + nlen + xlen
         if local_name != entry.raw_name or method != entry.method:
             report.structural = True
-            out.add("ssi.archive.inconsistent", entry.display_name, what="name or compression method")
+            out.add("ssi.archive.inconsistent", entry.name, what="name or compression method")
         elif not flags & FLAG_DATA_DESCRIPTOR and (
             (csize, usize, crc) != (entry.compressed_size, entry.declared_size, entry.crc)
         ):
             report.structural = True
-            out.add("ssi.archive.inconsistent", entry.display_name, what="sizes or checksum")
+            out.add("ssi.archive.inconsistent", entry.name, what="sizes or checksum")
         end = data_offset + entry.compressed_size
         if end > cd_start:
-            _malformed(report, out, "member data runs into the central directory", entry.display_name)
-        report.entries[position] = replace(entry, data_offset=data_offset)
-        spans.append((entry.local_offset, end, report.entries[position]))
+            _malformed(report, out, "member data runs into the central directory", entry.name)
+        entry.data_offset = data_offset
+        spans.append((entry.local_offset, end, entry))
     spans.sort(key=lambda span: span[0])
     for (_, end, first), (start, _, second) in itertools.pairwise(spans):
         if start < end:
             report.structural = True
-            out.add("ssi.archive.overlapping-entries", second.display_name, other=first.display_name)
+            out.add("ssi.archive.overlapping-entries", second.name, other=first.name)
     first_offset = spans[0][0] if spans else cd_start
     if first_offset > 0:
         prefix = src.read(0, 16)
@@ -589,26 +615,25 @@ def check_names(items: Iterable[tuple[int, str, bool]], out: CappedFindings) -> 
     seen: set[str] = set()
     folded: set[str] = set()
     for index, name, is_dir in items:
-        shown = display_name(name)
         path, problem = safe_path(name)
         if problem is not None:
             unusable[index] = problem
-            out.add("ssi.archive.traversal", shown, reason=problem)
+            out.add("ssi.archive.traversal", name, reason=problem)
         deceptive, suspicious = name_oddities(name)
         if deceptive:
-            out.add("ssi.archive.deceptive-name", shown, traits=", ".join(deceptive))
+            out.add("ssi.archive.deceptive-name", name, traits=", ".join(deceptive))
         if suspicious:
-            out.add("ssi.archive.suspicious-name", shown, traits=", ".join(suspicious))
+            out.add("ssi.archive.suspicious-name", name, traits=", ".join(suspicious))
         if path is None:
             continue
         key = path + ("/" if is_dir else "")
         if key in seen:
-            out.add("ssi.archive.duplicate-name", shown)
+            out.add("ssi.archive.duplicate-name", name)
             continue
         seen.add(key)
-        fold = unicodedata.normalize("NFC", key).casefold()
+        fold = key.lower() if key.isascii() else unicodedata.normalize("NFC", key).casefold()
         if fold in folded:
-            out.add("ssi.archive.case-collision", shown)
+            out.add("ssi.archive.case-collision", name)
         folded.add(fold)
     return unusable
 
@@ -627,22 +652,22 @@ def _check_members(
         )
     if report.zip64:
         out.add("ssi.archive.zip64")
-    for position, entry in enumerate(report.entries):
-        shown = entry.display_name
+    for entry in report.entries:
         if entry.is_special:
-            report.skipped[entry.index] = "link" if entry.is_link else "special file"
-            out.add("ssi.archive.symlink", shown, kind="symbolic link" if entry.is_link else "special file")
+            kind = "symbolic link" if entry.is_link else "special file"
+            report.skipped[entry.index] = kind
+            out.add("ssi.archive.symlink", entry.name, kind=kind)
             continue
         if entry.is_dir:
             continue
         if entry.encrypted:
             report.skipped[entry.index] = "encrypted"
-            out.add("ssi.archive.encrypted", shown)
+            out.add("ssi.archive.encrypted", entry.name)
             continue
         if entry.method not in SUPPORTED_METHODS:
             report.skipped[entry.index] = f"compression method {entry.method}"
             reason = f"unsupported compression method {entry.method}"
-            out.add("ssi.archive.member-not-checked", shown, reason=reason)
+            out.add("ssi.archive.member-not-checked", entry.name, reason=reason)
             continue
         if entry.declared_size >= limits.ratio_floor and (
             entry.declared_size / max(1, entry.compressed_size) > limits.max_ratio
@@ -650,7 +675,7 @@ def _check_members(
             report.structural = True
             out.add(
                 "ssi.archive.ratio",
-                shown,
+                entry.name,
                 ratio=round(entry.declared_size / max(1, entry.compressed_size)),
                 limit=limits.max_ratio,
             )
@@ -659,10 +684,11 @@ def _check_members(
         kind = archive_kind(_member_head(src, entry))
         if kind is None:
             continue
-        report.entries[position] = replace(entry, nested=kind)
+        entry.nested = kind
         if depth + 1 > limits.max_depth:
             report.skipped[entry.index] = "nesting depth"
-            out.add("ssi.archive.nesting-depth", shown, kind=kind, depth=depth + 1, limit=limits.max_depth)
+            level = depth + 1
+            out.add("ssi.archive.nesting-depth", entry.name, kind=kind, depth=level, limit=limits.max_depth)
 
 
 def read_member(
