@@ -157,7 +157,7 @@ def _jpeg_end(stream: BinaryIO, size: int, ctx: CheckContext) -> str | None:
     while True:
         ctx.check_time()
         marker = _read_at(stream, pos, 4)
-        if len(marker) < 4:
+        if len(marker) < 2:
             return "the file ends inside its header segments"
         if marker[0] != 0xFF:
             return f"its segment structure is broken at byte {pos}"
@@ -170,6 +170,8 @@ def _jpeg_end(stream: BinaryIO, size: int, ctx: CheckContext) -> str | None:
         if 0xD0 <= code <= 0xD7 or code == 0x01:
             pos += 2
             continue
+        if len(marker) < 4:
+            return "the file ends inside its header segments"
         length = struct.unpack(">H", marker[2:4])[0]
         pos += 2 + length
         if pos > size:
