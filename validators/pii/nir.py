@@ -21,7 +21,7 @@ from enum import StrEnum
 _SEP = r"(?:[ \t\u00a0\u202f]{1,3}|[.\-]|[ \t\u00a0]*\r?\n[ \t\u00a0]*)?"
 # Before the key the number may also be cut into two fields (CSV, HL7 components, a "Clé" label).
 _KEY_SEP = (
-    r"(?:[ \t\u00a0\u202f]{0,3}(?:[.\-/;,|^\t]|\r?\n|(?i:cl[ée]|key)[ \t\u00a0]*:?)?[ \t\u00a0\u202f]{0,3})"
+    r"(?:[ \t\u00a0\u202f]{0,12}(?:[.\-/;,|^\t(]|\r?\n|(?i:cl[ée]|key)[ \t\u00a0]*:?)?[ \t\u00a0\u202f]{0,3})"
 )
 
 # The first character is a plain class so that the regex engine can skip ahead fast; the look-behind
@@ -68,7 +68,9 @@ class NirMatch:
 
 def numeric_body(body: str) -> int:
     """The 13 characters as a number, Corsica substituted (2A -> 19, 2B -> 18)."""
-    return int(body.upper().replace("2A", "19", 1).replace("2B", "18", 1))
+    body = body.upper()
+    dept = {"2A": "19", "2B": "18"}.get(body[5:7], body[5:7])
+    return int(body[:5] + dept + body[7:])
 
 
 def nir_key(body: str) -> int:
@@ -142,10 +144,12 @@ def find_nirs(text: str, *, lenient: bool = False) -> Iterator[NirMatch]:
     """
     for m in PATTERN.finditer(text):
         seps = [m.group(f"s{i}") for i in range(1, 6)]
-        if not _layout_ok(seps, lenient):
-            continue
         body = "".join(m.group(g) for g in ("sex", "year", "month", "dept", "commune", "order")).upper()
         if structure_problem(body) is not None:
+            continue
+        # An irregular grouping with blanks is still a NIR when its key proves it ("185 05 78...").
+        key_proves = m.group("key") is not None and int(m.group("key")) == nir_key(body)
+        if not _layout_ok(seps, lenient or key_proves):
             continue
         if "." in "".join(seps) and _inside_dotted_run(text, m.start(), m.end()):
             continue

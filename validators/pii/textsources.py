@@ -7,10 +7,12 @@ parser (no network, no DTD, no entities); PDFs through pypdf (no rendering, no J
 
 from __future__ import annotations
 
+import base64
 import codecs
 import email
 import email.policy
 import html
+import quopri
 import re
 from collections.abc import Callable, Mapping
 from email.message import Message
@@ -216,18 +218,16 @@ def eml_text(data: bytes, base: Location, nested: ExtractNested, check_time: Che
     headers = "\n".join(f"{name}: {_header(value)}" for name, value in message.items())
     out.segments.append(TextSegment(headers, Location(entry="e-mail headers")))
     total = 0
-    for index, part in enumerate(message.walk(), start=1):
+    for index, part in enumerate(_leaf_parts(message), start=1):
         check_time()
         if index > MAX_EML_PARTS:
             out.not_inspected.append(f"e-mail parts after the first {MAX_EML_PARTS}")
             break
-        if part.is_multipart():
-            continue
         name = _header(part.get_filename() or "")
         entry = name or f"part {index}"
         content_type = part.get_content_type()
         disposition = (part.get("Content-Disposition") or "").lower()
-        raw = part.get_payload(decode=True)
+        raw = _rfc822_bytes(part) if content_type == "message/rfc822" else part.get_payload(decode=True)
         size = len(raw) if isinstance(raw, bytes) else 0
         total += size
         if total > MAX_EML_BYTES:
@@ -243,6 +243,37 @@ def eml_text(data: bytes, base: Location, nested: ExtractNested, check_time: Che
         elif isinstance(raw, bytes) and raw:
             out.merge(nested(name or f"part-{index}", raw, Location(entry=entry)))
     return out
+
+
+def _leaf_parts(message: Message) -> list[Message]:
+    """Parts that hold content, depth first; a forwarded message stays one part (read as an e-mail)."""
+    out: list[Message] = []
+    stack = [message]
+    while stack and len(out) <= MAX_EML_PARTS:
+        part = stack.pop()
+        payload = part.get_payload()
+        if part.get_content_type() != "message/rfc822" and isinstance(payload, list):
+            stack.extend(reversed([p for p in payload if isinstance(p, Message)]))
+        else:
+            out.append(part)
+    return out
+
+
+def _rfc822_bytes(part: Message) -> bytes:
+    """The source of a forwarded message, decoded when it was sent base64 or quoted-printable."""
+    payload = part.get_payload()
+    inner = payload[0] if isinstance(payload, list) and payload else None
+    if not isinstance(inner, Message):
+        return b""
+    encoding = (part.get("Content-Transfer-Encoding") or "").strip().lower()
+    if encoding in ("base64", "quoted-printable"):
+        # The parser took the encoded text for a header-less message: decode that text instead.
+        text = inner.as_string()
+        try:
+            return base64.b64decode(text) if encoding == "base64" else quopri.decodestring(text.encode())
+        except ValueError:
+            return text.encode("utf-8", "replace")
+    return inner.as_bytes()
 
 
 def _header(value: Any) -> str:
