@@ -114,9 +114,11 @@ HTML = b"<!DOCTYPE html><html><head><title>t</title></head><body><p>x</p></body>
 
 
 def proof(path: str, data: bytes, depth: int = 0) -> ProofFile:
+    own_name = path.rsplit("!", 1)[-1].split(":", 1)[-1] if depth else None  # as the engine names children
     return ProofFile(
         path=path, size=len(data), sha256=hashlib.sha256(data).hexdigest(),
         media_type="application/octet-stream", data=data, depth=depth, proof_id="INS.41.2.2",
+        own_name=own_name,
     )
 
 

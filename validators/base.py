@@ -42,10 +42,11 @@ class ProofFile:
     parent: str | None = None
     proof_id: str | None = None
     origin: str | None = None  # how a child was found: "cda:nonXMLBody", "zip member", "eml attachment"
+    own_name: str | None = None  # a child's own name (its path is "<parent path>!<n>:<name>")
 
     @property
     def name(self) -> str:
-        return PurePosixPath(self.path).name
+        return PurePosixPath(self.own_name or self.path).name
 
     @property
     def extension(self) -> str:

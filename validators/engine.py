@@ -83,6 +83,7 @@ def make_child(parent: ProofFile, embedded: Embedded, index: int) -> ProofFile:
         parent=parent.path,
         proof_id=parent.proof_id,
         origin=embedded.origin,
+        own_name=name,
     )
 
 
@@ -165,12 +166,15 @@ class Engine:
                 expectations=expectations or {},
             )
             result = _run_one(validator, file, ctx, timeout)
-            undeclared = sorted({f.rule for f in result.findings if f.rule not in validator.rules} - SYSTEM_RULES)
+            emitted = {f.rule for f in result.findings}
+            undeclared = sorted(emitted - set(validator.rules) - SYSTEM_RULES)
             if undeclared:
                 # A programming error, caught by the catalogue tests; at run time it must still fail closed.
                 log.error("check %s emitted undeclared rules %s", validator.name, undeclared)
                 result = CheckResult(
-                    findings=[rules.finding("system.check-crashed", check=validator.name, error="undeclared rule")],
+                    findings=[
+                        rules.finding("system.check-crashed", check=validator.name, error="undeclared rule")
+                    ],
                     state=CheckState.NOT_RUN,
                     detail="emitted an undeclared rule",
                 )

@@ -351,17 +351,8 @@ class FiletypeValidator(Validator):
         return CheckResult(findings=findings)
 
 
-def _own_extension(file: ProofFile) -> str:
-    """The extension of the file's own name: a child's path is ``<parent path>!<n>:<name>``."""
-    if file.depth == 0:
-        return file.extension
-    own_name = file.path.rsplit("!", 1)[-1].split(":", 1)[-1]
-    stem, dot, suffix = own_name.rpartition(".")
-    return suffix.lower() if dot and stem else ""
-
-
 def _extension_mismatch(file: ProofFile, media: str, fmt: ProofFormat) -> Finding | None:
-    extension = _own_extension(file)
+    extension = file.extension  # a child's own name, not its parent's path
     # Files found inside another one often have a generated name without extension: nothing to compare.
     if not extension and file.depth > 0:
         return None
