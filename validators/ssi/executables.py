@@ -95,7 +95,7 @@ def _elf_at(data: bytes, at: int) -> bool:
 
 def executable_kind(head: bytes) -> str | None:
     """The kind of executable ``head`` starts with, or None."""
-    if head[:2] == b"MZ" and (_pe_at(head, 0) or len(head) < 0x40):
+    if head[:2] == b"MZ" and _pe_at(head, 0):
         return "Windows (PE/MZ)"
     if head[:4] == b"\x7fELF" and _elf_at(head, 0):
         return "ELF"

@@ -123,9 +123,7 @@ def _xml_document(root: etree._Element) -> Iterator[Finding]:
             if href is not None and _REMOTE.match(href[1]):
                 yield rules.finding("ssi.markup.external-reference", detail="remote xml-stylesheet")
     for element in root.iter(f"{{{XINCLUDE_NS}}}include"):
-        yield rules.finding(
-            "ssi.markup.external-reference", _where(element), detail="XInclude"
-        )
+        yield rules.finding("ssi.markup.external-reference", _where(element), detail="XInclude")
     stylesheets = list(root.iter(f"{{{XSLT_NS}}}stylesheet", f"{{{XSLT_NS}}}transform"))
     for sheet in stylesheets:
         if any(_local(e.tag) == "script" for e in sheet.iter() if isinstance(e.tag, str)):

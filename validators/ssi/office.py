@@ -94,10 +94,13 @@ def office_kind(file: ProofFile) -> str | None:
 
 
 def _ole(data: bytes, name: str) -> Iterator[Finding]:
+    import olefile
     from oletools import crypto
     from oletools.olevba import VBA_Parser
 
-    if crypto.is_encrypted(data):
+    with olefile.OleFileIO(io.BytesIO(data)) as ole:
+        encrypted = crypto.is_encrypted(ole)  # bytes would be taken for a file name: pass the parsed file
+    if encrypted:
         yield rules.finding("ssi.office.encrypted")
         return
     parser = VBA_Parser(name or "document", data=data)

@@ -1,0 +1,113 @@
+"""The ssi checks' own decisions, side by side: what must trigger and what must not."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from fixtures import hostile
+from validators.base import CheckContext, DeadlineExceededError, ProofFile
+from validators.ssi import executables, images, pdf, text
+
+
+def _file(name: str, data: bytes, media_type: str = "application/octet-stream") -> ProofFile:
+    return ProofFile(path=name, size=len(data), sha256="0" * 64, media_type=media_type, data=data)
+
+
+@pytest.mark.parametrize(
+    ("cell", "dangerous"),
+    [
+        ("=1+1", True),
+        ("@SUM(A1)", True),
+        ("+cmd|' /C calc'!A0", True),
+        ('-HYPERLINK("http://x")', True),
+        ("\uff1dcmd", True),
+        ("-12.5", False),
+        ("+33 6 12 34 56 78", False),
+        ("25,00", False),
+        ("- suite du traitement", False),
+        ("Dupont", False),
+    ],
+)
+def test_formula_cells(cell: str, dangerous: bool) -> None:
+    assert (text.formula_kind(cell) is not None) is dangerous
+
+
+@pytest.mark.parametrize(
+    ("sample", "rules"),
+    [
+        ("\x1b]0;title\x07", ["ssi.text.terminal-escape"]),
+        ("\x1b[6n", ["ssi.text.terminal-escape"]),
+        ("\x1b[31mred\x1b[0m", ["ssi.text.terminal-colour"]),
+        ("plain log line, accents éà", []),
+    ],
+)
+def test_terminal_sequences(sample: str, rules: list[str]) -> None:
+    assert [f.rule for f in text.escape_findings(sample)] == rules
+
+
+def test_bidi_marks_are_allowed_but_overrides_are_not() -> None:
+    assert list(text.bidi_findings("nom \u200f arabe")) == []
+    assert [f.location.line for f in text.bidi_findings("a\nb\u202ec")] == [2]
+
+
+def test_file_names_with_controls_or_overrides() -> None:
+    assert [f.rule for f in text.name_findings("facture\u202efdp.exe")] == ["ssi.filename"]
+    assert [f.rule for f in text.name_findings("a\x1b[2Jb.log")] == ["ssi.filename"]
+    assert list(text.name_findings("capture écran 1.png")) == []
+
+
+def test_escaped_pdf_names_are_found_only_for_watched_names() -> None:
+    found = list(pdf.escaped_dangerous_names(b"/J#61vaScript /Times#20New#20Roman /Open#41ction"))
+    assert found == [("JavaScript", "J#61vaScript"), ("OpenAction", "Open#41ction")]
+
+
+def test_pdf_walk_stops_at_the_deadline() -> None:
+    data = hostile.pdf("", tuple(f"<< /N {i} >>" for i in range(600)))
+    ctx = CheckContext(deadline=time.monotonic() - 1)
+    with pytest.raises(DeadlineExceededError):
+        pdf.PdfValidator().check(_file("a.pdf", data, "application/pdf"), ctx)
+
+
+@pytest.mark.parametrize(
+    ("data", "kind"),
+    [
+        (hostile.pe(), "Windows (PE/MZ)"),
+        (hostile.elf(), "ELF"),
+        (hostile.macho(), "Mach-O"),
+        (b"#!/usr/bin/env python3\n", "script (shebang)"),
+        (b"MZ is also how a text can start", None),
+        (b"#!not a path", None),
+        (b"%PDF-1.7\n", None),
+    ],
+)
+def test_executable_headers(data: bytes, kind: str | None) -> None:
+    assert executables.executable_kind(data) == kind
+
+
+def test_random_compressed_data_is_not_a_polyglot() -> None:
+    import os
+    import zlib
+
+    noise = zlib.compress(os.urandom(2_000_000))
+    assert list(executables.hidden_formats(noise, 0, outer_is_pdf=True)) == []
+
+
+def test_image_trailing_padding_is_tolerated_but_data_is_not() -> None:
+    validator = images.ImagesValidator()
+    ctx = CheckContext()
+    padded = hostile.png(4, 4) + b"\0\0\0\0"
+    assert validator.check(_file("a.png", padded, "image/png"), ctx).findings == []
+    hidden = hostile.png(4, 4) + b"PK\x03\x04payload"
+    assert [f.rule for f in validator.check(_file("a.png", hidden, "image/png"), ctx).findings] == [
+        "ssi.image.trailing-data"
+    ]
+
+
+def test_truncated_image_says_what_was_not_covered() -> None:
+    result = images.ImagesValidator().check(
+        _file("a.png", hostile.png(4, 4)[:40], "image/png"), CheckContext()
+    )
+    assert result.state.value == "partial"
+    assert [f.rule for f in result.findings] == ["ssi.image.unparsed"]
