@@ -391,6 +391,12 @@ def test_a_zip_behind_an_image_is_a_polyglot(adjusted: bool) -> None:
     assert [e.name for e in report.extractable()] == ["payload.txt"]
 
 
+@pytest.mark.parametrize("marker", [b"PK\x07\x08", b"PK00"])
+def test_a_spanning_marker_before_the_first_entry_is_not_foreign_data(marker: bytes) -> None:
+    report = run(build_zip([Member("a.txt", b"x")], prefix=marker, offsets_include_prefix=True))
+    assert report.findings == [] and len(report.extractable()) == 1
+
+
 def test_data_after_the_end_record_is_a_polyglot() -> None:
     report = run(build_zip([Member("a.txt", b"x")], trailing=b"MZ" + bytes(100)))
     assert rules_of(report) == ["ssi.archive.polyglot"]

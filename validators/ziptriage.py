@@ -37,6 +37,7 @@ SIG_CENTRAL = b"PK\x01\x02"
 SIG_EOCD = b"PK\x05\x06"
 SIG_ZIP64_LOCATOR = b"PK\x06\x07"
 SIG_ZIP64_EOCD = b"PK\x06\x06"
+SPANNING_MARKERS = (b"PK\x07\x08", b"PK00")
 
 _EOCD = struct.Struct("<4s4H2LH")
 _ZIP64_LOCATOR = struct.Struct("<4sLQL")
@@ -598,8 +599,9 @@ def _check_layout(src: _Source, report: TriageReport, out: CappedFindings, cd_st
             report.structural = True
             out.add("ssi.archive.overlapping-entries", second.name, other=first.name)
     first_offset = spans[0][0] if spans else cd_start
-    if first_offset > 0:
-        prefix = src.read(0, 16)
+    prefix = src.read(0, 16)
+    # Some tools start a single-volume archive with the 4-byte spanning marker: not foreign data.
+    if first_offset > 0 and not (first_offset == 4 and prefix.startswith(SPANNING_MARKERS)):
         what = next((label for magic, label in PREFIX_MAGICS if prefix.startswith(magic)), "unknown data")
         out.add("ssi.archive.polyglot", position="before", what=f"{first_offset} bytes of {what}")
 
@@ -681,14 +683,14 @@ def _check_members(
             )
         if report.structural:
             continue
-        kind = archive_kind(_member_head(src, entry))
-        if kind is None:
+        nested = archive_kind(_member_head(src, entry))
+        if nested is None:
             continue
-        entry.nested = kind
+        entry.nested = nested
         if depth + 1 > limits.max_depth:
             report.skipped[entry.index] = "nesting depth"
             level = depth + 1
-            out.add("ssi.archive.nesting-depth", entry.name, kind=kind, depth=level, limit=limits.max_depth)
+            out.add("ssi.archive.nesting-depth", entry.name, kind=nested, depth=level, limit=limits.max_depth)
 
 
 def read_member(
