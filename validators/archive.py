@@ -32,8 +32,26 @@ ZIP_EXTENSIONS = frozenset({"zip", "xdm"})
 NESTED_LIMITS = TriageLimits(max_entries=1000, max_total_size=1024**3, max_entry_size=DEFAULT_READ_LIMIT)
 DEFAULT_MAX_TOTAL_BYTES = 256 * 1024 * 1024
 
-ARCHIVE_RULES: tuple[str, ...] = tuple(
-    sorted(rule_id for rule_id in rules.catalogue() if rule_id.startswith("ssi.archive."))
+ARCHIVE_RULES: tuple[str, ...] = (
+    "ssi.archive.case-collision",
+    "ssi.archive.deceptive-name",
+    "ssi.archive.duplicate-name",
+    "ssi.archive.encrypted",
+    "ssi.archive.inconsistent",
+    "ssi.archive.malformed",
+    "ssi.archive.member-not-checked",
+    "ssi.archive.more-findings",
+    "ssi.archive.nesting-depth",
+    "ssi.archive.overlapping-entries",
+    "ssi.archive.polyglot",
+    "ssi.archive.ratio",
+    "ssi.archive.size-mismatch",
+    "ssi.archive.suspicious-name",
+    "ssi.archive.symlink",
+    "ssi.archive.too-large",
+    "ssi.archive.too-many-entries",
+    "ssi.archive.traversal",
+    "ssi.archive.zip64",
 )
 
 
