@@ -6,6 +6,7 @@ import hashlib
 import io
 import os
 import stat
+import tempfile
 import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -13,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from test_ziptriage import PNG, STORED, Member, benign, build_zip, many_entries_zip
 
 from validators import package
@@ -90,6 +93,33 @@ def test_unusable_packages_are_one_clear_finding(tmp_path: Path, data: bytes, na
         assert rules_of(contents) == [rule] and contents.files == []
         if rule == "package.not-a-package":
             assert "application/pdf" in contents.package_findings[0].message
+
+
+def test_an_intake_bug_is_an_error_finding_not_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*_args: Any, **_kwargs: Any) -> Any:
+        raise IndexError("content that must not be reported")
+
+    monkeypatch.setattr(package, "triage", broken)
+    with open_package(write(tmp_path, benign())) as contents:
+        (finding,) = contents.package_findings
+        assert finding.rule == "system.package-unreadable" and "IndexError" in finding.message
+        assert "content" not in finding.message and contents.files == []
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.data())
+def test_mutated_packages_never_raise(data: st.DataObject) -> None:
+    members = [Member("INS.1.1.1/a.txt", b"trace " * 200), Member("b.png", PNG, method=STORED)]
+    original = bytearray(build_zip(members))
+    for _ in range(data.draw(st.integers(1, 6))):
+        original[data.draw(st.integers(0, len(original) - 1))] = data.draw(st.integers(0, 255))
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "p.zip"
+        path.write_bytes(bytes(original[: data.draw(st.integers(1, len(original)))]))
+        with open_package(path) as contents:
+            assert all(f.disk_path is not None and f.disk_path.exists() for f in contents.files)
 
 
 def test_a_missing_path_is_a_system_finding(tmp_path: Path) -> None:

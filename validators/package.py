@@ -103,7 +103,12 @@ def open_package(
     limits = TriageLimits.from_settings(settings, "package", PACKAGE_LIMITS)
     workdir = Path(tempfile.mkdtemp(prefix="proofcheck-"))  # mkdtemp: mode 0700, private to us
     try:
-        intake = _intake(Path(path), workdir, limits)
+        try:
+            intake = _intake(Path(path), workdir, limits)
+        except Exception as exc:  # fail closed: a bug on hostile input is an error verdict, not a traceback
+            log.warning("package intake failed: %s", type(exc).__name__)
+            reason = f"internal error ({type(exc).__name__})"
+            intake = _Intake(findings=[rules.finding("system.package-unreadable", reason=reason)])
         yield _contents(Path(path), intake, settings, profiles)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
