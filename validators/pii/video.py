@@ -16,7 +16,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from PIL import Image, ImageChops, ImageStat
+from PIL import Image, ImageChops
 
 from validators.model import Location
 from validators.pii.ocr import ocr_frame, tesseract_problem
@@ -28,7 +28,10 @@ MAX_WIDTH = 1920
 MAX_VIDEO_BYTES = 2 * 1024 * 1024 * 1024
 PROBE_TIMEOUT = 20.0
 OCR_RESERVE = 8.0  # seconds kept back at the end of the budget to report cleanly
-SAME_FRAME = 2.0  # mean pixel difference of thumbnails under which a frame is "the same screen"
+# Two frames are "the same screen" when no pixel of their thumbnails differs by more than this: a new
+# line of text changes a few thumbnail pixels strongly, compression noise changes many a little.
+SAME_FRAME = 40
+THUMBNAIL = (320, 180)
 
 CheckTime = Callable[[], None]
 TimeLeft = Callable[[], float]
@@ -69,13 +72,14 @@ def _frame_size(width: int, height: int) -> tuple[int, int]:
 
 
 def _thumbnail(frame: Image.Image) -> Image.Image:
-    return frame.resize((96, 54), Image.Resampling.BILINEAR)
+    return frame.resize(THUMBNAIL, Image.Resampling.BOX)
 
 
 def _changed(previous: Image.Image | None, current: Image.Image) -> bool:
     if previous is None:
         return True
-    return float(ImageStat.Stat(ImageChops.difference(previous, current)).mean[0]) > SAME_FRAME
+    changed = ImageChops.difference(previous, current).point(lambda v: 255 if v > SAME_FRAME else 0)
+    return changed.getbbox() is not None
 
 
 def video_text(
