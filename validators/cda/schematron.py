@@ -245,7 +245,7 @@ def run(
             )
     for what in outcome.partial:
         outcome.findings.append(rules.finding("cda.partial-coverage", what=what))
-    if not outcome.ran:
+    if outcome.not_run and not outcome.ran:
         return outcome, CheckState.NOT_RUN
     if outcome.partial or outcome.not_run or any(f.rule == "cda.volet-unknown" for f in outcome.findings):
         return outcome, CheckState.PARTIAL
