@@ -31,8 +31,9 @@ from validators.ssi.pdf import PdfValidator  # noqa: E402
 
 
 def proof_file(path: Path, media_type: str) -> ProofFile:
-    return ProofFile(path=path.name, size=path.stat().st_size, sha256="0" * 64, media_type=media_type,
-                     disk_path=path)
+    return ProofFile(
+        path=path.name, size=path.stat().st_size, sha256="0" * 64, media_type=media_type, disk_path=path
+    )
 
 
 def ssi_stage(settings: dict[str, str]) -> Engine:
@@ -55,8 +56,10 @@ def throughput(engine: Engine, client: ClamdClient, work: Path, size: int, round
         assert all(c.state.value != "not_run" for c in verdict.checks), verdict.checks
     mib = size / 2**20
     raw_median, stage_median = statistics.median(raw), statistics.median(stage)
-    print(f"{mib:.0f} MiB x {rounds}: raw INSTREAM {mib / raw_median:.1f} MiB/s, "
-          f"SSI stage {mib / stage_median:.1f} MiB/s, overhead {100 * (stage_median / raw_median - 1):+.1f} %")
+    print(
+        f"{mib:.0f} MiB x {rounds}: raw INSTREAM {mib / raw_median:.1f} MiB/s, "
+        f"SSI stage {mib / stage_median:.1f} MiB/s, overhead {100 * (stage_median / raw_median - 1):+.1f} %"
+    )
 
 
 def timed(label: str, engine: Engine, path: Path, media_type: str) -> None:
@@ -102,8 +105,10 @@ def main() -> int:
             walker.check(proof_file(document, "application/pdf"), CheckContext())
             times.append(time.perf_counter() - start)
         digest = hashlib.sha256(document.read_bytes()).hexdigest()[:12]
-        print(f"200-page PDF ({document.stat().st_size / 1024:.0f} KiB, {digest}): walk median "
-              f"{statistics.median(times) * 1000:.0f} ms")
+        print(
+            f"200-page PDF ({document.stat().st_size / 1024:.0f} KiB, {digest}): walk median "
+            f"{statistics.median(times) * 1000:.0f} ms"
+        )
     return 0
 
 
