@@ -180,3 +180,26 @@ def test_same_input_same_verdict_except_timestamps() -> None:
 def test_severity_override() -> None:
     finding = rules.finding("system.timeout", severity=Severity.WARNING, check="c", seconds=1)
     assert finding.severity is Severity.WARNING
+
+
+class CrashingApplies(Unpacking):
+    name = "crashing-applies"
+
+    def applies_to(self, file: ProofFile) -> bool:
+        raise RuntimeError("bad")
+
+
+def test_crash_in_applies_to_fails_closed() -> None:
+    verdict = Engine([CrashingApplies()]).run(contents(proof_file("a.txt", b"x")))
+    assert verdict.flatten(["rule"]) == [["system.check-crashed"]]
+    assert verdict.status is Status.ERROR
+
+
+def test_child_keeps_its_relative_path_but_never_escapes() -> None:
+    from validators.engine import make_child
+
+    parent = proof_file("a.zip", b"zip")
+    child = make_child(parent, Embedded("../../etc/dir/capture.png", b"x", "zip member"), 1)
+    assert child.path == "a.zip!1:etc/dir/capture.png"
+    assert child.name == "capture.png" and child.extension == "png"
+    assert make_child(parent, Embedded("/", b"x", "zip member"), 2).path == "a.zip!2:embedded-2"

@@ -66,9 +66,15 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+def _safe_member_name(name: str) -> str:
+    """A member's relative path for display: no root, no "..", no empty or dot segments."""
+    parts = [p for p in PurePosixPath(name.replace("\\", "/")).parts if p not in ("/", ".", "..", "")]
+    return "/".join(parts)
+
+
 def make_child(parent: ProofFile, embedded: Embedded, index: int) -> ProofFile:
     """A ProofFile for content found inside ``parent``."""
-    name = PurePosixPath(embedded.name or f"embedded-{index}").name or f"embedded-{index}"
+    name = _safe_member_name(embedded.name) or f"embedded-{index}"
     try:
         media = sniff.media_type(embedded.data[: sniff.SNIFF_BYTES])
     except sniff.SnifferUnavailableError:
@@ -156,7 +162,14 @@ class Engine:
         findings: list[Finding] = []
         embedded: list[Embedded] = []
         for validator in self.validators:
-            if not validator.applies_to(file):
+            try:
+                applies = validator.applies_to(file)
+            except Exception as exc:  # fail closed: the check is reported as crashed, the run goes on
+                log.warning("check %s crashed deciding whether it applies: %s", validator.name, type(exc).__name__)
+                checks.append(CheckRun(validator.name, CheckState.NOT_RUN, "crashed"))
+                findings.append(rules.finding("system.check-crashed", check=validator.name, error=type(exc).__name__))
+                continue
+            if not applies:
                 continue
             timeout = float(self.timeouts.get(validator.name, validator.timeout))
             ctx = CheckContext(
