@@ -68,7 +68,16 @@ _ESCAPED_NAME = re.compile(
 
 
 def is_pdf(file: ProofFile) -> bool:
-    return file.media_type == "application/pdf" or b"%PDF-" in file.head(1024)
+    """A PDF by type, by its header, or named .pdf with the header in its first KiB (readers accept that).
+
+    "%PDF-" merely inside the first KiB of another file (a zip storing a PDF member) is not enough.
+    """
+    head = file.head(1024)
+    return (
+        file.media_type == "application/pdf"
+        or head.startswith(b"%PDF-")
+        or (file.extension == "pdf" and b"%PDF-" in head)
+    )
 
 
 def decode_name(raw: bytes) -> str:
@@ -273,9 +282,7 @@ class PdfValidator(Validator):
             except DeadlineExceededError:
                 raise
             except RecursionError:
-                findings.append(
-                    rules.finding("ssi.pdf.parser-trap", detail="the parser recursed without end")
-                )
+                findings.append(rules.finding("ssi.pdf.parser-trap", detail="the parser recursed without end"))
             except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, OSError, IndexError) as exc:
                 # pypdf raises a zoo of exception types on hostile input: all mean "not inspected".
                 findings.append(rules.finding("ssi.pdf.unreadable", error=type(exc).__name__))
@@ -316,9 +323,7 @@ class PdfValidator(Validator):
         except _TrapError as exc:
             findings.append(rules.finding("ssi.pdf.parser-trap", detail=str(exc)))
         if unreadable:
-            findings.append(
-                rules.finding("ssi.pdf.unreadable", error=f"{unreadable} object(s) could not be parsed")
-            )
+            findings.append(rules.finding("ssi.pdf.unreadable", error=f"{unreadable} object(s) could not be parsed"))
         findings.extend(seen.findings())
         children, limited = self._embedded(reader, seen)
         if limited:
@@ -334,9 +339,7 @@ class PdfValidator(Validator):
             if not isinstance(stream, StreamObject):
                 continue
             for name, raw in sorted(set(escaped_dangerous_names(stream.get_data()))):
-                findings.append(
-                    rules.finding("ssi.pdf.obfuscated-name", name=name, raw=raw, evidence=f"/{raw}")
-                )
+                findings.append(rules.finding("ssi.pdf.obfuscated-name", name=name, raw=raw, evidence=f"/{raw}"))
 
     @staticmethod
     def _embedded(reader: PdfReader, seen: _Observations) -> tuple[list[Embedded], str | None]:
