@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from test_ziptriage import PNG, STORED, Member, benign, build_zip
+from fixtures.zipcraft import STORED, Member, build_zip
+from test_ziptriage import PNG, benign
 
 from validators import rules
 from validators.archive import ArchiveValidator, make_validators
@@ -37,8 +38,8 @@ def test_members_of_an_ordinary_zip_become_children() -> None:
     verdict = check(benign())
     assert verdict.findings == () and verdict.status is Status.PASS
     assert [c.path for c in verdict.children] == [
-        "DOC.1.1.1/archive.zip!1:capture.png",
-        "DOC.1.1.1/archive.zip!2:lettre.pdf",
+        "DOC.1.1.1/archive.zip!1:INS.41.2.2/capture.png",
+        "DOC.1.1.1/archive.zip!2:DOC.3.1.2/lettre.pdf",
     ]
     assert verdict.children[1].media_type == "application/pdf"
     assert verdict.checks[0].state is CheckState.RAN

@@ -6,19 +6,16 @@ them; the archive and intake tests import the same builder.
 
 from __future__ import annotations
 
-import bz2
 import io
-import lzma
 import struct
 import zipfile
 import zlib
-from collections.abc import Sequence
-from dataclasses import dataclass
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from fixtures.zipcraft import BZIP2, DEFLATED, LZMA, STORED, Member, build_zip, many_entries_zip
 from validators.model import Severity
 from validators.ziptriage import (
     MAX_FINDINGS_PER_RULE,
@@ -31,108 +28,9 @@ from validators.ziptriage import (
     triage,
 )
 
-STORED, DEFLATED, BZIP2, LZMA = 0, 8, 12, 14
 GIB = 1024**3
 METHODS = [STORED, DEFLATED, BZIP2, LZMA]
 METHOD_IDS = ["stored", "deflate", "bzip2", "lzma"]
-
-
-@dataclass
-class Member:
-    """One member as it should appear in the archive, lies included."""
-
-    name: str | bytes
-    data: bytes = b""
-    method: int = DEFLATED
-    declared_size: int | None = None  # what the headers claim (default: the real size)
-    flags: int = 0
-    unix_mode: int = 0o100644
-    zip64: bool = False
-    local_name: bytes | None = None  # a different name in the local header
-    extra: bytes = b""
-
-    def raw_name(self) -> bytes:
-        return self.name if isinstance(self.name, bytes) else self.name.encode("utf-8")
-
-
-def _compress(member: Member) -> bytes:
-    if member.method == DEFLATED:
-        engine = zlib.compressobj(9, zlib.DEFLATED, -15)
-        return engine.compress(member.data) + engine.flush()
-    if member.method == BZIP2:
-        return bz2.compress(member.data)
-    if member.method == LZMA:
-        props = lzma._encode_filter_properties({"id": lzma.FILTER_LZMA1})  # type: ignore[attr-defined]
-        body = lzma.compress(member.data, format=lzma.FORMAT_RAW, filters=[{"id": lzma.FILTER_LZMA1}])
-        return struct.pack("<BBH", 9, 4, len(props)) + props + body
-    return member.data
-
-
-def build_zip(
-    members: Sequence[Member],
-    *,
-    prefix: bytes = b"",
-    offsets_include_prefix: bool = False,
-    trailing: bytes = b"",
-    overlap_all_with_first: bool = False,
-    declared_count: int | None = None,
-) -> bytes:
-    """A zip with exactly the lies asked for. ``prefix`` is data before the archive; with
-    ``offsets_include_prefix`` the offsets count it (as a crafted polyglot does), else they are
-    relative to the archive (as ``cat prefix archive.zip`` gives)."""
-    out = io.BytesIO()
-    base = len(prefix) if offsets_include_prefix else 0
-    central = io.BytesIO()
-    any64 = False
-    first_offset = None
-    for member in members:
-        payload = _compress(member)
-        crc = zlib.crc32(member.data)
-        usize = len(member.data) if member.declared_size is None else member.declared_size
-        csize = len(payload)
-        name = member.raw_name()
-        offset = base + out.tell()
-        if first_offset is None:
-            first_offset = offset
-        if overlap_all_with_first:
-            offset = first_offset
-        flags = member.flags
-        if member.zip64:
-            any64 = True
-            local_extra = struct.pack("<HHQQ", 1, 16, usize, csize)
-            central_extra = struct.pack("<HHQQQ", 1, 24, usize, csize, offset)
-            hu = hc = ho = 0xFFFFFFFF
-        else:
-            local_extra = central_extra = b""
-            hu, hc, ho = usize, csize, offset
-        local_name = member.local_name if member.local_name is not None else name
-        if not (overlap_all_with_first and out.tell() > 0):
-            out.write(struct.pack("<4s5H3L2H", b"PK\x03\x04", 45 if member.zip64 else 20, flags,
-                                  member.method, 0, 0x21, crc, hc, hu, len(local_name),
-                                  len(local_extra) + len(member.extra)))
-            out.write(local_name + local_extra + member.extra + payload)
-        extra = central_extra + member.extra
-        central.write(struct.pack("<4s6H3L5H2L", b"PK\x01\x02", (3 << 8) | 45, 45 if member.zip64 else 20,
-                                  flags, member.method, 0, 0x21, crc, hc, hu, len(name), len(extra), 0,
-                                  0, 0, member.unix_mode << 16, ho))
-        central.write(name + extra)
-    cd_offset = base + out.tell()
-    cd = central.getvalue()
-    out.write(cd)
-    count = len(members) if declared_count is None else declared_count
-    if any64 or count > 0xFFFF:
-        record_offset = base + out.tell()
-        record = (b"PK\x06\x06", 44, 45, 45, 0, 0, count, count, len(cd), cd_offset)
-        out.write(struct.pack("<4sQ2H2L4Q", *record))
-        out.write(struct.pack("<4sLQL", b"PK\x06\x07", 0, record_offset, 1))
-        out.write(struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, 0xFFFF, 0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0))
-    else:
-        out.write(struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, count, count, len(cd), cd_offset, 0))
-    return prefix + out.getvalue() + trailing
-
-
-def many_entries_zip(count: int) -> bytes:
-    return build_zip([Member(f"f{i}.txt", method=STORED) for i in range(count)])
 
 
 def run(data: bytes, **kwargs: object) -> TriageReport:
