@@ -128,23 +128,30 @@ def svrl_findings(svrl: str, profile: str, tree: etree._ElementTree) -> list[Fin
     if not parsed.ok:
         raise ProfileUnavailableError("its report (SVRL) is not readable")
     findings = []
-    for tag, default_role in (("failed-assert", "error"), ("successful-report", "info")):
-        for node in parsed.root.iter(f"{{{SVRL_NS}}}{tag}"):
-            role = (node.get("role") or default_role).strip().lower()
-            text_node = node.find(f"{{{SVRL_NS}}}text")
-            text = " ".join(text_of(text_node).split()) if text_node is not None else ""
-            location = node.get("location") or ""
-            findings.append(
-                rules.finding(
-                    "cda.schematron",
-                    Location(line=_line_of(tree, location), xpath=_xpath_of(location) or None),
-                    severity=_ROLE_SEVERITY.get(role, Severity.ERROR),
-                    profile=profile,
-                    text=text[:500],
-                    rule_ref=node.get("id") or " ".join((node.get("test") or "?").split())[:120],
-                    role=role,
-                )
+    pattern = ""
+    defaults = {f"{{{SVRL_NS}}}failed-assert": "error", f"{{{SVRL_NS}}}successful-report": "info"}
+    # SVRL lists results in document order after the pattern that produced them: that pattern names the rule.
+    for node in parsed.root:
+        if node.tag == f"{{{SVRL_NS}}}active-pattern":
+            pattern = node.get("id") or node.get("name") or ""
+            continue
+        if node.tag not in defaults:
+            continue
+        role = (node.get("role") or defaults[node.tag]).strip().lower()
+        text_node = node.find(f"{{{SVRL_NS}}}text")
+        text = " ".join(text_of(text_node).split()) if text_node is not None else ""
+        location = node.get("location") or ""
+        findings.append(
+            rules.finding(
+                "cda.schematron",
+                Location(line=_line_of(tree, location), xpath=_xpath_of(location) or None),
+                severity=_ROLE_SEVERITY.get(role, Severity.ERROR),
+                profile=profile,
+                text=text[:500],
+                rule_ref=node.get("id") or pattern or "?",
+                role=role,
             )
+        )
     findings.sort(key=lambda f: (f.severity != Severity.ERROR, f.location.line or 0))
     return findings[:MAX_FINDINGS_PER_PROFILE]
 
