@@ -3,7 +3,6 @@ the benign set raises no ssi.* error."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,14 +17,6 @@ from validators.ssi import clamd_manager
 HOSTILE = hostile.hostile_cases()
 BENIGN = hostile.benign_cases()
 MY_RULE_PREFIXES = ("ssi.",)
-
-
-@pytest.fixture(scope="module")
-def clamd_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    if clamd_manager.clamd_binary() is None:
-        pytest.skip("ClamAV is not installed (apt-get install clamav-daemon); the antivirus cannot run")
-    with clamd_manager.private_clamd(tmp_path_factory.mktemp("clamd")) as settings:
-        yield settings
 
 
 @pytest.fixture(scope="module")
