@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from fixtures.pii_snippets import trigger_files
 from validators import rules
@@ -16,8 +17,11 @@ TRIGGERS = trigger_files()
 
 
 def test_every_pii_rule_is_declared_and_has_a_trigger() -> None:
-    catalogued = {r for r in rules.catalogue() if r.startswith("pii.")}
-    assert catalogued == set(PiiValidator.rules) == set(TRIGGERS)
+    # pii.yaml holds the check's own rules; other pii-*.yaml files belong to the engine (pii.embedded).
+    catalogue_file = Path(rules.__file__).parent / "catalogue" / "pii.yaml"
+    own = {entry["id"] for entry in yaml.safe_load(catalogue_file.read_text("utf-8"))}
+    assert own == set(PiiValidator.rules) == set(TRIGGERS)
+    assert own <= set(rules.catalogue())
 
 
 @pytest.mark.parametrize("rule_id", sorted(TRIGGERS))
