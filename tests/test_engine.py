@@ -203,3 +203,35 @@ def test_child_keeps_its_relative_path_but_never_escapes() -> None:
     assert child.path == "a.zip!1:etc/dir/capture.png"
     assert child.name == "capture.png" and child.extension == "png"
     assert make_child(parent, Embedded("/", b"x", "zip member"), 2).path == "a.zip!2:embedded-2"
+
+
+class Flagging(Unpacking):
+    """Unpacks like its parent; flags content 'virus' as malware and 'nir' as personal data."""
+
+    name = "flagging"
+    rules: ClassVar[tuple[str, ...]] = ("ssi.malware", "pii.nir", "format.truncated")
+
+    def check(self, file: ProofFile, ctx: CheckContext) -> CheckResult:
+        data = file.read()
+        if data.startswith(b"box:"):
+            return CheckResult(children=[Embedded(f"level/{file.depth}.bin", data[4:], "test box")])
+        found = {b"virus": "ssi.malware", b"nir": "pii.nir", b"cut": "format.truncated"}.get(data)
+        if found:
+            return CheckResult(findings=[Finding(found, Severity.ERROR, "m")])
+        return CheckResult()
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [(b"virus", ["ssi.embedded-risk"]), (b"nir", ["pii.embedded"]), (b"cut", []), (b"fine", [])],
+    ids=["ssi", "pii", "format-not-propagated", "clean"],
+)
+def test_errors_inside_are_carried_by_every_enclosing_file(content: bytes, expected: list[str]) -> None:
+    verdict = Engine([Flagging()]).run(contents(proof_file("outer.box", b"box:box:" + content)))
+    outer = verdict.proofs[0].files[0]
+    [middle] = outer.children
+    assert [f.rule for f in outer.findings] == expected
+    assert [f.rule for f in middle.findings] == expected
+    if expected:
+        assert outer.findings[0].location.entry == "level/1.bin"
+        assert "1 " in outer.findings[0].message

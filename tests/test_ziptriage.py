@@ -124,7 +124,7 @@ def test_names_windows_reads_differently_are_suspicious_only(name: str) -> None:
     assert all(f.severity is Severity.WARNING for f in report.findings)
 
 
-def test_duplicate_names_are_an_error_and_case_collisions_a_warning() -> None:
+def test_duplicate_names_and_case_collisions_are_errors() -> None:
     report = run(build_zip([Member("a.txt", b"1"), Member("a.txt", b"2"), Member("A.TXT", b"3"),
                             Member("caf\u00e9.txt", b"4"), Member("cafe\u0301.txt", b"5")]))
     by_rule = {f.rule: [] for f in report.findings}  # type: dict[str, list[str | None]]
@@ -134,6 +134,7 @@ def test_duplicate_names_are_an_error_and_case_collisions_a_warning() -> None:
         "ssi.archive.duplicate-name": ["a.txt"],
         "ssi.archive.case-collision": ["A.TXT", "cafe\u0301.txt"],
     }
+    assert {f.severity for f in report.findings} == {Severity.ERROR}
 
 
 def test_display_name_leaves_plain_names_alone() -> None:

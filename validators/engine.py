@@ -28,6 +28,7 @@ from validators.model import (
     PackageVerdict,
     ProofVerdict,
     Provenance,
+    Severity,
     sorted_findings,
     with_findings,
 )
@@ -91,6 +92,25 @@ def make_child(parent: ProofFile, embedded: Embedded, index: int) -> ProofFile:
         origin=embedded.origin,
         own_name=name,
     )
+
+
+# Families whose errors inside an embedded file are repeated on the file that holds it, so that the
+# outer file a person would open carries the danger too (a zip holding malware, a CDA holding a NIR).
+PROPAGATED_FAMILIES = {"ssi": "ssi.embedded-risk", "pii": "pii.embedded"}
+
+
+def _risks_inside(children: Sequence[FileVerdict]) -> list[Finding]:
+    out = []
+    for family, rule_id in PROPAGATED_FAMILIES.items():
+        hits = sorted(
+            {(child.path, f.rule) for top in children for child in top.iter_files() for f in child.findings
+             if f.family == family and f.severity is Severity.ERROR and f.rule != rule_id}
+        )
+        if hits:
+            path, rule = hits[0]
+            inner = path.rsplit("!", 1)[-1].split(":", 1)[-1]
+            out.append(rules.finding(rule_id, Location(entry=inner), count=len(hits), rule=rule, entry=inner))
+    return out
 
 
 def _run_one(validator: Validator, file: ProofFile, ctx: CheckContext, timeout: float) -> CheckResult:
@@ -199,6 +219,7 @@ class Engine:
             findings.extend(result.findings)
             embedded.extend(result.children)
         children = self._check_children(file, embedded, findings, expectations)
+        findings.extend(_risks_inside(children))
         return FileVerdict(
             path=file.path,
             sha256=file.sha256,
