@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,3 +18,25 @@ def clamd_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[st
         pytest.skip("ClamAV is not installed (tools/install-system-deps.sh installs clamav-daemon)")
     with clamd_manager.private_clamd(tmp_path_factory.mktemp("clamd")) as settings:
         yield settings
+
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+ANS_TREE = SHARED / "ans" / "TestContenuCDA-3-0"
+
+
+@pytest.fixture(scope="session")
+def synced_rulesets(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A ruleset store synced once per test session from the ANS reference tree (~10 s: compile)."""
+    from validators.cda.store import RulesetStore
+    from validators.cda.sync import sync
+
+    if not ANS_TREE.is_dir():
+        pytest.skip(f"ANS reference tree absent ({ANS_TREE})")
+    root = tmp_path_factory.mktemp("rulesets")
+    sync(str(ANS_TREE), RulesetStore(root))
+    return root
+
+
+@pytest.fixture(scope="session")
+def ruleset_settings(synced_rulesets: Path) -> dict[str, Any]:
+    return {"rulesets_dir": str(synced_rulesets)}

@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from fixtures.zipcraft import STORED, Member, build_zip
 from test_ziptriage import PNG, benign
 
+from fixtures.zipcraft import STORED, Member, build_zip
 from validators import rules
 from validators.archive import ArchiveValidator, make_validators
 from validators.base import CheckContext, ProofFile

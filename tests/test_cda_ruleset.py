@@ -49,11 +49,8 @@ def proof_file(data: bytes, name: str = "doc.xml", media_type: str = "text/xml")
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> RulesetStore:
-    root = tmp_path_factory.mktemp("rulesets")
-    result = sync(str(ANS_TREE), RulesetStore(root))
-    assert not result.reused
-    return RulesetStore(root)
+def store(synced_rulesets: Path) -> RulesetStore:
+    return RulesetStore(synced_rulesets)
 
 
 @pytest.fixture(scope="module")

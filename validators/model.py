@@ -8,18 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 
-class Severity(str, Enum):
+class Severity(StrEnum):
     ERROR = "error"
     WARNING = "warning"
     INFO = "info"
 
 
-class Status(str, Enum):
-    PASS = "pass"
+class Status(StrEnum):
+    PASS = "pass"  # noqa: S105 (a verdict, not a password)
     WARNING = "warning"
     ERROR = "error"
     FAIL = "fail"
@@ -36,7 +36,7 @@ class Status(str, Enum):
 _STATUS_RANK = {Status.PASS: 0, Status.WARNING: 1, Status.ERROR: 2, Status.FAIL: 3}
 
 
-class CheckState(str, Enum):
+class CheckState(StrEnum):
     """Whether a check ran on a file: fully, with partial coverage, or not at all."""
 
     RAN = "ran"
