@@ -288,3 +288,10 @@ def test_configured_clamd_from_environment_is_used(
     monkeypatch.setenv(clamd_manager.ENV_ADDRESS, str(private.address))
     endpoint = clamd_manager.resolve({})
     assert endpoint is not None and endpoint.source == "configured" and endpoint.address == private.address
+
+
+def test_the_machine_database_is_used_only_when_it_holds_signatures(tmp_path: Path) -> None:
+    assert clamd_manager.system_database(tmp_path) is None
+    assert clamd_manager.system_database(tmp_path / "absent") is None
+    (tmp_path / "daily.cld").write_bytes(b"")
+    assert clamd_manager.system_database(tmp_path) == str(tmp_path)

@@ -37,7 +37,8 @@ def main() -> int:
     reports = work / "reports"
     reports.mkdir(parents=True, exist_ok=True)
     with private_clamd(work) as settings:
-        engine = build_engine(settings)
+        # The demo knowingly runs on the project's test signatures: the verdicts' provenance says so.
+        engine = build_engine({**settings, "antivirus_test_signatures": "accept"})
         for package in packages:
             verdict = dry_run(package, engine=engine)
             report = reports / f"{package.stem}.html"

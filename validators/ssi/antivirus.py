@@ -18,12 +18,13 @@ from typing import Any, ClassVar
 from validators import rules
 from validators.archive import is_zip_typed
 from validators.base import CheckContext, CheckResult, ProofFile, Validator
-from validators.model import CheckState, Finding
+from validators.model import CheckState, Finding, Severity
 from validators.ssi import clamd_manager
 from validators.ssi.clamd_client import ClamdClient, ClamdError, ClamdLimitError, ClamdVersion, ScanReply
 from validators.ziptriage import TriageLimits, triage
 
 DEFAULT_MAX_DATABASE_AGE_DAYS = 7
+ENV_TEST_SIGNATURES = "PROOFCHECK_ANTIVIRUS_TEST_SIGNATURES"  # "accept" or "warn" (default)
 CLAMD_MAX_FILES = 10_000  # MaxFiles of the private clamd: past it, clamd stops looking
 
 # Archive findings after which clamd would pass silently or spend minutes (DOMAIN.md §5): such an
@@ -122,6 +123,10 @@ class AntivirusValidator(Validator):
                 or DEFAULT_MAX_DATABASE_AGE_DAYS
             )
         )
+        # "accept" acknowledges a test-signature set-up (the demo, the test suite): the fact stays in the
+        # verdict's provenance and becomes an info finding instead of a warning on every file.
+        accept = self.settings.get("antivirus_test_signatures") or os.environ.get(ENV_TEST_SIGNATURES, "warn")
+        self.test_signatures_severity = Severity.INFO if accept == "accept" else Severity.WARNING
         self._lock = threading.Lock()
         self._endpoint: clamd_manager.ClamdEndpoint | None = None
         self._client: ClamdClient | None = None
@@ -167,7 +172,11 @@ class AntivirusValidator(Validator):
         facts = self._facts or {}
         if facts.get("signatures") == clamd_manager.SIGNATURES_TEST:
             database = f"version {facts.get('database_version', 'none')}"
-            return [rules.finding("ssi.antivirus-test-signatures", database=database)]
+            return [
+                rules.finding(
+                    "ssi.antivirus-test-signatures", severity=self.test_signatures_severity, database=database
+                )
+            ]
         age = database_age(facts.get("database_date", ""), datetime.now(UTC))
         if age is None or age > self.max_age:
             return [

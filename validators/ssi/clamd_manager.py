@@ -34,6 +34,7 @@ from validators.ssi.clamd_client import ClamdAddress, ClamdClient, ClamdError
 ENV_ADDRESS = "PROOFCHECK_CLAMD"
 ENV_DATABASE = "PROOFCHECK_CLAMD_DATABASE"
 ENV_BINARY = "PROOFCHECK_CLAMD_BINARY"
+SYSTEM_DATABASE_DIR = Path("/var/lib/clamav")  # Debian's freshclam target
 DEFAULT_BINARY = "/usr/sbin/clamd"
 START_TIMEOUT = 60.0  # a full production database takes 10-30 s to load; the test one ~30 ms
 SIGNATURES_TEST = "test"
@@ -297,6 +298,15 @@ _started_dirs: list[Path] = []
 atexit.register(_stop_private_dirs, _started_dirs)
 
 
+def system_database(folder: Path = SYSTEM_DATABASE_DIR) -> str | None:
+    """The machine's freshclam-updated database, when it holds signatures (a publisher's own ClamAV)."""
+    try:
+        found = any(p.suffix in (".cvd", ".cld") for p in folder.iterdir())
+    except OSError:
+        return None
+    return str(folder) if found else None
+
+
 def resolve(settings: Mapping[str, Any]) -> ClamdEndpoint | None:
     """The clamd this run uses: configured, else a private one (started once per process), else None."""
     configured = settings.get("clamd") or os.environ.get(ENV_ADDRESS)
@@ -305,7 +315,7 @@ def resolve(settings: Mapping[str, Any]) -> ClamdEndpoint | None:
         return ClamdEndpoint(ClamdAddress.parse(str(configured)), "configured", signatures)
     if clamd_binary() is None:
         return None
-    database = settings.get("clamd_database") or os.environ.get(ENV_DATABASE)
+    database = settings.get("clamd_database") or os.environ.get(ENV_DATABASE) or system_database()
     key = str(database or "")
     with _lock:
         if key in _private:
