@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass
 
 from flows.settings import PipelineSettings
+from flows.storage import ObjectEvent, PackageGoneError, PackageRef, Store, parse_s3_event
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,6 @@ class Bridge:
     def __init__(self, settings: PipelineSettings, options: ServeOptions) -> None:
         from flows.dispatch import Dispatcher
         from flows.queue import EventQueue
-        from flows.storage import Store
 
         self.settings = settings
         self.options = options
@@ -73,10 +73,18 @@ class Bridge:
                     raise
                 time.sleep(0.5)
 
+    def _ref_of(self, event: ObjectEvent) -> PackageRef:
+        """The version an event names; resolved to its version id when the event has none (moto)."""
+        ref = PackageRef(event.bucket, event.key, event.etag or "", event.version_id, event.size or -1)
+        if ref.version_id is None and self.store.versioned:
+            try:
+                return self.store.resolve(event.key, None, event.etag)
+            except PackageGoneError:
+                pass  # the run stores an error verdict for it under its ETag
+        return ref
+
     def handle_events(self) -> int:
         """One receive: dispatch each event's package version, ack what was dispatched. Returns count."""
-        from flows.storage import PackageRef, parse_s3_event
-
         assert self.queue is not None
         handled = 0
         for message in self.queue.receive(wait_seconds=self.options.queue_wait):
@@ -84,9 +92,7 @@ class Bridge:
             for event in parse_s3_event(message.body):
                 if event.bucket != self.store.bucket or self.store.layout.area_of(event.key) is None:
                     continue
-                ref = PackageRef(
-                    event.bucket, event.key, event.etag or "", event.version_id, event.size or -1
-                )
+                ref = self._ref_of(event)
                 try:
                     self.dispatcher.submit(ref)
                     handled += 1

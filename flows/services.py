@@ -152,8 +152,8 @@ def start_seaweedfs(log_dir: Path, data_dir: Path) -> Service:
         f"-s3.port={s3_port}",
         "-s3.port.iceberg=0",
         "-s3.port.lance=0",
-        "-volume.max=4",
-        "-master.volumeSizeLimitMB=64",
+        "-volume.max=100",
+        "-master.volumeSizeLimitMB=32",
         # gRPC ports default to port + 10000: keep them free of collisions with other engineers.
         f"-master.port.grpc={free_port()}",
         f"-volume.port.grpc={free_port()}",

@@ -303,6 +303,35 @@ class Store:
             size=int(answer.get("ContentLength", -1)),
         )
 
+    def resolve(self, key: str, version_id: str | None, etag: str | None) -> PackageRef:
+        """The version an event names: by version id, else by ETag (servers such as moto send no id).
+
+        Raises PackageGoneError when that version no longer exists.
+        """
+        if version_id and version_id != "null":
+            return self.head(key, version_id)
+        try:
+            current: PackageRef | None = self.head(key)
+        except PackageGoneError:
+            current = None
+        if current is not None and (not etag or current.etag == etag):
+            return current
+        if self.versioned and etag:
+            try:
+                pages = self.client.get_paginator("list_object_versions").paginate(Bucket=self.bucket, Prefix=key)
+                for page in pages:
+                    for item in page.get("Versions", []):
+                        if item["Key"] == key and str(item.get("ETag", "")).strip('"') == etag:
+                            return PackageRef(
+                                self.bucket, key, etag, item.get("VersionId") or None, int(item.get("Size", -1))
+                            )
+            except (ClientError, BotoCoreError) as exc:
+                raise classify(exc, "list versions") from None
+        if current is None or self.versioned:
+            raise PackageGoneError("package version not found")
+        # Unversioned and overwritten: only the current content can still be read.
+        return current
+
     def download(self, ref: PackageRef, dest: Path, limit: int) -> str:
         """Stream one version to ``dest`` (never more than ``limit`` bytes); returns its sha256."""
         if ref.size > limit:
