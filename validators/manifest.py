@@ -1,6 +1,6 @@
 """Read the optional package manifest (``manifest.yaml`` / ``manifest.json``) safely and validate it.
 
-The manifest is publisher input, so hostile: it is size-limited, parsed without YAML aliases (no
+The manifest is publisher input, so hostile: it is size-limited, parsed without YAML aliases or tags (no
 "billion laughs"), depth- and node-limited, then checked against ``schemas/manifest.schema.json``.
 Any problem is one ``package.manifest-invalid`` finding that says where (never a traceback, never
 the manifest's content), and the manifest is then ignored as a whole.
@@ -91,6 +91,11 @@ class _ManifestLoader(yaml.SafeLoader):
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()
             raise ManifestError(_line(event), "YAML aliases are not accepted", event.start_mark.line + 1)
+        event = self.peek_event()
+        if getattr(event, "tag", None) not in (None, "!"):
+            # An explicit tag (!!timestamp, !!bool...) makes PyYAML's constructors raise plain Python
+            # errors on values they do not expect; a manifest never needs one.
+            raise ManifestError(_line(event), "YAML tags are not accepted", event.start_mark.line + 1)
         self._nodes += 1
         self._depth += 1
         try:
@@ -104,15 +109,22 @@ class _ManifestLoader(yaml.SafeLoader):
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Hashable, Any]:
         seen: set[Any] = set()
         for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise ManifestError(_line(key_node), "a key is a list or a mapping", key_node.start_mark.line + 1)
             key = key_node.value
             if key in seen:
                 raise ManifestError(_line(key_node), "a key is repeated", key_node.start_mark.line + 1)
             seen.add(key)
-        return super().construct_mapping(node, deep=deep)
+        mapping = super().construct_mapping(node, deep=deep)
+        # The schema matches keys as text (a number, date or boolean key made jsonschema raise TypeError).
+        return {key if isinstance(key, str) else str(key): value for key, value in mapping.items()}
 
 
 def _line(item: Any) -> str:
     return f"line {item.start_mark.line + 1}"
+
+
+_UNREADABLE_VALUE = "a value cannot be read (a date or a number out of range)"
 
 
 def _parse(name: str, raw: bytes) -> Any:
@@ -129,6 +141,8 @@ def _parse(name: str, raw: bytes) -> Any:
             raise ManifestError(f"line {exc.lineno}", "not valid JSON", exc.lineno) from None
         except RecursionError:
             raise ManifestError("file", "nested too deeply") from None
+        except ValueError:  # e.g. an integer of more than 4300 digits (Python's conversion limit)
+            raise ManifestError("file", _UNREADABLE_VALUE) from None
     try:
         return yaml.load(text, Loader=_ManifestLoader)  # noqa: S506 - SafeLoader subclass, aliases refused
     except yaml.MarkedYAMLError as exc:
@@ -137,6 +151,8 @@ def _parse(name: str, raw: bytes) -> Any:
         raise ManifestError(f"line {line}" if line else "file", "not valid YAML", line) from None
     except yaml.YAMLError:
         raise ManifestError("file", "not valid YAML") from None
+    except ValueError:  # PyYAML's constructors: a date such as 2024-13-45, a 5000-digit integer
+        raise ManifestError("file", _UNREADABLE_VALUE) from None
 
 
 @cache
