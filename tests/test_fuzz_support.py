@@ -107,6 +107,35 @@ def written_forms(value: str) -> st.SearchStrategy[str]:
     return st.sampled_from(["", " ", ".", "-", "\u00a0", "\u202f"]).map(lambda sep: sep.join(groups))
 
 
+_BOUNDARIES = (b"\x00\x00", b"\xff\xff", b"\x00\x00\x00\x00", b"\xff\xff\xff\xff", b"\x01\x00")
+
+
+@st.composite
+def mutated(draw: st.DrawFn, seed: bytes, tokens: tuple[bytes, ...] = ()) -> bytes:
+    """``seed`` after 1-6 random edits: bit flips, boundary values or format ``tokens`` written over it,
+    inserts, deletions, duplicated slices and cuts (truncation)."""
+    data = bytearray(seed)
+    for _ in range(draw(st.integers(1, 6))):
+        if not data:
+            break
+        at = draw(st.integers(0, len(data) - 1))
+        edit = draw(st.sampled_from(["flip", "overwrite", "insert", "delete", "duplicate", "truncate"]))
+        if edit == "flip":
+            data[at] ^= 1 << draw(st.integers(0, 7))
+        elif edit == "overwrite":
+            value = draw(st.sampled_from(_BOUNDARIES + tokens))
+            data[at : at + len(value)] = value
+        elif edit == "insert":
+            data[at:at] = draw(st.one_of(st.binary(min_size=1, max_size=16), st.sampled_from(_BOUNDARIES + tokens)))
+        elif edit == "delete":
+            del data[at : at + draw(st.integers(1, 16))]
+        elif edit == "duplicate":
+            data[at:at] = data[at : at + draw(st.integers(1, 64))]
+        else:
+            del data[at:]
+    return bytes(data)
+
+
 # --- the support itself -------------------------------------------------------------------------------
 
 
