@@ -53,3 +53,18 @@ def test_every_check_on_mutated_fixture_files(engine: Engine, case: tuple[str, b
     assert_evidence_masked(findings)
     crashed = sorted({(f.rule, f.message) for f in findings if f.rule == "system.check-crashed"})
     assert crashed == []
+
+
+# --- crashes the fuzzing found ----------------------------------------------------------------------------
+
+
+def test_a_pdf_whose_catalog_cannot_be_resolved_is_partly_inspected_not_a_crash(engine: Engine) -> None:
+    """Found by the test above: a vertical tab after ``1 0 obj`` made pypdf see the catalog referring to
+    itself; counting the pages raised LimitReachedError out of the personal-data check."""
+    data = SEEDS["attachment-annot.pdf"].replace(b"1 0 obj\n<<", b"1 0 obj\x0b<<", 1)
+    file = ProofFile(path="INS.41.2.2/preuve.pdf", size=len(data), sha256=hashlib.sha256(data).hexdigest(),
+                     media_type="application/pdf", data=data)
+    verdict = engine.check_file(file)
+    assert "system.check-crashed" not in {f.rule for f in verdict.findings}
+    assert {c.name: c.state.value for c in verdict.checks}["pii"] == "partial"
+    assert "pii.not-inspected" in {f.rule for f in verdict.findings}

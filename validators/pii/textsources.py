@@ -162,7 +162,11 @@ def pdf_text(data: bytes, base: Location, check_time: CheckTime) -> Extraction:
     out.segments.append(TextSegment(meta, Location(entry="PDF metadata")))
     if values:
         out.segments.append(TextSegment(values, Location(entry="PDF form fields")))
-    pages = len(reader.pages)
+    try:
+        pages = len(reader.pages)  # resolves the page tree: a broken or looping one raises here
+    except Exception as exc:
+        out.not_inspected.append(f"the PDF's pages could not be listed ({type(exc).__name__})")
+        return out
     textless: list[int] = []
     for index in range(min(pages, MAX_PDF_PAGES)):
         check_time()
