@@ -139,3 +139,16 @@ def test_cda_checks_with_the_synced_ruleset(synced: tuple[dict[str, str], CheckC
         file = proof(data)
         if validator.applies_to(file):
             check_declared(validator, validator.check(file, ctx))
+
+
+# --- crashes the fuzzing found ----------------------------------------------------------------------------
+
+
+def test_a_cda_deeper_than_saxon_accepts_is_reported_not_run(synced: tuple[dict[str, str], CheckContext]) -> None:
+    """Found by the test above: a well-formed document 101 elements deep parses with lxml (limit 256) but
+    Saxon's parser (JAXP, limit 100) raised PySaxonApiError out of the Schematron check."""
+    settings, ctx = synced
+    data = b'<ClinicalDocument xmlns="urn:hl7-org:v3">' + b"<a>" * 120 + b"</a>" * 120 + b"</ClinicalDocument>"
+    result = CdaSchematronValidator(settings).check(proof(data), ctx)
+    assert result.state.value == "not_run"
+    assert [f.rule for f in result.findings] == ["system.check-not-run"]

@@ -226,7 +226,12 @@ def run(
     outcome = Outcome()
     volets = ruleset.volets()
     choice = choose_volet(document, volets)
-    source = processor().parse_xml(xml_text=document.serialize().decode("utf-8"))
+    try:
+        source = processor().parse_xml(xml_text=document.serialize().decode("utf-8"))
+    except Exception as exc:  # Saxon's parser has its own limits (JAXP: 100 levels of elements)
+        reason = f"Saxon could not read the document: {saxon_message(exc)}"
+        outcome.findings.append(rules.finding("system.check-not-run", check="cda-schematron", reason=reason))
+        return outcome, CheckState.NOT_RUN
     if choice.name is None and choice.note:
         outcome.findings.append(rules.finding("cda.volet-unknown", reason=choice.note))
     elif choice.name is not None:

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import io
 import logging
+import lzma
 import re
 import zipfile
+import zlib
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
@@ -219,7 +221,8 @@ class OfficeValidator(Validator):
                 findings = list(_sylk(data))
             else:
                 findings = list(_zip(io.BytesIO(data)))
-        except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError, zlib.error, lzma.LZMAError, NotImplementedError,
+                RuntimeError) as exc:  # zipfile: corrupt deflate/LZMA data, unknown method, encrypted member
             # The structure is broken for the parser: macros and links were not inspected.
             return CheckResult(state=CheckState.NOT_RUN, detail=f"document not parsed ({type(exc).__name__})")
         return CheckResult(findings=findings)
