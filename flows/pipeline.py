@@ -113,31 +113,46 @@ def check(path: Path, ref: PackageRef, sha256: str, settings: PipelineSettings) 
 
 
 @storage_task
-def store_verdict(store: Store, ref: PackageRef, verdict: PackageVerdict, area: str) -> dict[str, Any]:
-    """Write the verdict once, then the tags, then the quarantine move (in that order: see below)."""
-    publisher = store.layout.publisher_of(ref.key)
-    doc = vd.document(verdict, ref, area=area, publisher=publisher)
-    tags = {TAG_STATUS: verdict.status.value, TAG_RULESET: verdict.provenance.ruleset_version}
-    if verdict.quarantine:
-        # Tagged before the verdict exists: the bucket policy denies reads on this tag, so a run that
-        # dies before the move still leaves the package out of the instructors' reach.
-        with contextlib.suppress(PackageGoneError):
-            store.tag(ref, {TAG_QUARANTINE: "true"})
-        tags[TAG_QUARANTINE] = "true"
-    json_key = store.put_verdict(
+def write_verdict(store: Store, ref: PackageRef, verdict: PackageVerdict, doc: dict[str, Any]) -> str | None:
+    """The verdict JSON and HTML, written once (None: this version already has one)."""
+    return store.put_verdict(
         ref,
         verdict.provenance.ruleset_version,
         vd.document_bytes(doc),
         vd.render_html(verdict).encode("utf-8"),
     )
-    if json_key is None:
-        return {"stored": False, "json_key": None, "doc": None}
+
+
+@storage_task
+def attach(store: Store, ref: PackageRef, tags: dict[str, str], quarantine: bool) -> None:
+    """Tags on the package, then the quarantine move: both after the verdict, both repeatable."""
     try:
         store.tag(ref, tags)
-        if verdict.quarantine:
+        if quarantine:
             store.quarantine(ref, tags)
     except PackageGoneError:
         pass  # deleted since it was read: the verdict stands, there is nothing left to tag or move
+
+
+def store_verdict(store: Store, ref: PackageRef, verdict: PackageVerdict, area: str) -> dict[str, Any]:
+    """Write the verdict once, then tag and quarantine (retried apart: a tag failure never rewrites it)."""
+    logger = get_run_logger()
+    doc = vd.document(verdict, ref, area=area, publisher=store.layout.publisher_of(ref.key))
+    tags = {TAG_STATUS: verdict.status.value, TAG_RULESET: verdict.provenance.ruleset_version}
+    if verdict.quarantine:
+        # Tagged before the verdict exists: the bucket policy denies reads on this tag, so a run that
+        # dies before the move still leaves the package out of the instructors' reach.
+        tags[TAG_QUARANTINE] = "true"
+        with contextlib.suppress(StorageError):
+            store.tag(ref, {TAG_QUARANTINE: "true"})
+    json_key = write_verdict(store, ref, verdict, doc)
+    if json_key is None:
+        return {"stored": False, "json_key": None, "doc": None}
+    try:
+        attach(store, ref, tags, verdict.quarantine)
+    except StorageError as exc:
+        # The verdict is stored (the record); a later run of this version completes the move.
+        logger.error("tags or quarantine not applied: %s", type(exc).__name__)
     return {"stored": True, "json_key": json_key, "doc": doc}
 
 
