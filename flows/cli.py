@@ -41,17 +41,12 @@ def cmd_reindex(args: argparse.Namespace) -> int:
 
 def cmd_deploy(args: argparse.Namespace) -> int:
     """Register the deployments table on a work pool (production: workers run the flows)."""
-    from prefect import deploy
-
     from flows.deployments import runner_deployments
 
-    deploy(
-        *runner_deployments(work_pool_name=args.work_pool),
-        work_pool_name=args.work_pool,
-        build=False,
-        push=False,
-        print_next_steps_message=False,
-    )
+    # Module entrypoints, no code storage: the workers run the same image, with the package installed.
+    for deployment in runner_deployments(work_pool_name=args.work_pool):
+        deployment.apply(work_pool_name=args.work_pool)
+        print(f"deployment {deployment.name} registered on work pool {args.work_pool}")
     return 0
 
 
