@@ -39,7 +39,7 @@ unit: venv
 	@$(BIN)/python -m pytest -x -q
 
 bench: setup
-	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+	@$(BIN)/python benchmarks/run_all.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -7,6 +7,7 @@ first run of a one-shot process with the compiled cache present.
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import statistics
 import subprocess
@@ -19,6 +20,8 @@ from lxml import etree
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from benchjson import Results, add_json_option  # noqa: E402
 
 from validators.base import CheckContext, ProofFile  # noqa: E402
 from validators.cda import CdaSchematronValidator, CdaValidator, ruleset_info  # noqa: E402
@@ -53,6 +56,10 @@ def proof(path: Path) -> ProofFile:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    add_json_option(parser)
+    args = parser.parse_args()
+    results = Results()
     if not ANS_TREE.is_dir():
         sys.exit(f"ANS tree absent: {ANS_TREE}")
     store_root = Path(tempfile.mkdtemp(prefix="bench-cda-"))
@@ -63,6 +70,7 @@ def main() -> None:
     print(f"sync (copy + repair + compile 64 schematrons): {result.seconds:.1f} s; "
           f"compile {manifest['compile_seconds']:.1f} s; slowest: "
           + ", ".join(f"{name} {sec:.2f} s" for sec, name in slowest))
+    results.add("CDA ruleset sync + compile", result.seconds, note=f"compile {manifest['compile_seconds']:.1f} s")
 
     settings = {"rulesets_dir": str(store_root)}
     info = ruleset_info(settings)
@@ -86,6 +94,10 @@ def main() -> None:
     print(f"XSD + J66 per document (warm, {len(files)} docs): median {statistics.median(ours) * 1000:.2f} ms "
           f"vs raw lxml {statistics.median(raw) * 1000:.2f} ms -> ratio "
           f"{statistics.median(ours) / statistics.median(raw):.2f}x (total {sum(ours) / sum(raw):.2f}x)")
+    ratio = statistics.median(ours) / statistics.median(raw)
+    results.add_timings("CDA XSD + J66 per document, warm", ours, ratio=ratio, reference="raw lxml parse + XSD",
+                        goal="<= 1.5x raw", met=ratio <= 1.5, note=f"{len(files)} ANS examples")
+    results.add_timings("raw lxml parse + XSD per document (reference)", raw)
 
     everything = CdaSchematronValidator(settings)
     started = time.perf_counter()
@@ -100,6 +112,9 @@ def main() -> None:
         timings.append(time.perf_counter() - started)
     print(f"all checks (XSD + J66 + volet + 5 profiles), warm: median {statistics.median(timings):.3f} s, "
           f"p95 {p95(timings):.3f} s, max {max(timings):.3f} s")
+    results.add_timings("CDA all checks (XSD + J66 + volet + 5 profiles) per document, warm", timings,
+                        ratio=statistics.median(timings) / statistics.median(raw), reference="raw lxml parse + XSD",
+                        goal="median <= 0.3 s", met=statistics.median(timings) <= 0.3)
     volet_only = CdaSchematronValidator({**settings, "cda_profiles": ()})
     volet = []
     for file in files:
@@ -107,13 +122,19 @@ def main() -> None:
         volet_only.check(file, ctx)
         volet.append(time.perf_counter() - started)
     print(f"volet only, warm: median {statistics.median(volet) * 1000:.1f} ms, p95 {p95(volet) * 1000:.1f} ms")
+    results.add_timings("CDA volet Schematron only per document, warm", volet,
+                        ratio=statistics.median(volet) / statistics.median(raw), reference="raw lxml parse + XSD")
 
     sample = ANS_TREE / "ExemplesCDA" / "BIO-CR-BIO_2024.01_TSH_1.xml"
     started = time.perf_counter()
     out = subprocess.run([sys.executable, "-c", COLD_SCRIPT, str(store_root), str(sample)], cwd=ROOT,
                          capture_output=True, text=True, check=True)
+    whole = time.perf_counter() - started
     print(f"cold one-shot process, compiled cache present, one document, all checks: "
-          f"{out.stdout.strip()} s in-process ({time.perf_counter() - started:.1f} s with interpreter start)")
+          f"{out.stdout.strip()} s in-process ({whole:.1f} s with interpreter start)")
+    results.add("CDA cold one-shot process, one document, all checks", float(out.stdout.strip()),
+                note=f"{whole:.1f} s with interpreter start; compiled cache present")
+    results.write(args.json)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchjson import Results, add_json_option
+
 from fixtures.pii_snippets import NirFactory, grouped, screenshots, snippets
 from validators import sniff
 from validators.base import CheckContext, ProofFile
@@ -32,7 +34,7 @@ def proof_file(path: str, data: bytes) -> ProofFile:
                      media_type=sniff.media_type(data), data=data)
 
 
-def precision_recall() -> None:
+def precision_recall(results: Results) -> None:
     engine = Engine(make_validators({}))
     tp = fp = fn = tn = 0
     misses: list[str] = []
@@ -52,6 +54,11 @@ def precision_recall() -> None:
     precision = tp / (tp + fp) if tp + fp else 0.0
     recall = tp / (tp + fn) if tp + fn else 0.0
     print(f"snippets: {tp + fp + fn + tn} ({tp + fn} positive)  precision {precision:.3f}  recall {recall:.3f}")
+    note = f"{tp + fp + fn + tn} labelled snippets, {tp + fn} positive"
+    results.add("PII precision on labelled snippets", precision, unit="fraction", goal=">= 0.98",
+                met=precision >= 0.98, note=note)
+    results.add("PII recall on labelled snippets", recall, unit="fraction", goal=">= 0.98", met=recall >= 0.98,
+                note=note)
     for line in misses:
         print("  " + line)
 
@@ -84,7 +91,7 @@ def make_log(megabytes: float, seed: int = 1) -> tuple[bytes, int]:
     return "".join(lines).encode(), planted
 
 
-def throughput(max_mb: float) -> None:
+def throughput(max_mb: float, results: Results) -> None:
     validator = PiiValidator({})
     rows = []
     for mb in (max_mb / 4, max_mb / 2, max_mb):
@@ -101,15 +108,23 @@ def throughput(max_mb: float) -> None:
               f"({found} of {planted} planted NIR occurrences found)")
     (small_mb, small_s), (big_mb, big_s) = rows[0], rows[-1]
     print(f"linearity: time ratio {big_s / small_s:.2f} for a size ratio {big_mb / small_mb:.2f}")
+    linearity = (big_s / small_s) / (big_mb / small_mb)
+    results.add("PII linearity (time ratio / size ratio)", linearity, unit="x", goal="about 1 (<= 1.2)",
+                met=linearity <= 1.2, note=f"{small_mb:.1f} MB vs {big_mb:.1f} MB logs")
     text = make_log(max_mb)[0].decode()
     start = time.perf_counter()
     count = sum(1 for _ in find_nirs(text))
     seconds = time.perf_counter() - start
     print(f"recognizer alone on {len(text) / 1e6:.1f} M characters: {len(text) / 1e6 / seconds:.1f} M chars/s "
           f"({count} candidates)")
+    rate = big_mb / big_s
+    results.add(f"PII text scan of a {big_mb:.0f} MB log", rate, unit="MB/s", ratio=big_s / seconds,
+                reference="NIR recognizer alone on the same text", goal=">= 20 MB/s", met=rate >= 20,
+                note=f"best of 2 runs, {big_s:.2f} s; ratio is time over the recognizer's time")
+    results.add("NIR recognizer alone (reference)", len(text) / 1e6 / seconds, unit="M chars/s")
 
 
-def ocr_recall(per_size: int) -> None:
+def ocr_recall(per_size: int, results: Results) -> None:
     problem = tesseract_problem()
     if problem is not None:
         print(f"OCR: skipped ({problem})")
@@ -127,9 +142,14 @@ def ocr_recall(per_size: int) -> None:
             found += sum(1 for value in shot.nirs if value in read)
             total += len(shot.nirs)
         print(f"OCR {shot_set[0].font_px:2d} px: recall {found / total:.3f} ({found}/{total})")
+        size_px = shot_set[0].font_px
+        goal = ">= 0.95" if size_px >= 11 else None
+        results.add(f"OCR recall at {size_px} px", found / total, unit="fraction", goal=goal,
+                    met=found / total >= 0.95 if goal else None, note=f"{found}/{total} NIRs")
     times.sort()
     print(f"OCR time per 1366x768 screenshot: median {times[len(times) // 2]:.2f} s, max {times[-1]:.2f} s "
           f"({len(times)} images)")
+    results.add_timings("OCR time per 1366x768 screenshot", times, note=f"{len(times)} images")
 
 
 def main() -> None:
@@ -137,11 +157,14 @@ def main() -> None:
     parser.add_argument("--skip-ocr", action="store_true")
     parser.add_argument("--log-mb", type=float, default=50.0)
     parser.add_argument("--ocr-images", type=int, default=3)
+    add_json_option(parser)
     args = parser.parse_args()
-    precision_recall()
-    throughput(args.log_mb)
+    results = Results()
+    precision_recall(results)
+    throughput(args.log_mb, results)
     if not args.skip_ocr:
-        ocr_recall(args.ocr_images)
+        ocr_recall(args.ocr_images, results)
+    results.write(args.json)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchjson import Results, add_json_option  # noqa: E402
+
 from fixtures import builders, hostile  # noqa: E402
 from validators import archive, ssi  # noqa: E402
 from validators.base import CheckContext, ProofFile  # noqa: E402
@@ -40,7 +42,7 @@ def ssi_stage(settings: dict[str, str]) -> Engine:
     return Engine([*archive.make_validators(settings), *ssi.make_validators(settings)], settings=settings)
 
 
-def throughput(engine: Engine, client: ClamdClient, work: Path, size: int, rounds: int) -> None:
+def throughput(engine: Engine, client: ClamdClient, work: Path, size: int, rounds: int, results: Results) -> None:
     raw, stage = [], []
     for _ in range(rounds):
         sample = work / "random.bin"
@@ -60,14 +62,21 @@ def throughput(engine: Engine, client: ClamdClient, work: Path, size: int, round
         f"{mib:.0f} MiB x {rounds}: raw INSTREAM {mib / raw_median:.1f} MiB/s, "
         f"SSI stage {mib / stage_median:.1f} MiB/s, overhead {100 * (stage_median / raw_median - 1):+.1f} %"
     )
+    ratio = stage_median / raw_median
+    note = f"{mib:.0f} MiB fresh random bytes, {rounds} alternated rounds; {mib / stage_median:.1f} MiB/s"
+    results.add_timings(f"SSI stage on {mib:.0f} MiB", stage, ratio=ratio, reference="raw clamd INSTREAM",
+                        goal="overhead <= 15 % (ratio <= 1.15)", met=ratio <= 1.15, note=note)
+    results.add_timings(f"raw clamd INSTREAM on {mib:.0f} MiB (reference)", raw,
+                        note=f"{mib / raw_median:.1f} MiB/s")
 
 
-def timed(label: str, engine: Engine, path: Path, media_type: str) -> None:
+def timed(label: str, engine: Engine, path: Path, media_type: str) -> float:
     start = time.perf_counter()
     verdict = engine.check_file(proof_file(path, media_type))
     elapsed = time.perf_counter() - start
     rules = sorted({f.rule for f in verdict.findings if f.severity.value == "error"})
     print(f"{label}: {elapsed * 1000:.0f} ms ({path.stat().st_size / 2**20:.1f} MiB file) -> {rules}")
+    return elapsed
 
 
 def main() -> int:
@@ -75,7 +84,9 @@ def main() -> int:
     parser.add_argument("--size-mib", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--bomb-gib", type=float, default=1.0)
+    add_json_option(parser)
     args = parser.parse_args()
+    results = Results()
     if clamd_manager.clamd_binary() is None:
         print("ClamAV is not installed: nothing to measure (apt-get install clamav-daemon)")
         return 1
@@ -85,16 +96,20 @@ def main() -> int:
         client = ClamdClient(clamd_manager.ClamdAddress.parse(settings["clamd"]))
         engine.check_file(proof_file(Path(__file__), "text/x-python"))  # warm-up: clamd connection, imports
         print("== throughput (median of alternated rounds)")
-        throughput(engine, client, work, args.size_mib * 2**20, args.rounds)
+        throughput(engine, client, work, args.size_mib * 2**20, args.rounds, results)
         print("== archives")
         many = work / "many.zip"
         many.write_bytes(hostile.zip_many_entries(100_000))
-        timed("100 000-entry zip", engine, many, "application/zip")
+        elapsed = timed("100 000-entry zip", engine, many, "application/zip")
+        results.add("SSI stage on a 100 000-entry zip", elapsed, goal="refused in milliseconds (<= 1 s)",
+                    met=elapsed <= 1.0)
         bomb = work / "bomb.zip"
         start = time.perf_counter()
         bomb.write_bytes(hostile.zip64_bomb(int(args.bomb_gib * 2**30)))
         print(f"(built the {args.bomb_gib:g} GiB ZIP64 bomb in {time.perf_counter() - start:.1f} s)")
-        timed(f"{args.bomb_gib:g} GiB ZIP64 bomb", engine, bomb, "application/zip")
+        elapsed = timed(f"{args.bomb_gib:g} GiB ZIP64 bomb", engine, bomb, "application/zip")
+        results.add(f"SSI stage on a {args.bomb_gib:g} GiB ZIP64 bomb", elapsed, goal="refused (<= 1 s)",
+                    met=elapsed <= 1.0)
         print("== PDF walk")
         document = work / "200-pages.pdf"
         document.write_bytes(builders.make_pdf([f"Page {i}\n" + "ligne de texte " * 20 for i in range(200)]))
@@ -109,6 +124,8 @@ def main() -> int:
             f"200-page PDF ({document.stat().st_size / 1024:.0f} KiB, {digest}): walk median "
             f"{statistics.median(times) * 1000:.0f} ms"
         )
+        results.add_timings("SSI PDF walk of a 200-page PDF", times, note=f"{document.stat().st_size / 1024:.0f} KiB")
+    results.write(args.json)
     return 0
 
 

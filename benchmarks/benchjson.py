@@ -1,0 +1,71 @@
+"""The machine-readable side of a benchmark script: rows collected while it runs, written as JSON at the end.
+
+Every ``benchmarks/bench_*.py`` script keeps its human output and, when given ``--json PATH`` or the
+environment variable ``BENCH_JSON`` (set by ``benchmarks/run_all.py``), also writes::
+
+    {"<benchmark>": {"median": 0.12, "p95": 0.15, "unit": "s", "ratio": 1.2, "reference": "<what>",
+                     "goal": "<= 1.5x raw lxml", "met": true, "peak_mib": 80.5, "note": "..."}}
+
+``median`` is the measured value in ``unit`` (for a single measurement, that value and no ``p95``);
+``ratio`` is ours / ``reference``, both measured in the same run; ``met`` is None when there is no goal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+ENV = "BENCH_JSON"
+
+
+def p95(values: Sequence[float]) -> float:
+    """The 95th percentile as bench_cda.py computes it (the value at rank round(0.95 * (n - 1)))."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+
+def add_json_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", metavar="PATH", default=os.environ.get(ENV),
+                        help=f"also write the numbers as JSON to PATH (default: ${ENV})")
+
+
+class Results:
+    """Rows of one benchmark script, in the order they were measured."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, dict[str, Any]] = {}
+
+    def add(
+        self,
+        name: str,
+        median: float,
+        *,
+        unit: str = "s",
+        p95: float | None = None,
+        ratio: float | None = None,
+        reference: str | None = None,
+        goal: str | None = None,
+        met: bool | None = None,
+        peak_mib: float | None = None,
+        note: str | None = None,
+    ) -> None:
+        self.rows[name] = {
+            "median": median, "p95": p95, "unit": unit, "ratio": ratio, "reference": reference,
+            "goal": goal, "met": met, "peak_mib": peak_mib, "note": note,
+        }
+
+    def add_timings(self, name: str, timings: Sequence[float], **fields: Any) -> None:
+        """A row from repeated timings in seconds: their median and p95."""
+        self.add(name, statistics.median(timings), p95=p95(timings) if len(timings) > 1 else None, **fields)
+
+    def write(self, path: str | None) -> None:
+        if path:
+            Path(path).write_text(json.dumps(self.rows, indent=2, ensure_ascii=False) + "\n", "utf-8")
+
+
+__all__ = ["ENV", "Results", "add_json_option", "p95"]
