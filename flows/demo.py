@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from flows.local import LocalPipeline, local_pipeline
-from flows.storage import PackageRef, Store
+from flows.storage import PackageRef, StorageError, Store
 
 PUBLISHER = "editeur-demo"
 
@@ -46,6 +46,19 @@ def _copy_reports(store: Store, json_keys: list[str], dest: Path) -> None:
         target.write_bytes(store.get_bytes(key))
 
 
+def _wait_index(store: Store, names: list[str], timeout: float) -> None:
+    """The index page follows each verdict by a moment: wait for it to list every package."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            page = store.get_bytes(store.layout.index_html).decode("utf-8")
+        except StorageError:
+            page = ""
+        if all(name in page for name in names):
+            return
+        time.sleep(0.3)
+
+
 def run_demo(*, keep: bool = False, timeout: float = 300.0, out: Path | None = None) -> int:
     root = Path(tempfile.mkdtemp(prefix="proofcheck-demo-"))
     report_dir = out or Path("var/demo").resolve()
@@ -71,6 +84,7 @@ def _run(pipeline: LocalPipeline, root: Path, report_dir: Path, timeout: float, 
     for path in _packages(root / "packages"):
         refs.append(pipeline.upload(store, f"{store.layout.inbox}{PUBLISHER}/{path.name}", path.read_bytes()))
     found = pipeline.wait_verdicts(store, refs, timeout)
+    _wait_index(store, [Path(ref.key).name for ref in found], 30.0)
     if report_dir.exists():
         shutil.rmtree(report_dir)
     _copy_reports(store, sorted(found.values()), report_dir)
