@@ -41,7 +41,8 @@ OPTIONS: dict[str, list[str]] = {
     "bench_intake.py": ["--repeat", "3"],
     "bench_pii.py": ["--log-mb", "50", "--ocr-images", "3"],
     "bench_ssi.py": ["--size-mib", "32", "--rounds", "5", "--bomb-gib", "1"],
-    "bench_pipeline.py": [],
+    # Issue 6 asks for a burst of 50 (the script's default, run by hand); 25 keeps `make bench` near 15 minutes.
+    "bench_pipeline.py": ["--burst", "25"],
 }
 DEFAULT_TIMEOUT = 900.0
 
@@ -163,6 +164,10 @@ def _number(value: float, unit: str) -> str:
     return f"{value:.1f} {unit}"
 
 
+def _ratio(value: float) -> str:
+    return f"{value:.2f}x" if value >= 0.1 else f"{value:.2g}x"  # 0.00036x, not 0.00x
+
+
 def _cell(text: Any) -> str:
     return "" if text is None else str(text).replace("|", "\\|").replace("\n", " ")
 
@@ -176,7 +181,7 @@ def table_rows(runs: list[ScriptRun]) -> list[str]:
             unit = row.get("unit") or "s"
             median = _number(row["median"], unit) if row.get("median") is not None else ""
             p95 = _number(row["p95"], unit) if row.get("p95") is not None else ""
-            ratio = f"{row['ratio']:.2f}x" if row.get("ratio") is not None else ""
+            ratio = _ratio(row["ratio"]) if row.get("ratio") is not None else ""
             met = {True: "yes", False: "**no**", None: ""}[row.get("met")]
             peak = f"{row['peak_mib']:.0f}" if row.get("peak_mib") is not None else ""
             cells = [name, median, p95, ratio, row.get("reference"), row.get("goal"), met, peak, row.get("note")]
