@@ -57,6 +57,9 @@ def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPipeline]:
     try:
         pipeline.start_s3(notifications=True)
         pipeline.start_prefect()
+        # One shared clamd, stopped by the fixture: otherwise each run's process starts a private one,
+        # which a run killed with the serving process would leave behind.
+        pipeline.start_clamd()
         pipeline.settings = replace(
             pipeline.settings,
             check_slots=1,  # one slot: the restart test holds it to keep a run in progress
