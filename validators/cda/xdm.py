@@ -191,8 +191,8 @@ class XdmValidator(Validator):
         try:
             with file.open() as stream, zipfile.ZipFile(stream) as archive:
                 return bool(metadata_members(archive.namelist()))
-        except (zipfile.BadZipFile, OSError, ValueError):
-            return False
+        except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError):  # "zip file version 25.5" (unknown)
+            return False  # not readable as a zip: the archive check reports why
 
     def check(self, file: ProofFile, ctx: CheckContext) -> CheckResult:
         try:
