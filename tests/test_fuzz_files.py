@@ -95,3 +95,15 @@ def test_a_zip_needing_an_unknown_version_is_not_an_xdm_crash(engine: Engine) ->
                      media_type="application/zip", data=data)
     verdict = engine.check_file(file)
     assert "system.check-crashed" not in {f.rule for f in verdict.findings}
+
+
+def test_a_pdf_with_an_unknown_encryption_handler_is_reported_encrypted_not_a_crash(engine: Engine) -> None:
+    """Found by the test above (3000 examples): bytes written over ``/P`` in the encryption dictionary hid
+    ``/Filter /Standard``; pypdf's reader raised NotImplementedError out of the PDF check."""
+    data = SEEDS["encrypted.pdf"]
+    start = data.index(b"/P ")
+    data = data[:start] + b"/P 4294967\xff\xff\xff\xff" + data[start + len(b"/P 4294967") + 4 :]
+    file = ProofFile(path="INS.41.2.2/preuve.pdf", size=len(data), sha256=hashlib.sha256(data).hexdigest(),
+                     media_type="application/pdf", data=data)
+    rules_found = {f.rule for f in engine.check_file(file).findings}
+    assert "system.check-crashed" not in rules_found and "ssi.pdf.encrypted" in rules_found

@@ -283,6 +283,8 @@ class PdfValidator(Validator):
                 raise
             except RecursionError:
                 findings.append(rules.finding("ssi.pdf.parser-trap", detail="the parser recursed without end"))
+            except NotImplementedError:  # pypdf opening a PDF whose encryption handler it lacks
+                findings.append(rules.finding("ssi.pdf.encrypted", detail="unsupported encryption handler"))
             except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, OSError, IndexError) as exc:
                 # pypdf raises a zoo of exception types on hostile input: all mean "not inspected".
                 findings.append(rules.finding("ssi.pdf.unreadable", error=type(exc).__name__))
