@@ -7,6 +7,7 @@ few documents only, because loading the largest one costs seconds (see benchmark
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import zipfile
@@ -15,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from validators.archive import ArchiveValidator
 from validators.base import CheckContext, ProofFile
 from validators.cda import CdaSchematronValidator, CdaValidator, ruleset_info
 from validators.cda.cli import register
@@ -241,6 +243,24 @@ def test_level1_body_becomes_a_child_and_bad_base64_is_reported(
     assert "cda.embedded" in errors(bad.findings) and bad.children == []
 
 
+def test_level1_document_with_a_12_mb_body_parses_and_its_pdf_becomes_a_child(
+    settings: dict[str, Any], ctx: CheckContext
+) -> None:
+    # An 8.7 MB PDF: its base64 body (~12 MB) is over libxml2's default 10 MB text-node limit.
+    data = example("DOC_NON_STRUCTURE_CDA-R2-N1.xml")
+    start = data.index(b">", data.index(b'representation="B64"')) + 1
+    end = data.index(b"</text>", start)
+    pdf = base64.b64decode(b"".join(data[start:end].split()))
+    big = pdf + b"\n%" + b"0" * (9_000_000 - len(pdf)) + b"\n"
+    encoded = base64.encodebytes(big)
+    document = data[:start] + encoded + data[end:]
+    assert len(encoded) > 12_000_000
+    result = run(CdaValidator(settings), document, ctx)
+    assert not any(f.rule.startswith("ssi.") for f in result.findings), result.findings
+    assert result.state is CheckState.RAN and errors(result.findings) == []
+    assert len(result.children) == 1 and result.children[0].data == big
+
+
 def test_level1_document_has_no_volet_and_passes(settings: dict[str, Any], ctx: CheckContext) -> None:
     result = run(
         CdaSchematronValidator({**settings, **VOLET_ONLY}), example("DOC_NON_STRUCTURE_CDA-R2-N1.xml"), ctx
@@ -299,9 +319,22 @@ def test_xdm_archive(uri: str, code: str, expected: str | None) -> None:
     result = validator.check(file, CheckContext())
     messages = [f.message for f in result.findings if f.rule == "cda.xdm"]
     if expected is None:
-        assert messages == [] and [c.name for c in result.children] == ["DOC0001.XML"]
+        # No children: the archive check already hands every member to the engine (no double check).
+        assert messages == [] and result.children == []
     else:
         assert any(expected in m for m in messages), messages
+
+
+def test_xdm_documents_are_checked_once_as_members_of_the_archive(settings: dict[str, Any]) -> None:
+    engine = Engine(
+        [ArchiveValidator.from_settings({}), CdaValidator(settings), XdmValidator({})],
+        ruleset=ruleset_info(settings),
+    )
+    verdict = engine.check_file(proof_file(xdm_zip(code="11488-4"), "export.zip", "application/zip"))
+    documents = [f for f in verdict.iter_files() if f.path.endswith("DOC0001.XML")]
+    assert len(documents) == 1, [f.path for f in verdict.iter_files()]
+    assert "cda" in [c.name for c in documents[0].checks]
+    assert any(f.rule == "cda.xdm" and "differs" in f.message for f in verdict.findings)
 
 
 def test_engine_records_j66_and_checks_the_level1_child(settings: dict[str, Any]) -> None:

@@ -5,8 +5,12 @@ the tree or the one problem that stopped it, already classified as a catalogued 
 
 - ``ssi.xml.entity``: the document declares entities (XXE, billion laughs); nothing is expanded.
 - ``ssi.xml.external-dtd``: the document points at an external DTD (a network or file fetch attempt).
-- ``ssi.xml.limit``: over the size, depth or node-size limit (hostile or not, it was not parsed).
+- ``ssi.xml.limit``: over the size or depth limit (hostile or not, it was not parsed).
 - ``cda.xml``: not well-formed (truncated, bad encoding...).
+
+A text node over libxml2's 10 MB limit (the base64 body of a level-1 CDA carrying an 8 MB PDF) is read:
+the input is within our own byte limit and has no entity, so the document is parsed again with
+XML_PARSE_HUGE and our depth limit is checked by a walk of the tree.
 
 A bare ``<!DOCTYPE x>`` with no declarations is harmless and parsed; ``result.doctype`` tells callers.
 Problems carry a line and column and a libxml2 message cut short (it names elements, never text).
@@ -21,8 +25,9 @@ from typing import Any
 from lxml import etree
 
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
-# libxml2 refuses more than 256 levels without XML_PARSE_HUGE (which we never set); a smaller limit is
-# checked by a walk of the tree, which costs about as much as the parse itself.
+# libxml2 refuses more than 256 levels without XML_PARSE_HUGE (2048 with it, set only to read a text node
+# over 10 MB); a smaller limit, or any limit on the huge path, is checked by a walk of the tree, which
+# costs about as much as the parse itself.
 LIBXML2_MAX_DEPTH = 256
 DEFAULT_MAX_DEPTH = LIBXML2_MAX_DEPTH
 
@@ -76,15 +81,19 @@ class _RefuseAll(etree.Resolver):
         return resolver.resolve_empty(context)
 
 
-def make_parser() -> etree.XMLParser:
-    """A fresh hardened lxml parser (parsers are not thread-safe: one per call)."""
+def make_parser(*, huge: bool = False) -> etree.XMLParser:
+    """A fresh hardened lxml parser (parsers are not thread-safe: one per call).
+
+    ``huge`` lifts libxml2's 10 MB text-node limit (and its depth limit to 2048): only for input already
+    within our own byte limit, with entities refused before parsing and our depth limit checked after.
+    """
     parser = etree.XMLParser(
         resolve_entities=False,
         no_network=True,
         load_dtd=False,
         dtd_validation=False,
         attribute_defaults=False,
-        huge_tree=False,
+        huge_tree=huge,
         collect_ids=False,
     )
     parser.resolvers.add(_RefuseAll())
@@ -138,6 +147,12 @@ def _short(message: str) -> str:
     return message if len(message) <= _MESSAGE_MAX else message[: _MESSAGE_MAX - 1] + "…"
 
 
+def _needs_huge(exc: etree.XMLSyntaxError) -> bool:
+    """libxml2 refused a text node or buffer over 10 MB (not the depth): XML_PARSE_HUGE would read it."""
+    message = exc.msg or ""
+    return "XML_PARSE_HUGE" in message and "Excessive depth" not in message
+
+
 def _syntax_problem(exc: etree.XMLSyntaxError) -> XmlProblem:
     line, column = (exc.position if exc.position else (exc.lineno, None))
     message = exc.msg or "not well-formed"
@@ -175,8 +190,17 @@ def parse_xml(
     problem = _prolog_problem(data)
     if problem is not None:
         return SafeParseResult(None, problem)
+    huge = False
     try:
-        tree = etree.ElementTree(etree.fromstring(data, make_parser()))
+        try:
+            tree = etree.ElementTree(etree.fromstring(data, make_parser()))
+        except etree.XMLSyntaxError as exc:
+            if not _needs_huge(exc):
+                raise
+            # A level-1 CDA carrying an 8 MB PDF has a 11 MB base64 text node: legitimate. The input is
+            # within max_bytes and declares no entity (checked above), so the huge parser is safe here.
+            huge = True
+            tree = etree.ElementTree(etree.fromstring(data, make_parser(huge=True)))
     except etree.XMLSyntaxError as exc:
         return SafeParseResult(None, _syntax_problem(exc))
     except (ValueError, MemoryError) as exc:  # e.g. an unsupported encoding declaration
@@ -184,7 +208,8 @@ def parse_xml(
     problem = _docinfo_problem(tree)
     if problem is not None:
         return SafeParseResult(None, problem)
-    if max_depth < LIBXML2_MAX_DEPTH and _depth_over(tree, max_depth):
+    # The huge parser allows 2048 levels: our limit is then checked by a walk (only on this rare path).
+    if (huge or max_depth < LIBXML2_MAX_DEPTH) and _depth_over(tree, max_depth):
         return SafeParseResult(None, XmlProblem(RULE_LIMIT, f"nesting deeper than {max_depth} levels"))
     info: Any = tree.docinfo
     return SafeParseResult(tree, None, doctype=bool(info.doctype))

@@ -15,7 +15,13 @@ from typing import Any
 
 from lxml import etree
 
-from validators.cda.compiler import SchematronCompileError, SchematronCompiler, processor, saxon_message
+from validators.cda.compiler import (
+    SchematronCompileError,
+    SchematronCompiler,
+    optimise_file,
+    processor,
+    saxon_message,
+)
 from validators.cda.store import RulesetStore, RulesetVersion
 
 _loaded: dict[str, LoadedRuleset] = {}
@@ -102,6 +108,8 @@ class LoadedRuleset:
             # A read-only store still works; the next process compiles again.
             with contextlib.suppress(OSError):
                 self.version.save_manifest()
+        # A store compiled before the optimisation step existed is optimised once, here.
+        optimise_file(xsl)
         try:
             return processor().new_xslt30_processor().compile_stylesheet(stylesheet_file=str(xsl))
         except Exception as exc:  # saxonche errors

@@ -1,9 +1,11 @@
-"""IHE_XDM archives: ``IHE_XDM/<SUBSET>/METADATA.XML`` parsed safely, each document it lists checked.
+"""IHE_XDM archives: ``IHE_XDM/<SUBSET>/METADATA.XML`` parsed safely, the archive's metadata checked.
 
 Every document URI must stay inside its subset folder and name a member of the archive; the XDS typeCode
-must be in J66 and equal to the CDA document's own ClinicalDocument/code. Each referenced document goes
-back to the engine as an ``Embedded`` child, so it gets every check a proof file gets (cda, pii, ssi...).
-Members are read with a decompressed-size limit; nothing is written to disk.
+must be in J66 and equal to the CDA document's own ClinicalDocument/code. This check returns no children:
+the ``archive`` check already hands every zip member to the engine as an ``Embedded`` child, so each CDA
+document of the archive gets every check a proof file gets (cda, cda-schematron, pii, ssi...) exactly
+once; returning them here as well checked (and reported) each document twice. Members are read with a
+decompressed-size limit, only to read their ClinicalDocument/code; nothing is written to disk.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any, ClassVar
 from lxml import etree
 
 from validators import rules
-from validators.base import CheckContext, CheckResult, Embedded, ProofFile, Validator
+from validators.base import CheckContext, CheckResult, ProofFile, Validator
 from validators.cda import valuesets
 from validators.cda.document import HL7_NS, load
 from validators.model import CheckState, Finding, Location
@@ -100,9 +102,8 @@ def _cda_code(data: bytes) -> tuple[str, str] | None:
     return (node.get("code", ""), node.get("codeSystem", "")) if node is not None else ("", "")
 
 
-def check_archive(archive: zipfile.ZipFile) -> tuple[list[Finding], list[Embedded]]:
+def check_archive(archive: zipfile.ZipFile) -> list[Finding]:
     findings: list[Finding] = []
-    children: list[Embedded] = []
     infos = {info.filename: info for info in archive.infolist()}
     lower = {name.lower(): name for name in infos}
     j66 = valuesets.j66()
@@ -121,8 +122,8 @@ def check_archive(archive: zipfile.ZipFile) -> tuple[list[Finding], list[Embedde
         if not documents:
             findings.append(rules.finding("cda.xdm", where, reason="METADATA.XML lists no document"))
         for document in documents[:MAX_DOCUMENTS]:
-            findings.extend(_check_document(archive, infos, lower, subset, document, j66, children))
-    return findings, children
+            findings.extend(_check_document(archive, infos, lower, subset, document, j66))
+    return findings
 
 
 def _check_document(
@@ -132,7 +133,6 @@ def _check_document(
     subset: str,
     document: XdsDocument,
     j66: valuesets.ValueSet,
-    children: list[Embedded],
 ) -> list[Finding]:
     where = Location(entry=f"{subset}/{document.uri}" if document.uri else subset)
     if _escapes(document.uri):
@@ -164,7 +164,6 @@ def _check_document(
     except _MemberTooLargeError:
         findings.append(rules.finding("cda.xdm", where, reason="the document is over the size limit"))
         return findings
-    children.append(Embedded(name=PurePosixPath(member.filename).name, data=data, origin="xdm member"))
     own = _cda_code(data)
     if own is not None and document.type_code and own != (document.type_code, document.type_system):
         findings.append(
@@ -197,7 +196,7 @@ class XdmValidator(Validator):
     def check(self, file: ProofFile, ctx: CheckContext) -> CheckResult:
         try:
             with file.open() as stream, zipfile.ZipFile(stream) as archive:
-                findings, children = check_archive(archive)
+                findings = check_archive(archive)
         except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError, RuntimeError) as exc:
             return CheckResult(
                 findings=[
@@ -205,4 +204,4 @@ class XdmValidator(Validator):
                 ],
                 state=CheckState.RAN,
             )
-        return CheckResult(findings=findings, children=children)
+        return CheckResult(findings=findings)
