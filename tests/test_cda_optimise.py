@@ -8,8 +8,11 @@ from typing import Any
 
 import pytest
 
+from validators.cda import schematron
 from validators.cda.compiler import SchematronCompiler, processor
-from validators.cda.optimise import MARKER, optimise, selection, split_top
+from validators.cda.document import load
+from validators.cda.optimise import DOCS_PARAM, MARKER, optimise, selection, split_top
+from validators.cda.ruleset import latest
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 EXAMPLES = SHARED / "ans" / "TestContenuCDA-3-0" / "ExemplesCDA"
@@ -147,6 +150,39 @@ def test_ans_profiles_report_the_same_before_and_after(synced_rulesets: Path, pr
                 expected = _svrl(plain_x.transform_to_string(xdm_node=document))
                 assert _svrl(fast_x.transform_to_string(xdm_node=document)) == expected, name
                 failures += expected.count("<svrl:failed-assert")
+        assert failures > 0
+    finally:
+        plain.unlink(missing_ok=True)
+
+
+def test_terminology_profile_reads_preparsed_files_with_the_same_verdicts(synced_rulesets: Path) -> None:
+    ruleset = latest(synced_rulesets)
+    assert ruleset is not None
+    sch = ruleset.tree / "schematrons/profils/terminologies/schematron/terminologie.sch"
+    plain = sch.with_name("plain-test.xsl")
+    try:
+        SchematronCompiler(ruleset.tree / "schematrons" / "moteur").compile(sch, plain, optimised=False)
+        plain_x = processor().new_xslt30_processor().compile_stylesheet(stylesheet_file=str(plain))
+        fast_x = processor().new_xslt30_processor().compile_stylesheet(stylesheet_file=str(sch.with_suffix(".xsl")))
+        failures = 0
+        for name in ("AVC-AUNV_2022.01.xml", "TLM-DA_2022.01_TCG.xml", "eP-MED-DM_2024.01_PosoStruct.xml"):
+            data = (EXAMPLES / name).read_bytes()
+            # Codes that are not in terminologies the tree holds (CIM-10, CCAM, ATC): failed assertions.
+            data = re.sub(
+                rb'(<[^>]*\bcode=")([^"]*)("[^>]*codeSystem="(?:2\.16\.840\.1\.113883\.6\.3|'
+                rb'1\.2\.250\.1\.213\.2\.5|2\.16\.840\.1\.113883\.6\.73)")',
+                rb"\1ZZ\2\3",
+                data,
+            )
+            loaded = load(data, max_bytes=1 << 26, max_depth=256)
+            assert loaded.document is not None
+            documents = schematron._documents(loaded.document, ruleset)
+            assert documents is not None
+            fast_x.set_parameter(DOCS_PARAM, documents)
+            node = processor().parse_xml(xml_text=loaded.document.serialize().decode("utf-8"))
+            expected = _svrl(plain_x.transform_to_string(xdm_node=node))
+            assert _svrl(fast_x.transform_to_string(xdm_node=node)) == expected, name
+            failures += expected.count("<svrl:failed-assert")
         assert failures > 0
     finally:
         plain.unlink(missing_ok=True)

@@ -137,7 +137,7 @@ def optimise_file(xsl: Path) -> bool:
             if optimise.MARKER.encode() in stream.read(4096):
                 return False
         data, stats = optimise.optimise(xsl.read_bytes())
-        if not (stats.modes or stats.default_walks):
+        if not (stats.modes or stats.default_walks or stats.doc_calls):
             return False
         temp = xsl.with_name(xsl.name + ".tmp")
         temp.write_bytes(data)

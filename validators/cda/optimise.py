@@ -38,11 +38,23 @@ HL7_NS = "urn:hl7-org:v3"
 KEY_NAME = "proofcheck-template-id"
 MAX_XSL_BYTES = 256 * 1024 * 1024
 # Marks an optimised stylesheet (so that a store compiled before this step is optimised on load).
-MARKER = "proofcheck-optimised-1"
+MARKER = "proofcheck-optimised-2"
 
 _X = f"{{{XSL_NS}}}"
 _TID_PREDICATE = re.compile(r"""^\s*([\w.-]+):templateId\s*/\s*@root\s*=\s*(?:'([^']*)'|"([^"]*)")\s*""")
 _OR = re.compile(r"\bor\b")
+# doc() and doc-available() re-read and re-parse their file on every transformation (a 3.4 MB terminology
+# per document). Rewritten, they first look in DOCS_PARAM: a map from absolute path to a document the
+# caller parsed once per process (validators/cda/ruleset.py); anything not in the map is read as before.
+DOCS_PARAM = "proofcheck-docs"
+_FN = "urn:proofcheck"
+_DOC_CALL = re.compile(r"(?<![\w:.$}-])(doc|doc-available)\s*\(")
+_MAP_CONTAINS = "Q{http://www.w3.org/2005/xpath-functions/map}contains"
+_PATH_OF = "replace(string(resolve-uri($uri, static-base-uri())), '^file:/+', '/')"
+_DOC_FUNCTIONS = (
+    ("doc", f"if ({_MAP_CONTAINS}(${DOCS_PARAM}, $path)) then ${DOCS_PARAM}($path) else doc($uri)"),
+    ("doc-available", f"{_MAP_CONTAINS}(${DOCS_PARAM}, $path) or doc-available($uri)"),
+)
 
 
 @dataclass
@@ -51,6 +63,7 @@ class OptimiseStats:
     skipped: int = 0  # patterns left as the skeleton wrote them
     keyed: int = 0  # rule branches looked up by templateId
     default_walks: int = 0  # empty default-mode walks removed
+    doc_calls: int = 0  # doc()/doc-available() calls that first look in the pre-parsed documents
 
 
 _LITERAL = -(2**31)  # not a depth: brackets never nest that deep, nor below zero in valid text
@@ -279,6 +292,7 @@ def optimise(xsl: bytes) -> tuple[bytes, OptimiseStats]:
             stats.modes += 1
         else:
             stats.skipped += 1
+    _route_documents(stylesheet, stats)
     if stats.keyed:
         key = etree.Element(f"{_X}key")
         key.set("name", KEY_NAME)
@@ -289,13 +303,38 @@ def optimise(xsl: bytes) -> tuple[bytes, OptimiseStats]:
     return _serialise(parsed.tree, stylesheet, stats, xsl), stats
 
 
+def _route_documents(stylesheet: etree._Element, stats: OptimiseStats) -> None:
+    """Rewrite doc()/doc-available() calls to look in DOCS_PARAM first (see above)."""
+    for node in stylesheet.iter(f"{_X}*"):
+        for name in ("select", "test"):
+            value = node.get(name)
+            if value and _DOC_CALL.search(value):
+                rewritten, count = _DOC_CALL.subn(lambda m: f"Q{{{_FN}}}{m.group(1)}(", value)
+                node.set(name, rewritten)
+                stats.doc_calls += count
+    if not stats.doc_calls:
+        return
+    param = etree.Element(f"{_X}param", name=DOCS_PARAM, select="map{}")
+    param.tail = "\n"
+    declarations = [param]
+    for name, body in _DOC_FUNCTIONS:
+        function = etree.Element(f"{_X}function", name=f"Q{{{_FN}}}{name}")
+        etree.SubElement(function, f"{_X}param", name="uri")
+        etree.SubElement(function, f"{_X}variable", name="path", select=_PATH_OF)
+        etree.SubElement(function, f"{_X}sequence", select=body)
+        function.tail = "\n"
+        declarations.append(function)
+    for declaration in reversed(declarations):
+        stylesheet.insert(0, declaration)
+
+
 def is_optimised(stylesheet: etree._Element) -> bool:
     previous = stylesheet.getprevious()
     return isinstance(previous, etree._Comment) and previous.text == MARKER
 
 
 def _serialise(tree: etree._ElementTree | None, stylesheet: etree._Element, stats: OptimiseStats, xsl: bytes) -> bytes:
-    if not (stats.modes or stats.default_walks) or tree is None:
+    if not (stats.modes or stats.default_walks or stats.doc_calls) or tree is None:
         return xsl
     # Before the root element, so that a look at the file's first bytes finds it.
     stylesheet.addprevious(etree.Comment(MARKER))

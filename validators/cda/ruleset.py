@@ -8,7 +8,10 @@ need). A schematron the sync did not compile is compiled on first use, into the 
 from __future__ import annotations
 
 import contextlib
+import logging
+import os
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +27,11 @@ from validators.cda.compiler import (
 )
 from validators.cda.store import RulesetStore, RulesetVersion
 
+log = logging.getLogger(__name__)
 _loaded: dict[str, LoadedRuleset] = {}
+# Value-set and terminology files parsed once per process (the largest terminology is 3.4 MB).
+MAX_CACHED_DOCUMENT_BYTES = 32 * 1024 * 1024
+MAX_CACHED_BYTES = 256 * 1024 * 1024
 _loaded_lock = threading.Lock()
 
 
@@ -40,6 +47,10 @@ class LoadedRuleset:
     _executables: dict[str, Any] = field(default_factory=dict)
     _failures: dict[str, str] = field(default_factory=dict)
     _lock: threading.RLock = field(default_factory=threading.RLock)
+    _documents: dict[str, Any] = field(default_factory=dict)  # absolute path -> parsed XdmNode
+    _document_bytes: int = 0
+    _documents_map: Any = None
+    _run_locks: dict[str, threading.Lock] = field(default_factory=dict)
 
     @property
     def tree(self) -> Path:
@@ -61,6 +72,35 @@ class LoadedRuleset:
             if self._xsd is None:
                 raise ProfileUnavailableError(f"CDA_extended.xsd cannot be loaded ({self._xsd_error})")
             return self._xsd
+
+    def documents(self, paths: Iterable[Path]) -> Any:
+        """The map (absolute path -> document) handed to optimised stylesheets for doc(): ``paths`` are
+        parsed once per process and added to it; None when nothing is cached. Files over the limits
+        are left to doc(), which reads them on each transformation (slower, same result)."""
+        with self._lock:
+            changed = False
+            for path in paths:
+                key = os.path.normpath(os.path.abspath(path))
+                if key in self._documents:
+                    continue
+                try:
+                    size = os.path.getsize(key)
+                    if size > MAX_CACHED_DOCUMENT_BYTES or self._document_bytes + size > MAX_CACHED_BYTES:
+                        continue
+                    self._documents[key] = processor().parse_xml(xml_file_name=key)
+                except Exception as exc:  # unreadable or not XML: doc() reports it as before
+                    log.debug("ruleset file %s not cached: %s", os.path.basename(key), saxon_message(exc))
+                    continue
+                self._document_bytes += size
+                changed = True
+            if changed:
+                self._documents_map = processor().make_map2(dict(self._documents))
+            return self._documents_map
+
+    def run_lock(self, name: str) -> threading.Lock:
+        """Held while a parameter is set on, and a transformation runs with, one shared executable."""
+        with self._lock:
+            return self._run_locks.setdefault(name, threading.Lock())
 
     def entry(self, name: str) -> tuple[str, dict[str, Any]] | None:
         for rel, entry in self.version.schematrons.items():

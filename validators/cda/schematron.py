@@ -21,6 +21,7 @@ from validators.base import CheckContext
 from validators.cda import profiles
 from validators.cda.compiler import processor, saxon_message
 from validators.cda.document import HL7_NS, CdaDocument, line_of, text_of
+from validators.cda.optimise import DOCS_PARAM
 from validators.cda.ruleset import LoadedRuleset, ProfileUnavailableError
 from validators.model import CheckState, Finding, Location, Severity
 from validators.safexml import parse_xml
@@ -83,11 +84,7 @@ def choose_volet(document: CdaDocument, volets: dict[str, dict[str, Any]]) -> Vo
     # A volet version whose header rules are missing cites no templateId: find it by its family name.
     families = {name.rsplit("_", 1)[0] for name in candidates}
     exact = sorted(
-        {
-            name
-            for name in volets
-            if version and name.rsplit("_", 1)[0] in families and _version_key(name) == version
-        }
+        {name for name in volets if version and name.rsplit("_", 1)[0] in families and _version_key(name) == version}
     )
     if exact:
         # Volets may cite each other's templateIds (e.g. EP-MED-DM and CANCER-D2LM-FIN): the best fit wins.
@@ -156,12 +153,41 @@ def svrl_findings(svrl: str, profile: str, tree: etree._ElementTree) -> list[Fin
     return findings[:MAX_FINDINGS_PER_PROFILE]
 
 
+_OID = re.compile(r"^[0-9]+(?:\.[0-9]+)*$")
+
+
+def _documents(document: CdaDocument, ruleset: LoadedRuleset) -> Any:
+    """The ruleset files this document's rules may read with doc(), parsed once per process.
+
+    The terminology profile reads ``terminologie/<codeSystem>.rdf`` for each code system the document
+    uses, and the UCUM file for units. Only OIDs name files (a document's attribute never makes a path).
+    """
+    systems = {
+        value
+        for node in document.root.iter()
+        if isinstance(node.tag, str) and (value := node.get("codeSystem") or "") and _OID.match(value)
+    }
+    systems.add(profiles.UCUM_OID)
+    return ruleset.documents(
+        path for oid in sorted(systems) if (path := profiles.terminology_file(ruleset.tree, oid)).is_file()
+    )
+
+
 def _run_one(
-    ruleset: LoadedRuleset, name: str, label: str, source: Any, document: CdaDocument, outcome: Outcome
+    ruleset: LoadedRuleset,
+    name: str,
+    label: str,
+    source: Any,
+    document: CdaDocument,
+    outcome: Outcome,
+    documents: Any = None,
 ) -> None:
     try:
         executable = ruleset.executable(name)
-        svrl = executable.transform_to_string(xdm_node=source)
+        with ruleset.run_lock(name):
+            if documents is not None:
+                executable.set_parameter(DOCS_PARAM, documents)
+            svrl = executable.transform_to_string(xdm_node=source)
         outcome.findings.extend(svrl_findings(svrl or "", label, document.tree))
         outcome.ran.append(label)
     except ProfileUnavailableError as exc:
@@ -244,9 +270,10 @@ def run(
                 f"({'; '.join(gaps[:3])}{' ...' if len(gaps) > 3 else ''})"
             )
         _run_volet(ruleset, choice, source, document, outcome)
+    documents = _documents(document, ruleset)
     for profile in profiles_to_run:
         ctx.check_time()
-        _run_one(ruleset, profile, profile, source, document, outcome)
+        _run_one(ruleset, profile, profile, source, document, outcome, documents)
     if "terminologies" in outcome.ran:
         unchecked = _terminology_gaps(document, ruleset)
         if unchecked:
