@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +18,8 @@ from validators.cda.ruleset import latest
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 EXAMPLES = SHARED / "ans" / "TestContenuCDA-3-0" / "ExemplesCDA"
-HL7 = {"cda": "urn:hl7-org:v3"}
+HL7: dict[str | None, str] = {"cda": "urn:hl7-org:v3"}
+OTHER: dict[str | None, str] = {"o": "urn:other"}
 
 
 def test_split_top_respects_brackets_literals_and_refuses_unbalanced_text() -> None:
@@ -35,7 +38,7 @@ def test_selection_of_relative_absolute_and_templateid_patterns() -> None:
     # "A or B" does not imply A: no key lookup, a plain scan.
     assert selection("*[cda:templateId/@root='1.2' or @x]", HL7) == "//*[cda:templateId/@root='1.2' or @x]"
     # A prefix that is not HL7's is not looked up in the templateId key.
-    assert "key(" not in (selection("*[o:templateId/@root='1']", {"o": "urn:other"}) or "")
+    assert "key(" not in (selection("*[o:templateId/@root='1']", OTHER) or "")
 
 
 # A stylesheet of the skeleton's shape (iso_svrl_for_xslt2): two patterns, rules with priorities,
@@ -125,6 +128,29 @@ SAMPLE = (
 )
 
 
+@contextmanager
+def plain_and_fast(tree: Path, rel: str) -> Iterator[tuple[Any, Any]]:
+    """The profile compiled without the optimisation (next to its .sch: relative paths stay valid) and
+    as the sync compiled it (optimised)."""
+    sch = tree / rel
+    plain = sch.with_name("plain-test.xsl")
+    fast = sch.with_suffix(".xsl")
+    assert MARKER.encode() in fast.read_bytes()[:4096], "the sync did not optimise the profile"
+    try:
+        SchematronCompiler(tree / "schematrons" / "moteur").compile(sch, plain, optimised=False)
+        yield tuple(
+            processor().new_xslt30_processor().compile_stylesheet(stylesheet_file=str(xsl)) for xsl in (plain, fast)
+        )
+    finally:
+        plain.unlink(missing_ok=True)
+
+
+def assert_same_report(plain: Any, fast: Any, document: Any, name: str) -> int:
+    expected = _svrl(plain.transform_to_string(xdm_node=document))
+    assert _svrl(fast.transform_to_string(xdm_node=document)) == expected, name
+    return expected.count("<svrl:failed-assert")
+
+
 @pytest.mark.parametrize(
     "profile",
     ["schematrons/profils/IHE.sch", "schematrons/profils/CI-SIS_Modeles_ANS.sch"],
@@ -132,39 +158,25 @@ SAMPLE = (
 )
 def test_ans_profiles_report_the_same_before_and_after(synced_rulesets: Path, profile: str) -> None:
     tree = next(synced_rulesets.glob("*/tree"))
-    sch = tree / profile
-    plain = sch.with_name("plain-test.xsl")  # next to the .sch: relative value-set paths stay valid
-    try:
-        SchematronCompiler(tree / "schematrons" / "moteur").compile(sch, plain, optimised=False)
-        fast = sch.with_suffix(".xsl")
-        assert MARKER.encode() in fast.read_bytes()[:4096], "the sync did not optimise the profile"
-        plain_x = processor().new_xslt30_processor().compile_stylesheet(stylesheet_file=str(plain))
-        fast_x = processor().new_xslt30_processor().compile_stylesheet(stylesheet_file=str(fast))
-        failures = 0
+    failures = 0
+    with plain_and_fast(tree, profile) as (plain, fast):
         for name in SAMPLE:
             data = (EXAMPLES / name).read_text("utf-8")
             # A mutation that breaks section rules, so that failed assertions are compared too.
             broken = re.sub(r'(<code\b[^>]*\bcode=")[^"]*"', r'\g<1>0000-0"', data)
             for text in (data, broken):
-                document = processor().parse_xml(xml_text=text)
-                expected = _svrl(plain_x.transform_to_string(xdm_node=document))
-                assert _svrl(fast_x.transform_to_string(xdm_node=document)) == expected, name
-                failures += expected.count("<svrl:failed-assert")
-        assert failures > 0
-    finally:
-        plain.unlink(missing_ok=True)
+                failures += assert_same_report(plain, fast, processor().parse_xml(xml_text=text), name)
+    assert failures > 0
 
 
 def test_terminology_profile_reads_preparsed_files_with_the_same_verdicts(synced_rulesets: Path) -> None:
     ruleset = latest(synced_rulesets)
     assert ruleset is not None
-    sch = ruleset.tree / "schematrons/profils/terminologies/schematron/terminologie.sch"
-    plain = sch.with_name("plain-test.xsl")
-    try:
-        SchematronCompiler(ruleset.tree / "schematrons" / "moteur").compile(sch, plain, optimised=False)
-        plain_x = processor().new_xslt30_processor().compile_stylesheet(stylesheet_file=str(plain))
-        fast_x = processor().new_xslt30_processor().compile_stylesheet(stylesheet_file=str(sch.with_suffix(".xsl")))
-        failures = 0
+    failures = 0
+    with plain_and_fast(ruleset.tree, "schematrons/profils/terminologies/schematron/terminologie.sch") as (
+        plain,
+        fast,
+    ):
         for name in ("AVC-AUNV_2022.01.xml", "TLM-DA_2022.01_TCG.xml", "eP-MED-DM_2024.01_PosoStruct.xml"):
             data = (EXAMPLES / name).read_bytes()
             # Codes that are not in terminologies the tree holds (CIM-10, CCAM, ATC): failed assertions.
@@ -178,11 +190,7 @@ def test_terminology_profile_reads_preparsed_files_with_the_same_verdicts(synced
             assert loaded.document is not None
             documents = schematron._documents(loaded.document, ruleset)
             assert documents is not None
-            fast_x.set_parameter(DOCS_PARAM, documents)
+            fast.set_parameter(DOCS_PARAM, documents)
             node = processor().parse_xml(xml_text=loaded.document.serialize().decode("utf-8"))
-            expected = _svrl(plain_x.transform_to_string(xdm_node=node))
-            assert _svrl(fast_x.transform_to_string(xdm_node=node)) == expected, name
-            failures += expected.count("<svrl:failed-assert")
-        assert failures > 0
-    finally:
-        plain.unlink(missing_ok=True)
+            failures += assert_same_report(plain, fast, node, name)
+    assert failures > 0
