@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup system-deps venv demo test lint typecheck unit bench clean
+.PHONY: setup system-deps venv demo dry-run-demo test lint typecheck unit bench clean
 
 setup: system-deps venv
 
@@ -22,6 +22,9 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 demo: setup
+	@$(BIN)/python -m flows.demo
+
+dry-run-demo: setup
 	@$(BIN)/python tools/demo.py
 
 test: setup
