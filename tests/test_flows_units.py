@@ -9,10 +9,12 @@ import subprocess
 import time
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 pytest.importorskip("prefect")
 
+import schemas
 from flows import verdicts as vd
 from flows.deployments import DEPLOYMENTS, runner_deployments
 from flows.index import IndexRow, row_from_document
@@ -82,6 +84,7 @@ def test_an_error_verdict_names_the_reason_and_is_status_error() -> None:
     doc = vd.document(verdict, ref, area="inbox", publisher="acme")
     assert doc["package"]["source"] == "s3://proofcheck/inbox/acme/p.zip"
     assert doc["object"]["version_id"] == "v1"
+    jsonschema.validate(doc, schemas.load("verdict.schema.json"))  # the stored document keeps the contract
     row = row_from_document(doc, "reports/inbox/acme/p.zip/v-v1/none.json")
     assert (row["status"], row["publisher"], row["html_key"]) == (
         "error", "acme", "reports/inbox/acme/p.zip/v-v1/none.html"
