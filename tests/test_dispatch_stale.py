@@ -1,0 +1,82 @@
+"""Reconcile must not mistake a queued run for a lost one (found by benchmarks/soak.py).
+
+A burst larger than the runner's limit leaves runs waiting in ``Scheduled``; the reconcile aged them from
+their creation, marked them ``Crashed`` past ``stale_after``, re-queued the next attempt at the back and,
+after ``max_attempts``, stored an ``error`` verdict ("did not complete after 3 attempts") for packages
+nothing was wrong with. The soak's 10-package smoke run (limit 2, stale_after 20 s) ended with 6 such
+verdicts out of 11.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import uuid4
+
+import pytest
+
+pytest.importorskip("prefect")
+
+from prefect.client.schemas.objects import FlowRun
+from prefect.states import Pending, Running, Scheduled
+
+from flows.dispatch import Dispatcher
+from flows.settings import PipelineSettings
+from flows.storage import PackageRef
+
+REF = PackageRef("proofcheck", "inbox/acme/paquet.zip", "etag-1", "version-1", 100)
+LONG_AGO = datetime.now(UTC) - timedelta(hours=1)
+
+
+@dataclass
+class FakePrefect:
+    """The three calls ``Dispatcher.ensure`` makes, recorded."""
+
+    runs: list[FlowRun]
+    created: list[str] = field(default_factory=list)
+    forced: list[str] = field(default_factory=list)
+
+    def read_flow_runs(self, **_: Any) -> list[FlowRun]:
+        return self.runs
+
+    def create_flow_run_from_deployment(self, _deployment: Any, *, idempotency_key: str, **_: Any) -> FlowRun:
+        self.created.append(idempotency_key)
+        return flow_run(Scheduled(), created=datetime.now(UTC), key=idempotency_key)
+
+    def set_flow_run_state(self, run_id: Any, state: Any, force: bool = False) -> None:
+        self.forced.append(state.type.value)
+
+    def read_deployment_by_name(self, _name: str) -> Any:
+        return type("Deployment", (), {"id": uuid4()})()
+
+
+def flow_run(state: Any, *, created: datetime, key: str = REF.idempotency_key(0),
+             start_time: datetime | None = None) -> FlowRun:
+    return FlowRun(
+        id=uuid4(), flow_id=uuid4(), name="run", idempotency_key=key, state=state, created=created,
+        expected_start_time=created, start_time=start_time,
+    )
+
+
+def dispatcher(runs: list[FlowRun]) -> tuple[Dispatcher, FakePrefect]:
+    fake = FakePrefect(runs)
+    return Dispatcher(PipelineSettings(stale_after=60.0), client=fake), fake  # type: ignore[arg-type]
+
+
+def test_a_run_waiting_in_the_queue_for_an_hour_is_left_alone() -> None:
+    d, fake = dispatcher([flow_run(Scheduled(), created=LONG_AGO)])
+    assert d.ensure(REF, store=None) == "queued"  # type: ignore[arg-type]
+    assert fake.created == [] and fake.forced == []
+
+
+def test_a_run_just_claimed_after_a_long_wait_is_not_stale() -> None:
+    d, fake = dispatcher([flow_run(Pending(), created=LONG_AGO)])
+    assert d.ensure(REF, store=None) == "running"  # type: ignore[arg-type]
+    assert fake.forced == []
+
+
+def test_a_run_running_past_stale_after_is_still_superseded() -> None:
+    d, fake = dispatcher([flow_run(Running(), created=LONG_AGO, start_time=LONG_AGO)])
+    assert d.ensure(REF, store=None) == "superseded"  # type: ignore[arg-type]
+    assert fake.forced == ["CRASHED"] and fake.created == [REF.idempotency_key(1)]
