@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import logging
 import tempfile
 import time
@@ -180,21 +179,8 @@ def _artifact(ref: PackageRef, summary: dict[str, Any], json_key: str | None) ->
 
 def _finish_existing(store: Store, ref: PackageRef, json_key: str) -> None:
     """A previous run stored the verdict: complete the quarantine move if it died before it."""
-    try:
-        doc = json.loads(store.get_bytes(json_key))
-    except (StorageError, ValueError):
-        return
-    if doc.get("quarantine"):
-        tags = {
-            TAG_STATUS: str(doc.get("status")),
-            TAG_QUARANTINE: "true",
-            TAG_RULESET: str((doc.get("ruleset") or {}).get("version", "none")),
-        }
-        try:
-            store.head(ref.key, ref.version_id)
-        except PackageGoneError:
-            return
-        store.quarantine(ref, tags)
+    with contextlib.suppress(PackageGoneError):  # moved or deleted meanwhile
+        store.complete_quarantine(ref, json_key)
 
 
 def validate(

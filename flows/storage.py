@@ -508,6 +508,31 @@ class Store:
             raise classify(exc, "quarantine package") from None
         return target
 
+    def complete_quarantine(self, ref: PackageRef, json_key: str) -> bool:
+        """Finish the move of a version whose stored verdict says quarantine; True if it moved it now.
+
+        A run that died between storing the verdict and the move (copy + delete) left the package where
+        instructors may read it: whoever finds it so (a later run, the reconcile) completes the move.
+        """
+        try:
+            doc = json.loads(self.get_bytes(json_key))
+        except ValueError:
+            log.warning("stored verdict is not JSON: quarantine state unknown")
+            return False
+        if not isinstance(doc, dict) or doc.get("quarantine") is not True:
+            return False
+        try:
+            self.head(ref.key, ref.version_id)
+        except PackageGoneError:
+            return False  # already moved (or deleted by its publisher)
+        tags = {
+            TAG_STATUS: str(doc.get("status")),
+            TAG_QUARANTINE: "true",
+            TAG_RULESET: str((doc.get("ruleset") or {}).get("version", "none")),
+        }
+        self.quarantine(ref, tags)
+        return True
+
 
 __all__ = [
     "TAG_QUARANTINE",
