@@ -1,4 +1,4 @@
-"""Reconcile must not mistake a queued run for a lost one (found by benchmarks/soak.py).
+"""Reconcile regressions found by benchmarks/soak.py: queued runs presumed lost; gave-up verdicts not indexed.
 
 A burst larger than the runner's limit leaves runs waiting in ``Scheduled``; the reconcile aged them from
 their creation, marked them ``Crashed`` past ``stale_after``, re-queued the next attempt at the back and,
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from uuid import uuid4
 
@@ -80,3 +81,22 @@ def test_a_run_running_past_stale_after_is_still_superseded() -> None:
     d, fake = dispatcher([flow_run(Running(), created=LONG_AGO, start_time=LONG_AGO)])
     assert d.ensure(REF, store=None) == "superseded"  # type: ignore[arg-type]
     assert fake.forced == ["CRASHED"] and fake.created == [REF.idempotency_key(1)]
+
+
+def test_a_gave_up_verdict_is_indexed_for_the_instructors(tmp_path: Path) -> None:
+    """The soak found every "did not complete after N attempts" verdict stored but absent from the index."""
+    import boto3
+    from moto import mock_aws
+
+    from flows.dispatch import store_gave_up
+    from flows.index import VerdictIndex
+    from flows.storage import Store
+
+    settings = PipelineSettings(index_url=f"sqlite:///{tmp_path / 'index.sqlite3'}", work_dir=tmp_path)
+    with mock_aws():
+        store = Store(boto3.client("s3", region_name="us-east-1"), "proofcheck")
+        store.ensure_bucket(versioning=True)
+        assert store_gave_up(store, REF, 3, settings) is True
+        rows = VerdictIndex(settings.index_url).latest()
+        assert [(r.package_key, r.status) for r in rows] == [(REF.key, "error")]
+        assert b"paquet.zip" in store.get_bytes(store.layout.index_html)
