@@ -9,6 +9,7 @@ next attempt; after ``max_attempts`` the package gets an ``error`` verdict store
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -22,7 +23,7 @@ from prefect.states import Crashed
 from flows import verdicts as vd
 from flows.deployments import VALIDATE
 from flows.settings import PipelineSettings
-from flows.storage import PackageRef, Store
+from flows.storage import PackageRef, StorageError, Store
 
 log = logging.getLogger(__name__)
 
@@ -45,14 +46,23 @@ def _age(run: FlowRun, now: datetime) -> float:
     return (now - started).total_seconds()
 
 
-def store_gave_up(store: Store, ref: PackageRef, attempts: int) -> bool:
-    """Store an ``error`` verdict for a version that no run could validate (never nothing)."""
+def store_gave_up(
+    store: Store, ref: PackageRef, attempts: int, settings: PipelineSettings | None = None
+) -> bool:
+    """Store an ``error`` verdict for a version that no run could validate (never nothing), and index it."""
     area = store.layout.area_of(ref.key) or "inbox"
     verdict = vd.error_verdict(ref, f"validation did not complete after {attempts} attempts")
     doc = vd.document(verdict, ref, area=area, publisher=store.layout.publisher_of(ref.key))
     stored = store.put_verdict(
         ref, verdict.provenance.ruleset_version, vd.document_bytes(doc), vd.render_html(verdict).encode()
     )
+    if stored is not None and area == "inbox" and settings is not None:
+        from flows.pipeline import republish_index
+
+        try:  # instructors must see it like any verdict (the soak found these missing from the index)
+            republish_index(store, settings, record=(doc, stored))
+        except Exception as exc:  # the verdict is stored; `proofcheck reindex` rebuilds the index from it
+            log.warning("index not updated for a gave-up verdict: %s", type(exc).__name__)
     return stored is not None
 
 
@@ -67,6 +77,8 @@ class Dispatcher:
             self.client.__enter__()
         self._deployment_id: UUID | None = None
         self.stats = DispatchStats()
+        # Called with every run created or found for a version (the warm pool queues those it executes).
+        self.on_run: Callable[[FlowRun], object] | None = None
 
     def close(self) -> None:
         if self._entered:
@@ -86,12 +98,15 @@ class Dispatcher:
             "version_id": ref.version_id,
             "etag": ref.etag,
         }
-        return self.client.create_flow_run_from_deployment(
+        run = self.client.create_flow_run_from_deployment(
             self.deployment_id,
             parameters=parameters,
             idempotency_key=ref.idempotency_key(attempt),
             tags=["proofcheck"],
         )
+        if self.on_run is not None:
+            self.on_run(run)
+        return run
 
     def submit(self, ref: PackageRef) -> FlowRun:
         """For an event: the first attempt's run (an existing one is returned, never a second)."""
@@ -133,7 +148,7 @@ class Dispatcher:
             )
         if attempt + 1 >= self.settings.max_attempts:
             self.stats.gave_up += 1
-            store_gave_up(store, ref, attempt + 1)
+            store_gave_up(store, ref, attempt + 1, self.settings)
             return "gave-up"
         self._create(ref, attempt + 1)
         self.stats.superseded += 1
@@ -141,13 +156,31 @@ class Dispatcher:
 
 
 def reconcile(
-    store: Store, dispatcher: Dispatcher, areas: tuple[str, ...] = ("inbox", "dryrun")
+    store: Store,
+    dispatcher: Dispatcher,
+    areas: tuple[str, ...] = ("inbox", "dryrun"),
+    settled: set[tuple[str, str]] | None = None,
 ) -> dict[str, int]:
-    """List both package areas; every version without a verdict gets a live run (or an error verdict)."""
+    """List both package areas; every version without a verdict gets a live run (or an error verdict).
+
+    A version with a verdict is read once (``settled`` remembers it across calls): if its verdict says
+    quarantine and it is still listed here, the run that stored it died before the move, which is
+    completed now.
+    """
     outcomes: dict[str, int] = {}
+    settled = set() if settled is None else settled
     for area in areas:
         for ref in store.list_packages(area):
-            if store.verdict_keys_of(ref):
+            if (ref.key, ref.token) in settled:
+                continue
+            existing = store.verdict_keys_of(ref)
+            if existing:
+                try:
+                    if store.complete_quarantine(ref, existing[-1]):
+                        outcomes["quarantined"] = outcomes.get("quarantined", 0) + 1
+                    settled.add((ref.key, ref.token))
+                except StorageError as exc:  # tried again at the next reconcile
+                    log.warning("quarantine not completed: %s", type(exc).__name__)
                 continue
             outcome = dispatcher.ensure(ref, store)
             outcomes[outcome] = outcomes.get(outcome, 0) + 1
