@@ -14,9 +14,10 @@ from typing import Any, ClassVar
 
 from validators import rules
 from validators.base import CheckContext, CheckResult, FileTooLargeError, ProofFile, Validator
-from validators.cda import embedded, schematron, typecode, valuesets, xdm, xsd
+from validators.cda import embedded, schematron, typecode, xdm, xsd
 from validators.cda.document import Loaded, load
 from validators.cda.ruleset import LoadedRuleset, ProfileUnavailableError, latest
+from validators.cda.valueset_sync import j66_in_force, j66_of
 from validators.model import CheckState, Finding
 from validators.safexml import DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH, looks_like_xml
 from validators.safexml import RULES as SAFEXML_RULES
@@ -92,8 +93,8 @@ class CdaValidator(_CdaCheck):
     timeout: ClassVar[float] = 60.0
 
     def components(self) -> Mapping[str, str]:
-        out = {"J66": valuesets.j66().version}
         loaded = latest(self.store_root)
+        out = {"J66": j66_in_force(loaded.version if loaded is not None else None).version}
         if loaded is not None:
             out["cda_xsd"] = loaded.components().get("cda_xsd", "")
         return out
@@ -113,10 +114,11 @@ class CdaValidator(_CdaCheck):
             if file.extension == "cda" or "ClinicalDocument" in loaded.root_name:
                 return CheckResult(findings=[rules.finding("cda.not-cda", root=loaded.root_name)])
             return CheckResult(detail="XML document that is not a CDA document")
-        findings = typecode.check(document, valuesets.j66(), ctx.expectations)
+        ruleset = self.ruleset(ctx)
+        # The J66 synced with this ruleset (validators/cda/valueset_sync.py), else the shipped snapshot.
+        findings = typecode.check(document, j66_of(ruleset, self.store_root), ctx.expectations)
         children, body_findings = embedded.extract(document)
         findings += body_findings
-        ruleset = self.ruleset(ctx)
         if ruleset is None:
             findings.append(missing_ruleset("the CDA schema check"))
             return CheckResult(findings, CheckState.PARTIAL, "no ruleset: XSD not checked", children)
@@ -175,5 +177,5 @@ def ruleset_info(settings: Mapping[str, Any]) -> Any:
     if loaded is None:
         return None
     components = dict(loaded.components())
-    components["J66"] = valuesets.j66().version
+    components["J66"] = j66_in_force(loaded.version).version
     return RulesetInfo(version=loaded.version.version, components=components, handle=loaded)

@@ -14,7 +14,7 @@ import re
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any, ClassVar
 
 from lxml import etree
@@ -23,6 +23,7 @@ from validators import rules
 from validators.base import CheckContext, CheckResult, ProofFile, Validator
 from validators.cda import valuesets
 from validators.cda.document import HL7_NS, load
+from validators.cda.valueset_sync import j66_of
 from validators.model import CheckState, Finding, Location
 from validators.safexml import parse_xml
 
@@ -102,11 +103,11 @@ def _cda_code(data: bytes) -> tuple[str, str] | None:
     return (node.get("code", ""), node.get("codeSystem", "")) if node is not None else ("", "")
 
 
-def check_archive(archive: zipfile.ZipFile) -> list[Finding]:
+def check_archive(archive: zipfile.ZipFile, j66: valuesets.ValueSet | None = None) -> list[Finding]:
     findings: list[Finding] = []
     infos = {info.filename: info for info in archive.infolist()}
     lower = {name.lower(): name for name in infos}
-    j66 = valuesets.j66()
+    j66 = j66 or valuesets.j66()
     for metadata_name, subset in metadata_members(list(infos)):
         where = Location(entry=metadata_name)
         try:
@@ -196,7 +197,8 @@ class XdmValidator(Validator):
     def check(self, file: ProofFile, ctx: CheckContext) -> CheckResult:
         try:
             with file.open() as stream, zipfile.ZipFile(stream) as archive:
-                findings = check_archive(archive)
+                store = self.settings.get("rulesets_dir")
+                findings = check_archive(archive, j66_of(ctx.ruleset, Path(store) if store else None))
         except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError, RuntimeError) as exc:
             return CheckResult(
                 findings=[
