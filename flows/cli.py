@@ -1,4 +1,4 @@
-"""The pipeline's sub-commands of ``proofcheck``: serve, demo, reindex, deploy.
+"""The pipeline's sub-commands of ``proofcheck``: serve, demo, reindex, deploy, revalidate, valuesets.
 
 ``validators.cli`` calls ``register(subparsers)``; each handler returns the exit code. Prefect and boto3
 are imported inside the handlers, so ``proofcheck --help`` stays fast.
@@ -50,6 +50,44 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_revalidate(args: argparse.Namespace) -> int:
+    """Re-validate stored packages under the ruleset in force (no Prefect server needed)."""
+    import json
+
+    from flows.revalidate import Revalidation, summary
+    from flows.settings import PipelineSettings
+    from flows.storage import Store
+
+    settings = PipelineSettings.from_env()
+    record = Revalidation(Store.connect(settings), settings).run(since=args.since, dry_run=args.dry_run)
+    if args.dry_run:
+        for outcome in record["packages"]:
+            print(f"{outcome['package_key']} {outcome.get('mode')} {outcome.get('reason', '')}")
+    print(json.dumps(summary(record), ensure_ascii=False))
+    return 1 if any(o.get("mode") == "failed" for o in record["packages"]) else 0
+
+
+def cmd_valuesets_sync(args: argparse.Namespace) -> int:
+    """Fetch value sets into a new ruleset version; emit the Prefect event when a server is configured."""
+    import json
+    import os
+
+    from flows.settings import PipelineSettings
+    from flows.valueset_sync import configured_names, configured_source, emit, run_sync, store_of
+
+    settings = PipelineSettings.from_env()
+    outcome = run_sync(
+        store_of(settings.engine_settings),
+        args.source or configured_source(),
+        args.valueset or configured_names(),
+        timeout=args.timeout,
+    )
+    if os.environ.get("PREFECT_API_URL") and not args.no_event:
+        emit(outcome)
+    print(json.dumps(outcome.to_dict(), ensure_ascii=False))
+    return 1 if outcome.reason else 0
+
+
 def register(subparsers: Any) -> None:
     serve = subparsers.add_parser(
         "serve", help="run the S3 intake: queue events and reconcile -> validation runs"
@@ -76,3 +114,25 @@ def register(subparsers: Any) -> None:
     )
     deploy.add_argument("--work-pool", required=True)
     deploy.set_defaults(handler=cmd_deploy)
+
+    revalidate = subparsers.add_parser(
+        "revalidate", help="re-validate stored packages whose verdict used an older ruleset (flows/REVALIDATION.md)"
+    )
+    revalidate.add_argument(
+        "--since", metavar="RULESET", help="only verdicts computed under RULESET or a later version"
+    )
+    revalidate.add_argument(
+        "--dry-run", action="store_true", help="list what would be re-run or carried; store nothing"
+    )
+    revalidate.set_defaults(handler=cmd_revalidate)
+
+    valuesets = subparsers.add_parser("valuesets", help="value sets (JDV) the CDA checks use")
+    valuesets_sub = valuesets.add_subparsers(dest="valuesets_command", required=True)
+    vs_sync = valuesets_sub.add_parser("sync", help="fetch value sets into a new ruleset version if they changed")
+    vs_sync.add_argument(
+        "--from", dest="source", help="folder or base URL (default: $PROOFCHECK_VALUESET_SOURCE, else the NOS)"
+    )
+    vs_sync.add_argument("--valueset", action="append", help="value set name (repeatable; default J66)")
+    vs_sync.add_argument("--timeout", type=float, default=30.0, help="seconds per download (default 30)")
+    vs_sync.add_argument("--no-event", action="store_true", help="do not emit the Prefect event")
+    vs_sync.set_defaults(handler=cmd_valuesets_sync)

@@ -13,8 +13,11 @@ from datetime import timedelta
 from typing import Any
 
 from prefect.deployments.runner import EntrypointType, RunnerDeployment
+from prefect.events import DeploymentEventTrigger
 
 from flows.pipeline import rebuild_index, validate_package
+from flows.revalidate import revalidate
+from flows.valueset_sync import EVENT_UPDATED, sync_rulesets
 
 
 @dataclass(frozen=True)
@@ -25,6 +28,7 @@ class DeploymentSpec:
     parameters: Mapping[str, Any] = field(default_factory=dict)
     interval: timedelta | None = None
     tags: tuple[str, ...] = ()
+    triggers: tuple[Any, ...] = ()  # Prefect event triggers that start a run
 
     @property
     def full_name(self) -> str:
@@ -46,7 +50,30 @@ REBUILD_INDEX = DeploymentSpec(
     tags=("proofcheck", "index"),
 )
 
-DEPLOYMENTS: tuple[DeploymentSpec, ...] = (VALIDATE, REBUILD_INDEX)
+SYNC_RULESETS = DeploymentSpec(
+    name="sync-rulesets",
+    flow=sync_rulesets,
+    description="Daily: fetch J66 (and the configured value sets, CI-SIS tree) into a new ruleset version.",
+    parameters={"source": None, "names": None, "tree_source": None},
+    interval=timedelta(days=1),
+    tags=("proofcheck", "rulesets"),
+)
+REVALIDATE = DeploymentSpec(
+    name="revalidate",
+    flow=revalidate,
+    description="On a new ruleset version: re-validate the packages verdicted under an older one, diff, report.",
+    parameters={"since": None, "dry_run": False, "bucket": None},
+    tags=("proofcheck", "rulesets"),
+    triggers=(
+        DeploymentEventTrigger(
+            name="on-ruleset-updated",
+            expect={EVENT_UPDATED},
+            match={"prefect.resource.id": "proofcheck.ruleset.*"},
+        ),
+    ),
+)
+
+DEPLOYMENTS: tuple[DeploymentSpec, ...] = (VALIDATE, REBUILD_INDEX, SYNC_RULESETS, REVALIDATE)
 
 
 def runner_deployments(
@@ -70,6 +97,7 @@ def runner_deployments(
                 entrypoint_type=EntrypointType.MODULE_PATH,
                 work_pool_name=work_pool_name,
                 job_variables=dict(job_variables or {}) or None,
+                triggers=list(spec.triggers) or None,
             )
         )
     return out

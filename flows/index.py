@@ -45,6 +45,22 @@ verdicts = sa.Table(
     sa.Column("warnings", sa.Integer, nullable=False),
     sa.Column("stored_at", sa.String(40), nullable=False),
 )
+# One row per verdict stored by a re-validation (flows/revalidate.py): links it to its change report.
+revalidations = sa.Table(
+    "revalidations",
+    _meta,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("json_key", sa.String(1024), nullable=False, unique=True),
+    sa.Column("package_key", sa.String(1024), nullable=False, index=True),
+    sa.Column("previous_json_key", sa.String(1024)),
+    sa.Column("previous_status", sa.String(16)),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("previous_ruleset", sa.String(256)),
+    sa.Column("ruleset_version", sa.String(256), nullable=False),
+    sa.Column("report_key", sa.String(1024), nullable=False),
+    sa.Column("run_id", sa.String(128), nullable=False),
+    sa.Column("created_at", sa.String(40), nullable=False),
+)
 index_meta = sa.Table(
     "index_meta",
     _meta,
@@ -71,6 +87,7 @@ class IndexRow:
     warnings: int
     stored_at: str
     versions: int = 1  # verdicts stored for this package key (history)
+    change_report: str | None = None  # key of the re-validation report that produced this verdict
 
 
 def row_from_document(doc: Mapping[str, Any], json_key: str) -> dict[str, Any]:
@@ -99,6 +116,26 @@ def row_from_document(doc: Mapping[str, Any], json_key: str) -> dict[str, Any]:
         "errors": int(findings.get("error", 0)),
         "warnings": int(findings.get("warning", 0)),
         "stored_at": obj.get("stored_at") or (doc.get("engine") or {}).get("finished_at") or "",
+    }
+
+
+def revalidation_from_document(doc: Mapping[str, Any], json_key: str) -> dict[str, Any] | None:
+    """The ``revalidations`` row of a verdict stored by a re-validation (None for any other verdict)."""
+    section = doc.get("revalidation")
+    if not isinstance(section, Mapping) or not section.get("report"):
+        return None
+    previous = section.get("previous") or {}
+    return {
+        "json_key": json_key,
+        "package_key": (doc.get("object") or {}).get("key") or json_key,
+        "previous_json_key": previous.get("json_key"),
+        "previous_status": previous.get("status"),
+        "status": doc.get("status", "error"),
+        "previous_ruleset": previous.get("ruleset"),
+        "ruleset_version": (doc.get("ruleset") or {}).get("version", "none"),
+        "report_key": section["report"],
+        "run_id": str(section.get("run", "")),
+        "created_at": (doc.get("object") or {}).get("stored_at") or "",
     }
 
 
@@ -133,6 +170,7 @@ class VerdictIndex:
         """Drop every row and re-read every stored submission verdict. Returns how many were indexed."""
         _meta.create_all(self.engine)
         rows = []
+        changes = []
         for key in store.iter_verdict_keys():
             try:
                 doc = json.loads(store.get_bytes(key))
@@ -141,10 +179,16 @@ class VerdictIndex:
                 continue
             if isinstance(doc, dict) and (doc.get("object") or {}).get("area") == "inbox":
                 rows.append(row_from_document(doc, key))
+                change = revalidation_from_document(doc, key)
+                if change is not None:
+                    changes.append(change)
         with self.engine.begin() as conn:
             conn.execute(verdicts.delete())
             if rows:
                 conn.execute(verdicts.insert(), rows)
+            conn.execute(revalidations.delete())
+            if changes:
+                conn.execute(revalidations.insert(), changes)
             conn.execute(index_meta.delete().where(index_meta.c.name == "built_at"))
             conn.execute(index_meta.insert().values(name="built_at", value=datetime.now(UTC).isoformat()))
         return len(rows)
@@ -159,6 +203,26 @@ class VerdictIndex:
             exists = conn.execute(sa.select(verdicts.c.id).where(verdicts.c.json_key == json_key)).first()
             if exists is None:
                 conn.execute(verdicts.insert().values(**row))
+
+    def record_revalidation(self, doc: Mapping[str, Any], json_key: str) -> None:
+        """Link a verdict stored by a re-validation to its change report (idempotent)."""
+        row = revalidation_from_document(doc, json_key)
+        if row is None or (doc.get("object") or {}).get("area") != "inbox":
+            return
+        _meta.create_all(self.engine)
+        with self.engine.begin() as conn:
+            exists = conn.execute(
+                sa.select(revalidations.c.id).where(revalidations.c.json_key == json_key)
+            ).first()
+            if exists is None:
+                conn.execute(revalidations.insert().values(**row))
+
+    def change_reports(self) -> dict[str, str]:
+        """Verdict key -> change report key, for verdicts stored by a re-validation."""
+        _meta.create_all(self.engine)
+        with self.engine.connect() as conn:
+            result = conn.execute(sa.select(revalidations.c.json_key, revalidations.c.report_key))
+            return {r.json_key: r.report_key for r in result}
 
     def history(self, package_key: str) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
@@ -178,8 +242,13 @@ class VerdictIndex:
                 by_key[row["package_key"]] = row
                 counts[row["package_key"]] = counts.get(row["package_key"], 0) + 1
         fields = set(IndexRow.__dataclass_fields__)
+        reports = self.change_reports()
         rows = [
-            IndexRow(**{k: v for k, v in row.items() if k in fields}, versions=counts[key])
+            IndexRow(
+                **{k: v for k, v in row.items() if k in fields},
+                versions=counts[key],
+                change_report=reports.get(row["json_key"]),
+            )
             for key, row in by_key.items()
         ]
         return sorted(rows, key=lambda r: r.stored_at, reverse=True)

@@ -25,6 +25,21 @@ def _cell(value: object, css: str = "") -> str:
     return f"<td{cls}>{html.escape('' if value is None else str(value))}</td>"
 
 
+def _change_cell(row: IndexRow, reports_prefix: str) -> str:
+    """A link to the re-validation report that produced this verdict, if one did (flows/revalidate.py)."""
+    if not row.change_report:
+        return "<td></td>"
+    key = row.change_report
+    href = key[len(reports_prefix) :] if key.startswith(reports_prefix) else key
+    return f'<td><a class="change" href="{html.escape(href, quote=True)}">re-validated</a></td>'
+
+
+def _changes_link(rows: Sequence[IndexRow]) -> str:
+    if not any(row.change_report for row in rows):
+        return ""
+    return '<p id="changes"><a href="changes/index.html">Re-validations after ruleset changes</a></p>'
+
+
 def render_index(rows: Sequence[IndexRow], reports_prefix: str = "reports/") -> str:
     """The page for ``reports/index.html``; links are relative to that folder."""
     counts: dict[str, int] = {}
@@ -51,6 +66,7 @@ def render_index(rows: Sequence[IndexRow], reports_prefix: str = "reports/") -> 
             + _cell(row.ruleset_version)
             + _cell(row.versions, "num")
             + _cell(row.stored_at)
+            + _change_cell(row, reports_prefix)
             + "</tr>"
         )
     generated = datetime.now(UTC).isoformat(timespec="seconds")
@@ -60,9 +76,10 @@ def render_index(rows: Sequence[IndexRow], reports_prefix: str = "reports/") -> 
         f"<style>{_STYLE}</style></head><body>"
         "<h1>Proof packages submitted</h1>"
         f'<p id="totals">{len(rows)} package(s): {html.escape(totals)}. Generated {generated}.</p>'
-        "<table><thead><tr><th>package</th><th>status</th><th>quarantine</th><th>publisher</th>"
+        + _changes_link(rows)
+        + "<table><thead><tr><th>package</th><th>status</th><th>quarantine</th><th>publisher</th>"
         "<th>software</th><th>proofs</th><th>files</th><th>errors</th><th>warnings</th>"
-        "<th>ruleset</th><th>verdicts</th><th>stored</th></tr></thead><tbody>"
+        "<th>ruleset</th><th>verdicts</th><th>stored</th><th>changes</th></tr></thead><tbody>"
         + "".join(body)
         + "</tbody></table></body></html>\n"
     )

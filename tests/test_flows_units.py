@@ -40,7 +40,7 @@ def test_deployment_parameters_match_the_flow_signature(spec: object) -> None:
 def test_deployment_names_are_unique_and_module_entrypoints() -> None:
     deployments = runner_deployments()
     assert len({d.name for d in deployments}) == len(deployments) == len(DEPLOYMENTS)
-    assert all(d.entrypoint and d.entrypoint.startswith("flows.pipeline.") for d in deployments)
+    assert all(d.entrypoint and d.entrypoint.startswith("flows.") for d in deployments)
 
 
 def test_settings_survive_the_environment_round_trip(tmp_path: Path) -> None:

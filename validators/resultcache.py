@@ -1,0 +1,260 @@
+"""Per-file check results kept on disk, keyed by (file sha256, check, versions of what the check reads).
+
+Re-validation after a value-set change re-runs only the checks that read the changed part: an
+antivirus scan or an OCR pass over a screenshot does not depend on J66, so its result for the same
+bytes is taken from here. ``CachingValidator`` wraps a validator without the engine knowing.
+
+What a check reads (``DEPENDENCIES``) is declared here, by check name; a check not listed depends on
+the whole ruleset version (re-run whenever it changes: "all of it if unsure"). Every key also holds
+the engine version and the engine settings, so an upgrade or a setting change re-runs everything.
+The antivirus signature database is deliberately not in its key: ARCHITECTURE.md §3.1, a signature
+update does not by itself re-validate stored packages.
+
+Never cached: a check that did not run (timeouts, crashes, scanner down: worth retrying), results
+carrying ``system.*`` findings, and results whose embedded children are over ``max_child_bytes``.
+Entries are JSON files written atomically (several worker processes may share the folder); children's
+bytes are stored once by their sha256 next to them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from validators import __version__
+from validators.base import CheckContext, CheckResult, Embedded, ProofFile, Validator
+from validators.model import CheckState, Finding, Location, Severity
+
+# Ruleset components each check reads; "JDV:*" stands for every synced value set of the CI-SIS tree.
+DEPENDENCIES: Mapping[str, tuple[str, ...]] = {
+    "cda": ("J66", "cda_xsd"),
+    "cda-xdm": ("J66",),
+    "cda-schematron": ("TestContenuCDA", "cda_xsd", "JDV:*"),
+}
+# Checks that read nothing of the ruleset (their results depend on the bytes and the engine only).
+INDEPENDENT: frozenset[str] = frozenset(
+    {
+        "filetype",
+        "archive",
+        "antivirus",
+        "pii",
+        "ssi-image",
+        "ssi-executable",
+        "ssi-office",
+        "ssi-text",
+        "ssi-markup",
+        "ssi-pdf",
+    }
+)
+MAX_CHILD_BYTES = 16 * 1024 * 1024
+MAX_ENTRY_BYTES = 8 * 1024 * 1024
+
+
+def depends_on(check: str, components: Mapping[str, str]) -> tuple[str, ...] | None:
+    """The component names ``check`` reads (expanded), () for none, None when unknown (= everything)."""
+    if check in INDEPENDENT:
+        return ()
+    declared = DEPENDENCIES.get(check)
+    if declared is None:
+        return None
+    names: list[str] = []
+    for name in declared:
+        if name.endswith("*"):
+            names.extend(sorted(c for c in components if c.startswith(name[:-1])))
+        else:
+            names.append(name)
+    return tuple(names)
+
+
+def affected(check: str, changed: set[str] | None, components: Mapping[str, str]) -> bool:
+    """Whether a change of the ``changed`` components (None: unknown) may change ``check``'s result."""
+    if changed is None:
+        return True
+    needs = depends_on(check, {**components, **dict.fromkeys(changed, "")})
+    if needs is None:
+        return bool(changed)
+    return any(name in changed for name in needs)
+
+
+def settings_digest(settings: Mapping[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def cache_key(
+    file_sha256: str,
+    check: str,
+    ruleset_version: str,
+    components: Mapping[str, str],
+    settings: Mapping[str, Any],
+    engine_version: str = __version__,
+) -> str:
+    needs = depends_on(check, components)
+    versions = [f"ruleset={ruleset_version}"] if needs is None else [f"{n}={components.get(n, '')}" for n in needs]
+    text = "\0".join([file_sha256, check, engine_version, settings_digest(settings), *versions])
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def finding_from_dict(data: Mapping[str, Any]) -> Finding:
+    loc = dict(data.get("location") or {})
+    for name in ("span", "region"):
+        if loc.get(name) is not None:
+            loc[name] = tuple(loc[name])
+    return Finding(
+        rule=str(data["rule"]),
+        severity=Severity(data["severity"]),
+        message=str(data.get("message", "")),
+        location=Location(**{k: v for k, v in loc.items() if k in Location.__dataclass_fields__}),
+        evidence=data.get("evidence"),
+    )
+
+
+@dataclass
+class CacheStats:
+    hits: int = 0
+    misses: int = 0
+    stored: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, name: str) -> None:
+        with self._lock:
+            setattr(self, name, getattr(self, name) + 1)
+
+
+class ResultCache:
+    """A folder of cached check results (``entries/ab/<key>.json``, ``blobs/ab/<sha256>``)."""
+
+    def __init__(self, root: Path, *, max_child_bytes: int = MAX_CHILD_BYTES) -> None:
+        self.root = root
+        self.max_child_bytes = max_child_bytes
+        self.stats = CacheStats()
+
+    def _entry(self, key: str) -> Path:
+        return self.root / "entries" / key[:2] / f"{key}.json"
+
+    def _blob(self, sha256: str) -> Path:
+        return self.root / "blobs" / sha256[:2] / sha256
+
+    @staticmethod
+    def _write(path: Path, data: bytes) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(handle, "wb") as out:
+                out.write(data)
+            os.replace(temp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+            raise
+
+    def get(self, key: str) -> CheckResult | None:
+        path = self._entry(key)
+        try:
+            if path.stat().st_size > MAX_ENTRY_BYTES:
+                return None
+            entry = json.loads(path.read_bytes())
+            children = []
+            for child in entry.get("children", []):
+                data = self._blob(child["sha256"]).read_bytes()
+                if hashlib.sha256(data).hexdigest() != child["sha256"]:
+                    return None  # a damaged blob: run the check again
+                children.append(Embedded(name=child["name"], data=data, origin=child["origin"]))
+            return CheckResult(
+                findings=[finding_from_dict(f) for f in entry["findings"]],
+                state=CheckState(entry["state"]),
+                detail=entry.get("detail"),
+                children=children,
+            )
+        except (OSError, ValueError, KeyError, TypeError):
+            return None  # absent or unreadable: a miss, never an error
+
+    def put(self, key: str, result: CheckResult) -> bool:
+        """Keep ``result`` if it may be reused (see the module docstring); True if kept."""
+        if result.state is CheckState.NOT_RUN or any(f.is_system for f in result.findings):
+            return False
+        if sum(len(c.data) for c in result.children) > self.max_child_bytes:
+            return False
+        children = []
+        for child in result.children:
+            sha256 = hashlib.sha256(child.data).hexdigest()
+            if not self._blob(sha256).is_file():
+                self._write(self._blob(sha256), child.data)
+            children.append({"name": child.name, "origin": child.origin, "sha256": sha256})
+        entry = {
+            "state": result.state.value,
+            "detail": result.detail,
+            "findings": [f.to_dict() for f in result.findings],
+            "children": children,
+        }
+        data = json.dumps(entry, ensure_ascii=False).encode("utf-8")
+        if len(data) > MAX_ENTRY_BYTES:
+            return False
+        self._write(self._entry(key), data)
+        return True
+
+
+class CachingValidator(Validator):
+    """``inner`` with its results taken from, and kept in, a ResultCache."""
+
+    rules: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(
+        self,
+        inner: Validator,
+        cache: ResultCache,
+        *,
+        ruleset_version: str,
+        components: Mapping[str, str],
+        settings: Mapping[str, Any],
+    ) -> None:
+        self.inner = inner
+        self.cache = cache
+        self.name = inner.name  # type: ignore[misc]
+        self.rules = inner.rules  # type: ignore[misc]
+        self.timeout = inner.timeout  # type: ignore[misc]
+        self.ruleset_version = ruleset_version
+        self.components_in_force = dict(components)
+        self.settings = dict(settings)
+
+    def applies_to(self, file: ProofFile) -> bool:
+        return self.inner.applies_to(file)
+
+    def check(self, file: ProofFile, ctx: CheckContext) -> CheckResult:
+        key = cache_key(file.sha256, self.name, self.ruleset_version, self.components_in_force, self.settings)
+        cached = self.cache.get(key)
+        if cached is not None:
+            self.cache.stats.add("hits")
+            return cached
+        self.cache.stats.add("misses")
+        result = self.inner.check(file, ctx)
+        if isinstance(result, CheckResult) and self.cache.put(key, result):
+            self.cache.stats.add("stored")
+        return result
+
+    def components(self) -> Mapping[str, str]:
+        return self.inner.components()
+
+    def antivirus_provenance(self) -> Mapping[str, str]:
+        return self.inner.antivirus_provenance()
+
+
+def with_cache(
+    validators: Sequence[Validator],
+    cache: ResultCache,
+    *,
+    ruleset_version: str,
+    components: Mapping[str, str],
+    settings: Mapping[str, Any],
+) -> list[Validator]:
+    return [
+        CachingValidator(v, cache, ruleset_version=ruleset_version, components=components, settings=settings)
+        for v in validators
+    ]
