@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
 from typing import ClassVar
 
@@ -235,3 +236,63 @@ def test_errors_inside_are_carried_by_every_enclosing_file(content: bytes, expec
     if expected:
         assert outer.findings[0].location.entry == "level/1.bin"
         assert "1 " in outer.findings[0].message
+
+
+class WaitsForOthers(Validator):
+    """Like clamd: waits on something outside; here, on a check that runs after it in the list."""
+
+    name = "waits"
+    rules: ClassVar[tuple[str, ...]] = ()
+    timeout = 10.0
+    overlaps = True
+
+    def __init__(self, overlaps: bool) -> None:
+        self.overlaps = overlaps  # type: ignore[misc]
+        self.released = threading.Event()
+
+    def applies_to(self, file: ProofFile) -> bool:
+        return True
+
+    def check(self, file: ProofFile, ctx: CheckContext) -> CheckResult:
+        while not self.released.wait(0.01):
+            ctx.check_time()
+        return CheckResult()
+
+
+class Releases(Validator):
+    name = "releases"
+    rules: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, other: WaitsForOthers) -> None:
+        self.other = other
+
+    def applies_to(self, file: ProofFile) -> bool:
+        return True
+
+    def check(self, file: ProofFile, ctx: CheckContext) -> CheckResult:
+        self.other.released.set()
+        return CheckResult()
+
+
+def test_an_overlapping_check_runs_beside_the_next_ones() -> None:
+    waiting = WaitsForOthers(overlaps=True)
+    verdict = Engine([waiting, Releases(waiting)]).run(contents(proof_file("a.txt", b"x")))
+    assert verdict.status is Status.PASS
+    assert [(c.name, c.state) for c in verdict.proofs[0].files[0].checks] == [
+        ("releases", CheckState.RAN), ("waits", CheckState.RAN)
+    ]
+
+
+def test_a_check_that_does_not_overlap_runs_alone_and_times_out_closed() -> None:
+    waiting = WaitsForOthers(overlaps=False)
+    verdict = Engine([waiting, Releases(waiting)], settings={"timeouts": {"waits": 0.3}}).run(
+        contents(proof_file("a.txt", b"x"))
+    )
+    assert verdict.flatten(["rule"]) == [["system.timeout"]]
+    assert verdict.status is Status.ERROR
+
+
+def test_an_overlapping_check_that_overruns_is_still_a_timeout() -> None:
+    waiting = WaitsForOthers(overlaps=True)
+    verdict = Engine([waiting], settings={"timeouts": {"waits": 0.3}}).run(contents(proof_file("a.txt", b"x")))
+    assert verdict.flatten(["rule"]) == [["system.timeout"]]

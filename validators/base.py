@@ -119,6 +119,9 @@ class Validator(ABC):
     name: ClassVar[str]
     rules: ClassVar[tuple[str, ...]]
     timeout: ClassVar[float] = 60.0
+    # True for a check that mostly waits on another process (clamd): the engine starts it first and runs
+    # the file's other checks meanwhile. Results are still combined in the validators' order.
+    overlaps: ClassVar[bool] = False
 
     @abstractmethod
     def applies_to(self, file: ProofFile) -> bool:

@@ -177,10 +177,38 @@ class Engine:
         if unknown:
             raise rules.UnknownRuleError(f"validators declare uncatalogued rules: {sorted(unknown)}")
 
+    def _start(
+        self, validator: Validator, file: ProofFile, expectations: Mapping[str, Any] | None
+    ) -> Callable[[], CheckResult]:
+        """Start one check; the returned callable waits for its result (overlapping checks run meanwhile)."""
+        timeout = float(self.timeouts.get(validator.name, validator.timeout))
+        ctx = CheckContext(
+            deadline=time.monotonic() + timeout,
+            ruleset=self.ruleset.handle,
+            settings=self.settings,
+            expectations=expectations or {},
+        )
+        if not validator.overlaps:
+            return lambda: _run_one(validator, file, ctx, timeout)
+        outcome: list[CheckResult] = []
+        waiter = threading.Thread(
+            target=lambda: outcome.append(_run_one(validator, file, ctx, timeout)),
+            name=f"overlap-{validator.name}",
+            daemon=True,
+        )
+        waiter.start()
+
+        def result() -> CheckResult:
+            waiter.join()  # _run_one returns by the check's deadline: this join is bounded
+            return outcome[0]
+
+        return result
+
     def check_file(self, file: ProofFile, expectations: Mapping[str, Any] | None = None) -> FileVerdict:
         checks: list[CheckRun] = []
         findings: list[Finding] = []
         embedded: list[Embedded] = []
+        planned: list[tuple[Validator, Callable[[], CheckResult] | None]] = []
         for validator in self.validators:
             try:
                 applies = validator.applies_to(file)
@@ -189,16 +217,14 @@ class Engine:
                 checks.append(CheckRun(validator.name, CheckState.NOT_RUN, "crashed"))
                 findings.append(rules.finding("system.check-crashed", check=validator.name, error=type(exc).__name__))
                 continue
-            if not applies:
-                continue
-            timeout = float(self.timeouts.get(validator.name, validator.timeout))
-            ctx = CheckContext(
-                deadline=time.monotonic() + timeout,
-                ruleset=self.ruleset.handle,
-                settings=self.settings,
-                expectations=expectations or {},
-            )
-            result = _run_one(validator, file, ctx, timeout)
+            if applies:
+                # Overlapping checks start now; the others start in order when their turn comes.
+                planned.append((validator, self._start(validator, file, expectations) if validator.overlaps else None))
+        # The others run one after the other while the overlapping ones proceed; then every result is
+        # taken in the validators' order, so the verdict does not depend on which finished first.
+        done = {id(v): self._start(v, file, expectations)() for v, started in planned if started is None}
+        for validator, started in planned:
+            result = started() if started is not None else done[id(validator)]
             emitted = {f.rule for f in result.findings}
             undeclared = sorted(emitted - set(validator.rules) - SYSTEM_RULES)
             if undeclared:

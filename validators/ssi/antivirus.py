@@ -113,6 +113,7 @@ class AntivirusValidator(Validator):
         "system.check-not-run",
     )
     timeout: ClassVar[float] = 180.0
+    overlaps: ClassVar[bool] = True  # clamd scans in its own process while the other checks run
 
     def __init__(self, settings: Mapping[str, Any]) -> None:
         self.settings = dict(settings)

@@ -74,7 +74,9 @@ _ZIP_FAMILY = (
 _LNK_HEADER = b"\x4c\x00\x00\x00\x01\x14\x02\x00\x00\x00\x00\x00\xc0\x00\x00\x00\x00\x00\x00\x46"
 _MACHO_MAGICS = (b"\xfe\xed\xfa\xce", b"\xfe\xed\xfa\xcf", b"\xce\xfa\xed\xfe", b"\xcf\xfa\xed\xfe")
 _SHEBANG = re.compile(rb"^#![ \t]*/[\x21-\x7e]+")
-_CANDIDATES = re.compile(rb"MZ|\x7fELF|%PDF-")
+# Searched with bytes.find (memchr speed), not one alternation regex: on 32 MiB of random bytes the
+# regex alone cost 0.5 s, most of the SSI stage's overhead over clamd.
+_CANDIDATE_TOKENS = (b"MZ", b"\x7fELF", b"%PDF-")
 
 
 def _pe_at(data: bytes, at: int) -> bool:
@@ -110,10 +112,21 @@ def executable_kind(head: bytes) -> str | None:
     return None
 
 
+def _candidates(data: bytes) -> list[tuple[int, bytes]]:
+    """(offset, token) of every candidate header start in ``data``, in offset order."""
+    found: list[tuple[int, bytes]] = []
+    for token in _CANDIDATE_TOKENS:
+        at = data.find(token)
+        while at != -1:
+            found.append((at, token))
+            at = data.find(token, at + 1)
+    found.sort()
+    return found
+
+
 def hidden_formats(data: bytes, base: int, outer_is_pdf: bool) -> Iterator[tuple[str, int]]:
     """(kind, absolute offset) of every validated format start after offset 0 in ``data``."""
-    for match in _CANDIDATES.finditer(data):
-        at, token = match.start(), match.group()
+    for at, token in _candidates(data):
         if base + at == 0:
             continue
         if token == b"MZ" and _pe_at(data, at):
