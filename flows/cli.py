@@ -59,7 +59,8 @@ def cmd_revalidate(args: argparse.Namespace) -> int:
     from flows.storage import Store
 
     settings = PipelineSettings.from_env()
-    record = Revalidation(Store.connect(settings), settings).run(since=args.since, dry_run=args.dry_run)
+    revalidation = Revalidation(Store.connect(settings), settings, full=args.full)
+    record = revalidation.run(since=args.since, dry_run=args.dry_run)
     if args.dry_run:
         for outcome in record["packages"]:
             print(f"{outcome['package_key']} {outcome.get('mode')} {outcome.get('reason', '')}")
@@ -123,6 +124,9 @@ def register(subparsers: Any) -> None:
     )
     revalidate.add_argument(
         "--dry-run", action="store_true", help="list what would be re-run or carried; store nothing"
+    )
+    revalidate.add_argument(
+        "--full", action="store_true", help="re-run every check of every stale package (no carry-over, no cache)"
     )
     revalidate.set_defaults(handler=cmd_revalidate)
 

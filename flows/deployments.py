@@ -62,7 +62,7 @@ REVALIDATE = DeploymentSpec(
     name="revalidate",
     flow=revalidate,
     description="On a new ruleset version: re-validate the packages verdicted under an older one, diff, report.",
-    parameters={"since": None, "dry_run": False, "bucket": None},
+    parameters={"since": None, "dry_run": False, "bucket": None, "full": False},
     tags=("proofcheck", "rulesets"),
     triggers=(
         DeploymentEventTrigger(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -216,6 +216,23 @@ class VerdictIndex:
             ).first()
             if exists is None:
                 conn.execute(revalidations.insert().values(**row))
+
+    def record_revalidated(self, stored: Sequence[tuple[Mapping[str, Any], str]]) -> None:
+        """Index verdicts stored by a re-validation run and their change report links, in one transaction."""
+        _meta.create_all(self.engine)
+        with self.engine.begin() as conn:
+            known = {r.json_key for r in conn.execute(sa.select(verdicts.c.json_key))}
+            linked = {r.json_key for r in conn.execute(sa.select(revalidations.c.json_key))}
+            rows = [row_from_document(doc, key) for doc, key in stored if key not in known]
+            links = [
+                link
+                for doc, key in stored
+                if key not in linked and (link := revalidation_from_document(doc, key)) is not None
+            ]
+            if rows:
+                conn.execute(verdicts.insert(), rows)
+            if links:
+                conn.execute(revalidations.insert(), links)
 
     def change_reports(self) -> dict[str, str]:
         """Verdict key -> change report key, for verdicts stored by a re-validation."""

@@ -24,9 +24,11 @@ import json
 import logging
 import os
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -58,6 +60,7 @@ from validators.verdict_diff import changed_components, diff_documents
 log = logging.getLogger(__name__)
 
 CHANGES = "changes/"
+PARALLEL_PACKAGES = 8
 ValidatorsFactory = Callable[[Mapping[str, Any]], list[Validator]]
 # Tests narrow the checks here (as they set flows.pipeline._ENGINE); None: every family of the registry.
 VALIDATORS_FACTORY: ValidatorsFactory | None = None
@@ -165,15 +168,21 @@ class Revalidation:
     store: Store
     settings: PipelineSettings
     validators_factory: ValidatorsFactory | None = None  # None: the registry's (looked up at run time)
+    full: bool = False  # re-run every check of every stale package, cache bypassed (after an engine fix...)
     run_id: str = field(default_factory=lambda: f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}")
     _engine: Engine | None = None
     _cache: ResultCache | None = None
     _info: RulesetInfo | None = None
+    _engine_lock: threading.Lock = field(default_factory=threading.Lock)
 
     # -- what is in force -------------------------------------------------------------------------------
 
     def ruleset(self) -> RulesetInfo:
         """The ruleset in force (loaded once per run: a sync during the run waits for the next one)."""
+        with self._engine_lock:
+            return self._ruleset()
+
+    def _ruleset(self) -> RulesetInfo:
         if self._info is None:
             from validators.dryrun import current_ruleset
 
@@ -189,16 +198,19 @@ class Revalidation:
         return factory(self.settings.engine_settings)
 
     def engine(self) -> Engine:
+        """The engine of this run (callers hold ``_engine_lock``)."""
         if self._engine is None:
-            info = self.ruleset()
-            self._cache = ResultCache(result_cache_dir(self.settings))
-            validators = with_cache(
-                self.validators(),
-                self._cache,
-                ruleset_version=info.version,
-                components=info.components,
-                settings=self.settings.engine_settings,
-            )
+            info = self._ruleset()
+            validators = self.validators()
+            if not self.full:
+                self._cache = ResultCache(result_cache_dir(self.settings))
+                validators = with_cache(
+                    validators,
+                    self._cache,
+                    ruleset_version=info.version,
+                    components=info.components,
+                    settings=self.settings.engine_settings,
+                )
             self._engine = Engine(validators, ruleset=info, settings=self.settings.engine_settings)
         return self._engine
 
@@ -216,7 +228,10 @@ class Revalidation:
         with tempfile.TemporaryDirectory(dir=self.settings.work_dir, prefix="reval-") as tmp:
             path = Path(tmp) / safe_segment(vd.package_name(ref.key))
             self.store.download(ref, path, self.settings.max_package_bytes)
+            # One package in the engine at a time (its checks are not shared between threads), then the
+            # machine-wide slot the pipeline also takes (protects clamd and the CPU).
             with (
+                self._engine_lock,
                 slot(self.settings.work_dir / "slots", self.settings.check_slots),
                 open_package(path, settings=self.settings.engine_settings) as contents,
             ):
@@ -237,7 +252,9 @@ class Revalidation:
         info = self.ruleset()
         try:
             old = json.loads(self.store.get_bytes(row.json_key))
-            decision = plan(old, info.version, info.components)
+            decision = (
+                Plan("rerun", None, "full re-run asked") if self.full else plan(old, info.version, info.components)
+            )
             outcome.update(mode=decision.mode, reason=decision.reason, changed=decision.changed)
             if dry_run:
                 return outcome
@@ -303,7 +320,9 @@ class Revalidation:
         started, clock = _now(), time.monotonic()
         info = self.ruleset()
         rows = self.candidates(since)
-        outcomes = [self.revalidate(row, dry_run=dry_run) for row in rows]
+        # Packages in parallel: carried ones are S3 round trips; the engine itself runs one package at a time.
+        with ThreadPoolExecutor(max_workers=PARALLEL_PACKAGES) as pool:
+            outcomes = list(pool.map(lambda row: self.revalidate(row, dry_run=dry_run), rows))
         previous = sorted({row.ruleset_version for row in rows})
         components: dict[str, tuple[str | None, str | None]] = {}
         for outcome in outcomes:
@@ -339,9 +358,9 @@ class Revalidation:
         self._publish_runs_index()
         index = VerdictIndex(self.settings.index_url)
         try:
-            for outcome in stored:
-                index.record(outcome["doc"], outcome["new_json_key"])
-                index.record_revalidation(outcome["doc"], outcome["new_json_key"])
+            index.record_revalidated(
+                [(o["doc"], o["new_json_key"]) for o in stored if o["doc"]["object"]["area"] == "inbox"]
+            )
             rows = index.latest()
         finally:
             index.close()
@@ -415,10 +434,12 @@ def _artifacts(record: Mapping[str, Any]) -> None:
 
 
 @flow(name="revalidate", persist_result=False)
-def revalidate(since: str | None = None, dry_run: bool = False, bucket: str | None = None) -> dict[str, Any]:
+def revalidate(
+    since: str | None = None, dry_run: bool = False, bucket: str | None = None, full: bool = False
+) -> dict[str, Any]:
     """Re-validate the packages whose latest verdict was computed under another ruleset than the one in force."""
     settings = PipelineSettings.from_env()
-    record = Revalidation(Store.connect(settings, bucket), settings).run(since=since, dry_run=dry_run)
+    record = Revalidation(Store.connect(settings, bucket), settings, full=full).run(since=since, dry_run=dry_run)
     _artifacts(record)
     get_run_logger().info("re-validation %s", json.dumps(summary(record)))
     return summary(record)

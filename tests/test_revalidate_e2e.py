@@ -21,6 +21,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import pytest
 
@@ -252,6 +253,7 @@ def test_the_sync_event_starts_a_revalidation_run(world: World) -> None:
 
     deployment = runner_deployments((REVALIDATE,))[0]
     deployment_id = deployment.apply()
+    assert isinstance(deployment_id, UUID)  # apply() is synchronous outside an event loop
     time.sleep(2)  # the server loads new automations into its triggers service
     emit(SyncOutcome("new", "20990101T000000Z-test", "20980101T000000Z-test"))
     EventsWorker.drain_all(timeout=10)
