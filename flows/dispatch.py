@@ -170,7 +170,7 @@ def reconcile(
     outcomes: dict[str, int] = {}
     settled = set() if settled is None else settled
     for area in areas:
-        for ref in store.list_packages(area):
+        for ref in store.list_packages(area, member_grace=dispatcher.settings.folder_grace):
             if (ref.key, ref.token) in settled:
                 continue
             existing = store.verdict_keys_of(ref)

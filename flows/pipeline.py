@@ -28,12 +28,15 @@ from flows.storage import (
     TAG_QUARANTINE,
     TAG_RULESET,
     TAG_STATUS,
+    Member,
     PackageGoneError,
     PackageRef,
     PackageTooLargeError,
     StorageError,
     Store,
     TransientStorageError,
+    UnsafeMemberError,
+    make_client,
     safe_segment,
 )
 from validators.model import PackageVerdict
@@ -41,6 +44,7 @@ from validators.model import PackageVerdict
 log = logging.getLogger(__name__)
 
 _ENGINE: Any = None  # built once per process: loaded rulesets stay warm between packages of a worker
+_CLIENTS: dict[tuple[str | None, str], Any] = {}  # boto3 clients are thread-safe: one per endpoint
 STORAGE_RETRIES = 3
 STORAGE_RETRY_DELAYS: list[float] = [1.0, 2.0, 4.0]
 
@@ -66,6 +70,15 @@ storage_task = task(
 )
 
 
+def _store(settings: PipelineSettings, bucket: str | None) -> Store:
+    """The bucket through an S3 client made once per process and endpoint (making one costs ~0.1 s)."""
+    endpoint = (settings.s3_endpoint, settings.s3_region)
+    client = _CLIENTS.get(endpoint)
+    if client is None:
+        client = _CLIENTS[endpoint] = make_client(settings)
+    return Store(client, bucket or settings.bucket)
+
+
 def _engine(settings: PipelineSettings) -> Any:
     global _ENGINE
     if _ENGINE is None:
@@ -88,6 +101,13 @@ def locate(store: Store, key: str, version_id: str | None, etag: str | None) -> 
 @storage_task
 def fetch(store: Store, ref: PackageRef, dest: Path, limit: int) -> str:
     return store.download(ref, dest, limit)
+
+
+@storage_task
+def fetch_folder(store: Store, ref: PackageRef, dest: Path, limit: int) -> list[Member]:
+    """A folder package: every member under ``dest`` (the members as read, for their tags)."""
+    dest.mkdir()
+    return store.download_folder(ref, dest, limit)
 
 
 @task(cache_policy=NO_CACHE, persist_result=False)
@@ -123,32 +143,59 @@ def write_verdict(store: Store, ref: PackageRef, verdict: PackageVerdict, doc: d
 
 
 @storage_task
-def attach(store: Store, ref: PackageRef, tags: dict[str, str], quarantine: bool) -> None:
-    """Tags on the package, then the quarantine move: both after the verdict, both repeatable."""
+def attach(
+    store: Store,
+    ref: PackageRef,
+    tags: dict[str, str],
+    quarantine: bool,
+    members: list[tuple[Member, str]] | None = None,
+) -> None:
+    """Tags on the proof objects and the package, then the quarantine move: after the verdict, repeatable.
+
+    ``members`` (folder packages): each object with the status of its proof.
+    """
+    for member, status in [] if quarantine else members or []:
+        member_ref = PackageRef(store.bucket, member.key, member.etag, member.version_id, member.size)
+        with contextlib.suppress(PackageGoneError):  # replaced or deleted since it was read
+            store.tag(member_ref, {**tags, TAG_STATUS: status})
     try:
         store.tag(ref, tags)
         if quarantine:
-            store.quarantine(ref, tags)
+            store.quarantine_package(ref, tags)
     except PackageGoneError:
         pass  # deleted since it was read: the verdict stands, there is nothing left to tag or move
 
 
-def store_verdict(store: Store, ref: PackageRef, verdict: PackageVerdict, area: str) -> dict[str, Any]:
+def _pre_quarantine(store: Store, ref: PackageRef, members: list[Member]) -> None:
+    """The quarantine tag on every object of a risky package, before its verdict exists.
+
+    The bucket policy denies reads on this tag, so a run that dies before the move still leaves the
+    package out of the instructors' reach.
+    """
+    refs = [PackageRef(store.bucket, m.key, m.etag, m.version_id, m.size) for m in members]
+    for target in [*refs, ref]:
+        with contextlib.suppress(StorageError):
+            store.tag(target, {TAG_QUARANTINE: "true"})
+
+
+def store_verdict(
+    store: Store, ref: PackageRef, verdict: PackageVerdict, area: str, members: list[Member] | None = None
+) -> dict[str, Any]:
     """Write the verdict once, then tag and quarantine (retried apart: a tag failure never rewrites it)."""
     logger = get_run_logger()
     doc = vd.document(verdict, ref, area=area, publisher=store.layout.publisher_of(ref.key))
     tags = {TAG_STATUS: verdict.status.value, TAG_RULESET: verdict.provenance.ruleset_version}
     if verdict.quarantine:
-        # Tagged before the verdict exists: the bucket policy denies reads on this tag, so a run that
-        # dies before the move still leaves the package out of the instructors' reach.
         tags[TAG_QUARANTINE] = "true"
-        with contextlib.suppress(StorageError):
-            store.tag(ref, {TAG_QUARANTINE: "true"})
+        _pre_quarantine(store, ref, members or [])
     json_key = write_verdict(store, ref, verdict, doc)
     if json_key is None:
         return {"stored": False, "json_key": None, "doc": None}
+    statuses = vd.object_statuses(doc)
+    # A member the verdict does not name was not checked: never tagged as if it had passed.
+    tagged = [(m, statuses.get(m.path, "error")) for m in members or []]
     try:
-        attach(store, ref, tags, verdict.quarantine)
+        attach(store, ref, tags, verdict.quarantine, tagged)
     except StorageError as exc:
         # The verdict is stored (the record); a later run of this version completes the move.
         logger.error("tags or quarantine not applied: %s", type(exc).__name__)
@@ -203,9 +250,10 @@ def validate(
     if existing:
         _finish_existing(store, ref, existing[-1])
         return {"outcome": "already", "json_key": existing[-1]}
+    members: list[Member] = []
     if verdict is None:
-        verdict = _checked(store, settings, ref)
-    result = store_verdict(store, ref, verdict, area)
+        verdict, members = _checked(store, settings, ref)
+    result = store_verdict(store, ref, verdict, area, members)
     summary = vd.summary(verdict)
     if not result["stored"]:
         return {"outcome": "already", **summary}
@@ -219,29 +267,40 @@ def validate(
     return {"outcome": "stored", "json_key": result["json_key"], **summary}
 
 
-def _checked(store: Store, settings: PipelineSettings, ref: PackageRef) -> PackageVerdict:
-    """Fetch and check; any failure here becomes an ``error`` verdict naming what went wrong."""
+def _checked(store: Store, settings: PipelineSettings, ref: PackageRef) -> tuple[PackageVerdict, list[Member]]:
+    """Fetch and check; any failure here becomes an ``error`` verdict naming what went wrong.
+
+    Returns the verdict and, for a folder package, the members that were read.
+    """
     settings.work_dir.mkdir(parents=True, exist_ok=True)
+    folder = store.layout.is_marker(ref.key)
+    members: list[Member] = []
     with tempfile.TemporaryDirectory(dir=settings.work_dir, prefix="pkg-") as tmp:
         name = safe_segment(vd.package_name(ref.key))
         path = Path(tmp) / name
+        sha256 = ""
         try:
-            sha256 = fetch(store, ref, path, settings.max_package_bytes)
+            if folder:
+                members = fetch_folder(store, ref, path, settings.max_package_bytes)
+            else:
+                sha256 = fetch(store, ref, path, settings.max_package_bytes)
         except PackageGoneError:
-            return vd.error_verdict(ref, "the package was deleted or replaced before it could be read")
+            return vd.error_verdict(ref, "the package was deleted or replaced before it could be read"), []
         except PackageTooLargeError:
             return vd.error_verdict(
                 ref, f"the package is over the {settings.max_package_bytes} byte limit and was not read"
-            )
+            ), []
+        except UnsafeMemberError:
+            return vd.error_verdict(ref, "an object of the folder has a name that is not a plain path"), []
         except StorageError as exc:
-            return vd.error_verdict(ref, f"the storage failed while reading it ({type(exc).__name__})")
+            return vd.error_verdict(ref, f"the storage failed while reading it ({type(exc).__name__})"), []
         try:
-            return check(path, ref, sha256, settings)
+            return check(path, ref, sha256, settings), members
         except Exception as exc:  # the engine is fail-closed per check; this is the intake or a bug
             log.warning("package check failed: %s", type(exc).__name__)
             return vd.error_verdict(
                 ref, f"the checks could not complete ({type(exc).__name__})", sha256=sha256
-            )
+            ), members
 
 
 @flow(name="validate-package", persist_result=False, log_prints=False)
@@ -254,14 +313,14 @@ async def validate_package(
     the body and its tasks are synchronous and run one after the other.
     """
     settings = PipelineSettings.from_env()
-    return validate(Store.connect(settings, bucket), settings, key, version_id, etag)
+    return validate(_store(settings, bucket), settings, key, version_id, etag)
 
 
 @flow(name="rebuild-index", persist_result=False)
 def rebuild_index(bucket: str | None = None) -> int:
     """Rebuild the verdict index and the index page from the stored verdicts."""
     settings = PipelineSettings.from_env()
-    return republish_index(Store.connect(settings, bucket), settings)
+    return republish_index(_store(settings, bucket), settings)
 
 
 def republish_index(

@@ -6,8 +6,11 @@ Two loops in one process:
   version with its idempotency key, and acknowledges each message only after its runs were created;
   every ``reconcile_every`` seconds it lists the package areas and dispatches any version without a
   verdict (a lost, late or never-sent event — SeaweedFS sends none — never loses a package);
-- the Prefect runner (the main thread, optional): executes those runs, at most ``limit`` at once, each
-  in its own process. In production, workers of a work pool run them instead (``--no-runner``).
+- the executor: with ``PROOFCHECK_EXECUTOR=warm`` (the default) a pool of ``limit`` long-lived
+  processes that keep the engine loaded (``flows.warm``) executes the validation runs the bridge
+  creates, handed over at once (no polling); Prefect's runner (the main thread) still serves the other
+  deployments (index rebuild...). With ``process``, the runner executes every run in a new process,
+  at most ``limit`` at once. In production, workers of a work pool run them instead (``--no-runner``).
 
 It needs a real Prefect server (``PREFECT_API_URL``): the per-process temporary server is refused.
 """
@@ -19,9 +22,13 @@ import os
 import threading
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from flows.settings import PipelineSettings
 from flows.storage import ObjectEvent, PackageGoneError, PackageRef, Store, parse_s3_event
+
+if TYPE_CHECKING:
+    from flows.warm import WarmPool
 
 log = logging.getLogger(__name__)
 
@@ -58,11 +65,23 @@ class Bridge:
         self.store = Store.connect(settings)
         self.queue = EventQueue.connect(settings) if settings.queue_url else None
         self.dispatcher = Dispatcher(settings)
+        self.pool: WarmPool | None = None
+        if options.runner and settings.executor == "warm":
+            from flows.warm import WarmPool
+
+            self.pool = WarmPool(options.limit)
+            self.dispatcher.on_run = self.pool.offer
         self.stopping = threading.Event()
         self.next_reconcile = 0.0 if options.reconcile else float("inf")
+        self.settled: set[tuple[str, str]] = set()  # versions whose verdict the reconcile has read
 
     def wait_for_deployment(self, timeout: float = 120.0) -> None:
         """The runner registers the deployment as it starts: dispatching before that would fail."""
+        if self.pool is not None:
+            from flows.deployments import VALIDATE, runner_deployments
+
+            # No runner serves it: the warm pool executes its runs, so it is registered here.
+            runner_deployments((VALIDATE,), schedules=False)[0].apply()
         deadline = time.monotonic() + timeout
         while not self.stopping.is_set():
             try:
@@ -90,8 +109,11 @@ class Bridge:
         for message in self.queue.receive(wait_seconds=self.options.queue_wait):
             dispatched = True
             for event in parse_s3_event(message.body):
-                if event.bucket != self.store.bucket or self.store.layout.area_of(event.key) is None:
+                layout = self.store.layout
+                if event.bucket != self.store.bucket or layout.area_of(event.key) is None:
                     continue
+                if layout.is_member(event.key):
+                    continue  # a folder package starts with its marker (or the reconcile's grace)
                 ref = self._ref_of(event)
                 try:
                     self.dispatcher.submit(ref)
@@ -106,12 +128,16 @@ class Bridge:
     def reconcile_once(self) -> dict[str, int]:
         from flows.dispatch import reconcile
 
-        return reconcile(self.store, self.dispatcher)
+        if self.pool is not None:
+            self.pool.adopt(self.dispatcher.client, self.dispatcher.deployment_id)
+        return reconcile(self.store, self.dispatcher, settled=self.settled)
 
     def loop(self) -> None:
         self.wait_for_deployment()
         while not self.stopping.is_set():
             try:
+                if self.pool is not None:
+                    self.pool.reap(self.dispatcher.client)
                 if time.monotonic() >= self.next_reconcile:
                     self.next_reconcile = time.monotonic() + self.settings.reconcile_every
                     self.reconcile_once()
@@ -122,6 +148,8 @@ class Bridge:
             except Exception as exc:  # storage or Prefect briefly down: keep serving
                 log.warning("bridge iteration failed: %s", type(exc).__name__)
                 self.stopping.wait(2.0)
+        if self.pool is not None:
+            self.pool.shutdown(self.dispatcher.client)
         self.dispatcher.close()
 
 
@@ -138,10 +166,11 @@ def serve(settings: PipelineSettings | None = None, options: ServeOptions | None
         if options.runner:
             from prefect import serve as prefect_serve
 
-            from flows.deployments import runner_deployments
+            from flows.deployments import DEPLOYMENTS, VALIDATE, runner_deployments
 
+            served = DEPLOYMENTS if bridge.pool is None else tuple(d for d in DEPLOYMENTS if d is not VALIDATE)
             prefect_serve(
-                *runner_deployments(schedules=False),
+                *runner_deployments(served, schedules=False),
                 limit=options.limit,
                 print_starting_message=False,
                 pause_on_shutdown=False,

@@ -26,6 +26,15 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
     return float(raw) if raw not in (None, "") else default
 
 
+EXECUTORS = ("warm", "process")
+
+
+def _executor(name: str) -> str:
+    if name not in EXECUTORS:
+        raise ValueError(f"PROOFCHECK_EXECUTOR must be one of {', '.join(EXECUTORS)}")
+    return name
+
+
 @dataclass(frozen=True)
 class PipelineSettings:
     bucket: str = "proofcheck"
@@ -41,6 +50,10 @@ class PipelineSettings:
     stale_after: float = 900.0  # a dispatched run not finished after this long is presumed lost
     max_attempts: int = 3  # dispatches of one package version before an error verdict is stored
     reconcile_every: float = 60.0
+    folder_grace: float = 3600.0  # a folder's objects wait this long for its _READY marker
+    # Who runs the validation runs `proofcheck serve` dispatches: "warm" (a pool of long-lived processes
+    # that keep the engine and its rulesets loaded) or "process" (Prefect's runner: a new process a run).
+    executor: str = "warm"
     engine_settings: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -66,6 +79,8 @@ class PipelineSettings:
             stale_after=_float(env, "PROOFCHECK_STALE_AFTER", 900.0),
             max_attempts=max(1, _int(env, "PROOFCHECK_MAX_ATTEMPTS", 3)),
             reconcile_every=_float(env, "PROOFCHECK_RECONCILE_EVERY", 60.0),
+            folder_grace=_float(env, "PROOFCHECK_FOLDER_GRACE", 3600.0),
+            executor=_executor(env.get("PROOFCHECK_EXECUTOR") or "warm"),
             engine_settings=engine_settings,
         )
 
@@ -83,6 +98,8 @@ class PipelineSettings:
             "PROOFCHECK_STALE_AFTER": str(self.stale_after),
             "PROOFCHECK_MAX_ATTEMPTS": str(self.max_attempts),
             "PROOFCHECK_RECONCILE_EVERY": str(self.reconcile_every),
+            "PROOFCHECK_FOLDER_GRACE": str(self.folder_grace),
+            "PROOFCHECK_EXECUTOR": self.executor,
             "PROOFCHECK_ENGINE_SETTINGS": json.dumps(dict(self.engine_settings)),
         }
         if self.s3_endpoint:

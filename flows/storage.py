@@ -7,10 +7,24 @@ line) when it does not: the record of truth is the verdict object, never a tag.
 Bucket layout (one bucket, prefixes configurable in ``Layout``)::
 
     inbox/<publisher>/<package>.zip            submissions (instructors' side)
-    dryrun/<publisher>/<package>.zip           publishers' dry runs (never in the instructors' index)
+    inbox/<publisher>/<package>/...            a submission uploaded as a folder of proof objects ...
+    inbox/<publisher>/<package>/_READY         ... validated once this marker is written (last)
+    dryrun/<publisher>/<package>.zip|/         publishers' dry runs (never in the instructors' index)
     reports/<package key>/<version>/<ruleset>.json|.html   one verdict per package version and ruleset
     reports/index.html                         the instructors' index of submissions
     quarantine/<package key>                   packages with an ``ssi.*`` error, moved out of the inbox
+
+Two package forms. A **zip** is one object: its key names the package and its version (S3 version id,
+else ETag) names the version validated; the zip object is tagged with the package status. A **folder**
+is every object under ``<area>/<publisher>/<package>/``; the publisher writes the ``_READY`` marker
+(any content, e.g. empty) after the last proof object. The marker is the package object: its key and
+version name the folder package in reports and idempotency keys (rewriting it asks for a new
+validation of the folder as it then is); the members are read as they are when the run starts. After
+the verdict, each proof object is tagged with *its proof's* status (a file outside any proof: its own
+status) and the marker with the package status. Objects deeper than ``<publisher>/`` with no marker
+are members waiting for it: events for them are ignored, and the reconcile validates each one as a
+single-object package once it has waited ``folder_grace`` seconds with no marker (never silently
+skipped: a folder whose marker never comes gets a verdict per object, saying they are not packages).
 """
 
 from __future__ import annotations
@@ -19,6 +33,7 @@ import hashlib
 import json
 import logging
 import re
+import time
 import urllib.parse
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -34,6 +49,9 @@ from flows.settings import PipelineSettings
 log = logging.getLogger(__name__)
 
 CHUNK = 1024 * 1024
+MARKER = "_READY"  # written last by the publisher: the folder package above it is complete
+MAX_FOLDER_FILES = 10_000
+MAX_MEMBER_PATH = 1024
 TAG_STATUS = "proofcheck-status"
 TAG_RULESET = "proofcheck-ruleset"
 TAG_QUARANTINE = "proofcheck-quarantine"
@@ -71,6 +89,10 @@ class PackageTooLargeError(StorageError):
     """The package is over the size limit: it is not downloaded."""
 
 
+class UnsafeMemberError(StorageError):
+    """A folder package holds an object whose name cannot be a local path (``..``, empty segment...)."""
+
+
 def safe_segment(text: str) -> str:
     """A key segment made only of unreserved characters (version ids, ruleset versions)."""
     return _SAFE.sub("_", text).strip("_") or "none"
@@ -100,6 +122,26 @@ class Layout:
             return None
         rest = key[len(self.inbox if area == "inbox" else self.dryrun) :]
         return rest.split("/", 1)[0] if "/" in rest else None
+
+    def folder_of(self, key: str) -> str | None:
+        """``<area>/<publisher>/<package>/`` for a key inside a folder package, None for anything else."""
+        area = self.area_of(key)
+        if area is None:
+            return None
+        prefix = self.inbox if area == "inbox" else self.dryrun
+        parts = key[len(prefix) :].split("/")
+        if len(parts) < 3:
+            return None
+        return f"{prefix}{parts[0]}/{parts[1]}/"
+
+    def is_marker(self, key: str) -> bool:
+        """The key that names a folder package (its completion marker)."""
+        folder = self.folder_of(key)
+        return folder is not None and key == folder + MARKER
+
+    def is_member(self, key: str) -> bool:
+        """An object of a folder package (not a package by itself while its folder may get a marker)."""
+        return self.folder_of(key) is not None and not self.is_marker(key)
 
     def reports_prefix(self, key: str, token: str) -> str:
         return f"{self.reports}{key}/{token}/"
@@ -141,6 +183,30 @@ class PackageRef:
         """The same package version always gives the same key; a new version a new one."""
         digest = hashlib.sha256(f"{self.bucket}\0{self.key}\0{self.token}".encode()).hexdigest()[:32]
         return f"proofcheck:{digest}:{attempt}"
+
+
+@dataclass(frozen=True)
+class Member:
+    """One object of a folder package, as read for a run."""
+
+    key: str
+    path: str  # relative to the package folder: the path the verdict names
+    etag: str
+    version_id: str | None
+    size: int
+
+
+def member_path(folder: str, key: str) -> str:
+    """The local relative path of a member; refuses what could leave the folder or is not a plain name."""
+    path = key[len(folder) :]
+    parts = path.split("/")
+    if (
+        not path
+        or len(path) > MAX_MEMBER_PATH
+        or any(part in {"", ".", ".."} or "\0" in part or "\\" in part for part in parts)
+    ):
+        raise UnsafeMemberError("a member name is not a plain relative path")
+    return path
 
 
 @dataclass(frozen=True)
@@ -336,11 +402,15 @@ class Store:
         """Stream one version to ``dest`` (never more than ``limit`` bytes); returns its sha256."""
         if ref.size > limit:
             raise PackageTooLargeError(f"{ref.size} bytes is over the {limit}-byte limit")
-        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": ref.key}
-        if ref.version_id and ref.version_id != "null":
-            kwargs["VersionId"] = ref.version_id
-        elif ref.etag:
-            kwargs["IfMatch"] = f'"{ref.etag}"'  # unversioned: refuse content replaced since the head
+        return self._stream(ref.key, ref.version_id, ref.etag, dest, limit)[1]
+
+    def _stream(self, key: str, version_id: str | None, etag: str, dest: Path, limit: int) -> tuple[int, str]:
+        """One object version to ``dest``, at most ``limit`` bytes; (bytes written, sha256)."""
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
+        if version_id and version_id != "null":
+            kwargs["VersionId"] = version_id
+        elif etag:
+            kwargs["IfMatch"] = f'"{etag}"'  # unversioned: refuse content replaced since the listing
         digest = hashlib.sha256()
         written = 0
         try:
@@ -358,42 +428,84 @@ class Store:
             raise classify(exc, "download package") from None
         except BotoCoreError as exc:
             raise classify(exc, "download package") from None
-        return digest.hexdigest()
+        return written, digest.hexdigest()
 
-    def list_packages(self, area: str) -> Iterator[PackageRef]:
-        """The current version of every package in an area (``inbox`` or ``dryrun``)."""
-        prefix = self.layout.inbox if area == "inbox" else self.layout.dryrun
+    def _latest(self, prefix: str) -> Iterator[tuple[PackageRef, float]]:
+        """The current version of every object under ``prefix``, with its last-modified time (epoch s)."""
         try:
             if self.versioned:
-                pages = self.client.get_paginator("list_object_versions").paginate(
-                    Bucket=self.bucket, Prefix=prefix
-                )
-                for page in pages:
-                    for item in page.get("Versions", []):
-                        if item.get("IsLatest") and self.layout.area_of(item["Key"]):
-                            yield PackageRef(
-                                self.bucket,
-                                item["Key"],
-                                str(item.get("ETag", "")).strip('"'),
-                                item.get("VersionId") or None,
-                                int(item.get("Size", -1)),
-                            )
+                pages = self.client.get_paginator("list_object_versions").paginate(Bucket=self.bucket, Prefix=prefix)
+                items = (item for page in pages for item in page.get("Versions", []) if item.get("IsLatest"))
             else:
-                pages = self.client.get_paginator("list_objects_v2").paginate(
-                    Bucket=self.bucket, Prefix=prefix
+                pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
+                items = (item for page in pages for item in page.get("Contents", []))
+            for item in items:
+                modified = item.get("LastModified")
+                yield (
+                    PackageRef(
+                        self.bucket,
+                        item["Key"],
+                        str(item.get("ETag", "")).strip('"'),
+                        (item.get("VersionId") or None) if self.versioned else None,
+                        int(item.get("Size", -1)),
+                    ),
+                    modified.timestamp() if modified is not None else 0.0,
                 )
-                for page in pages:
-                    for item in page.get("Contents", []):
-                        if self.layout.area_of(item["Key"]):
-                            yield PackageRef(
-                                self.bucket,
-                                item["Key"],
-                                str(item.get("ETag", "")).strip('"'),
-                                None,
-                                int(item.get("Size", -1)),
-                            )
         except (ClientError, BotoCoreError) as exc:
             raise classify(exc, "list packages") from None
+
+    def list_packages(self, area: str, member_grace: float | None = None) -> Iterator[PackageRef]:
+        """The current version of every package in an area (``inbox`` or ``dryrun``).
+
+        Packages are zip objects and folder markers. A member of a folder that has no marker is listed
+        too, as a package of its own, once it is ``member_grace`` seconds old (None: never).
+        """
+        prefix = self.layout.inbox if area == "inbox" else self.layout.dryrun
+        waiting: dict[str, list[tuple[PackageRef, float]]] = {}
+        complete: set[str] = set()
+        for ref, modified in self._latest(prefix):
+            if self.layout.area_of(ref.key) is None:
+                continue
+            folder = self.layout.folder_of(ref.key)
+            if folder is not None and not self.layout.is_marker(ref.key):
+                waiting.setdefault(folder, []).append((ref, modified))
+                continue
+            if folder is not None:
+                complete.add(folder)
+            yield ref
+        if member_grace is None:
+            return
+        cutoff = time.time() - member_grace
+        for folder, members in waiting.items():
+            if folder not in complete:
+                yield from (ref for ref, modified in members if modified <= cutoff)
+
+    def members(self, ref: PackageRef) -> list[Member]:
+        """The objects of a folder package (its marker excluded), as they are now."""
+        folder = self.layout.folder_of(ref.key)
+        if folder is None or not self.layout.is_marker(ref.key):
+            raise StorageError("not a folder package")
+        found: list[Member] = []
+        for item, _ in self._latest(folder):
+            if item.key == ref.key or item.key.endswith("/"):
+                continue
+            if len(found) >= MAX_FOLDER_FILES:
+                raise PackageTooLargeError(f"more than {MAX_FOLDER_FILES} objects in the folder")
+            found.append(Member(item.key, member_path(folder, item.key), item.etag, item.version_id, item.size))
+        return found
+
+    def download_folder(self, ref: PackageRef, dest: Path, limit: int) -> list[Member]:
+        """Every member of a folder package under ``dest`` (``limit`` bytes in all); the members read."""
+        members = self.members(ref)
+        if sum(max(m.size, 0) for m in members) > limit:
+            raise PackageTooLargeError(f"the folder is over the {limit}-byte limit")
+        budget = limit
+        for member in members:
+            target = dest / member.path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            written, _ = self._stream(member.key, member.version_id, member.etag, target, budget)
+            budget -= written
+        return members
 
     # -- verdicts -----------------------------------------------------------------------------------
 
@@ -508,6 +620,15 @@ class Store:
             raise classify(exc, "quarantine package") from None
         return target
 
+    def quarantine_package(self, ref: PackageRef, tags: Mapping[str, str]) -> str:
+        """Move a package out of the area instructors read: the zip, or a folder's members then marker."""
+        if self.layout.is_marker(ref.key):
+            folder = self.layout.folder_of(ref.key) or ""
+            for item, _ in list(self._latest(folder)):
+                if item.key != ref.key:
+                    self.quarantine(item, tags)
+        return self.quarantine(ref, tags)
+
     def complete_quarantine(self, ref: PackageRef, json_key: str) -> bool:
         """Finish the move of a version whose stored verdict says quarantine; True if it moved it now.
 
@@ -530,15 +651,17 @@ class Store:
             TAG_QUARANTINE: "true",
             TAG_RULESET: str((doc.get("ruleset") or {}).get("version", "none")),
         }
-        self.quarantine(ref, tags)
+        self.quarantine_package(ref, tags)
         return True
 
 
 __all__ = [
+    "MARKER",
     "TAG_QUARANTINE",
     "TAG_RULESET",
     "TAG_STATUS",
     "Layout",
+    "Member",
     "ObjectEvent",
     "PackageGoneError",
     "PackageRef",
@@ -546,8 +669,10 @@ __all__ = [
     "StorageError",
     "Store",
     "TransientStorageError",
+    "UnsafeMemberError",
     "classify",
     "make_client",
+    "member_path",
     "parse_s3_event",
     "safe_segment",
 ]

@@ -8,11 +8,12 @@ from __future__ import annotations
 import html
 import importlib
 import json
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from flows.storage import PackageRef
+from flows.storage import MARKER, PackageRef
 from validators import __version__, rules
 from validators.model import PackageInfo, PackageVerdict, Provenance
 from validators.report import json_report
@@ -25,7 +26,24 @@ def _now() -> str:
 
 
 def package_name(key: str) -> str:
-    return key.rsplit("/", 1)[-1]
+    """The package's name: the zip object's, or the folder's for a folder package's marker."""
+    head, _, last = key.rpartition("/")
+    return head.rsplit("/", 1)[-1] if last == MARKER and head else last
+
+
+def object_statuses(doc: Mapping[str, Any]) -> dict[str, str]:
+    """The status each proof object gets, by its path in the package: its proof's status.
+
+    A file outside any proof gets its own status. Files found inside others (children) are not S3
+    objects and get nothing.
+    """
+    statuses: dict[str, str] = {}
+    for proof in doc.get("proofs") or []:
+        for entry in proof.get("files") or []:
+            statuses[str(entry.get("path"))] = str(proof.get("status", "error"))
+    for entry in doc.get("unmapped_files") or []:
+        statuses[str(entry.get("path"))] = str(entry.get("status", "error"))
+    return statuses
 
 
 def with_source(verdict: PackageVerdict, ref: PackageRef) -> PackageVerdict:

@@ -15,10 +15,14 @@ from typing import Any, cast
 import boto3
 import pytest
 
-moto = pytest.importorskip("moto")
+pytest.importorskip("moto")
+pytest.importorskip("prefect")
+
+from moto import mock_aws
 
 from flows import verdicts as vd
 from flows.dispatch import Dispatcher, reconcile
+from flows.settings import PipelineSettings
 from flows.storage import TAG_QUARANTINE, TAG_STATUS, PackageRef, Store
 
 
@@ -27,6 +31,7 @@ class _NoDispatch:
 
     def __init__(self) -> None:
         self.ensured: list[str] = []
+        self.settings = PipelineSettings()
 
     def ensure(self, ref: PackageRef, store: Store) -> str:
         self.ensured.append(ref.key)
@@ -37,7 +42,7 @@ class _NoDispatch:
 def store(monkeypatch: pytest.MonkeyPatch) -> Iterator[Store]:
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.setenv(name, "proofcheck-test")
-    with moto.mock_aws():
+    with mock_aws():
         store = Store(boto3.client("s3", region_name="us-east-1"), "proofcheck-quarantine-test")
         store.ensure_bucket(versioning=True)
         yield store
@@ -94,9 +99,9 @@ def test_reconcile_completes_a_quarantine_interrupted_after_the_verdict(store: S
 def test_a_move_interrupted_after_the_copy_is_completed(store: Store) -> None:
     ref = _upload(store, "inbox/acme/copie.zip")
     _store_verdict(store, ref, quarantine=True)
-    store.client.copy_object(  # the copy happened, the delete did not
-        Bucket=store.bucket, Key=store.layout.quarantine_key(ref.key), CopySource={"Bucket": store.bucket, "Key": ref.key}
-    )
+    source = {"Bucket": store.bucket, "Key": ref.key}
+    store.client.copy_object(Bucket=store.bucket, Key=store.layout.quarantine_key(ref.key), CopySource=source)
+    # ... the copy happened, the delete did not.
     assert reconcile(store, cast(Dispatcher, _NoDispatch())) == {"quarantined": 1}
     assert _inbox_keys(store) == []
 

@@ -1,0 +1,248 @@
+"""Warm executor: long-lived processes that run validation flow runs with the engine already loaded.
+
+Why: Prefect's runner starts a new (spawned) process for every flow run, which re-imports Prefect,
+lxml, saxonche and the validators and rebuilds the engine: 2.5-3 s before the first byte is checked,
+more under load (BENCHMARKS.md). Here ``size`` processes are started once, import everything and build
+the engine at start, then execute one flow run after another.
+
+What stays as with the runner: the bridge still creates each run on the Prefect server from the
+deployment with its idempotency key (one run per package version, visible in the UI); a pool process
+*claims* a run by proposing ``Pending`` (the server accepts one claim, so a run is executed once even if
+two serving processes see it) and then runs Prefect's flow engine on it. At most ``size`` runs execute
+at once; the rest wait in ``Scheduled``, where a restarted serving process adopts them.
+
+Fail closed: a run whose process dies (killed, out of memory, a parser crash) is marked ``Crashed`` and
+the pool is rebuilt; the reconcile then dispatches the next attempt, and after ``max_attempts`` stores an
+``error`` verdict. Not supported here (use ``PROOFCHECK_EXECUTOR=process``): cancelling a run from the UI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import multiprocessing
+import ssl
+import tempfile
+import threading
+import zipfile
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+log = logging.getLogger(__name__)
+
+RECYCLE_AFTER = 200  # runs per process before it is replaced (bounds slow memory growth of parsers)
+
+
+def _warm_up() -> None:
+    """Pool process start: import the flow, build the engine and check a tiny package once.
+
+    The first check of a process loads what the validators load lazily (libmagic, clamd's connection,
+    the personal-data patterns...): done here, it is not paid by the first upload. A failure is only
+    logged: the run's own check then fails and stores an ``error`` verdict.
+    """
+    try:
+        from flows import pipeline
+        from flows.settings import PipelineSettings
+        from validators.package import open_package
+
+        _reuse_tls_contexts()
+        settings = PipelineSettings.from_env()
+        engine = pipeline._engine(settings)
+        settings.work_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=settings.work_dir, prefix="warm-") as tmp:
+            path = Path(tmp) / "warm-up.zip"
+            with zipfile.ZipFile(path, "w") as archive:
+                archive.writestr("INS.41.2.2/journal.txt", "warm-up\n")
+            with open_package(path, settings=settings.engine_settings) as contents:
+                engine.run(contents)
+    except Exception as exc:
+        log.warning("warm-up failed: %s", type(exc).__name__)
+
+
+def _reuse_tls_contexts() -> None:
+    """Make ``ssl.create_default_context(cafile=...)`` return one context per CA file in this process.
+
+    Prefect opens a new API client for every task and flow run, and each one parses the CA bundle
+    again (certifi: ~45 ms, 9 times a run: a third of a warm run's own time, profiled). A context
+    made from the same file with the same purpose verifies the same way, so it is shared; contexts
+    made without a file (which callers may then loosen) are left alone.
+    """
+    original = ssl.create_default_context
+    if getattr(original, "_proofcheck_cached", False):
+        return
+    cache: dict[tuple[Any, ...], ssl.SSLContext] = {}
+    lock = threading.Lock()
+
+    @functools.wraps(original)
+    def create_default_context(
+        purpose: ssl.Purpose = ssl.Purpose.SERVER_AUTH,
+        *,
+        cafile: str | None = None,
+        capath: str | None = None,
+        cadata: Any = None,
+    ) -> ssl.SSLContext:
+        if cafile is None or cadata is not None:
+            return original(purpose, cafile=cafile, capath=capath, cadata=cadata)
+        key = (purpose, cafile, capath)
+        with lock:
+            if key not in cache:
+                cache[key] = original(purpose, cafile=cafile, capath=capath)
+            return cache[key]
+
+    create_default_context._proofcheck_cached = True  # type: ignore[attr-defined]
+    setattr(ssl, "create_default_context", create_default_context)  # noqa: B010 (typeshed's signature is wider)
+
+
+def _ready() -> bool:
+    return True
+
+
+def execute(run_id: str) -> str:
+    """In a pool process: claim one scheduled run and run the validation flow on it; its final state."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.responses import SetStateStatus
+    from prefect.flow_engine import run_flow
+    from prefect.states import Pending
+
+    from flows.pipeline import validate_package
+
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(UUID(run_id))
+        if run.state is None or not run.state.is_scheduled():
+            return f"not claimed ({run.state_name})"
+        answer: Any = client.set_flow_run_state(run.id, Pending())
+        if answer.status != SetStateStatus.ACCEPT:
+            return "claimed elsewhere"
+        run = client.read_flow_run(run.id)
+    outcome = run_flow(validate_package, flow_run=run, return_type="state")
+    state: Any = asyncio.run(outcome) if asyncio.iscoroutine(outcome) else outcome
+    return str(getattr(state, "name", "unknown"))
+
+
+class WarmPool:
+    """The bridge's side: hands run ids to the pool, keeps what is in flight, reports lost runs."""
+
+    def __init__(self, size: int) -> None:
+        self.size = max(1, size)
+        self._lock = threading.RLock()  # cancelling futures calls ``_done`` under it
+        self._in_flight: dict[UUID, Future[str]] = {}
+        self._lost: list[UUID] = []  # runs whose process died: marked Crashed by ``reap``
+        self._executor = self._start()
+
+    def _start(self) -> ProcessPoolExecutor:
+        executor = ProcessPoolExecutor(
+            max_workers=self.size,
+            mp_context=multiprocessing.get_context("spawn"),  # the bridge has threads: no fork
+            initializer=_warm_up,
+            max_tasks_per_child=RECYCLE_AFTER,
+        )
+        for _ in range(self.size):  # processes start on demand: start (and warm) them all now
+            executor.submit(_ready)
+        return executor
+
+    @property
+    def in_flight(self) -> set[UUID]:
+        with self._lock:
+            return set(self._in_flight)
+
+    def offer(self, run: Any) -> bool:
+        """Queue a flow run (a Prefect ``FlowRun``) if it waits to be executed and is not ours already."""
+        state = getattr(run, "state", None)
+        if state is None or not state.is_scheduled():
+            return False
+        return self.submit(run.id)
+
+    def submit(self, run_id: UUID) -> bool:
+        with self._lock:
+            if run_id in self._in_flight:
+                return False
+            try:
+                future = self._executor.submit(execute, str(run_id))
+            except (BrokenProcessPool, RuntimeError):
+                self._executor = self._start()
+                future = self._executor.submit(execute, str(run_id))
+            self._in_flight[run_id] = future
+        future.add_done_callback(functools.partial(self._done, run_id))
+        return True
+
+    def _done(self, run_id: UUID, future: Future[str]) -> None:
+        with self._lock:
+            self._in_flight.pop(run_id, None)
+            error = None if future.cancelled() else future.exception()
+            if error is not None:
+                # Its process died (BrokenProcessPool) or the claim failed: let ``reap`` settle it.
+                self._lost.append(run_id)
+        if error is not None:
+            log.warning("validation run ended abnormally: %s", type(error).__name__)
+
+    def reap(self, client: Any) -> int:
+        """Mark runs lost with a dead process ``Crashed`` (reconcile retries them); rebuild a broken pool.
+
+        A lost run still ``Scheduled`` was never started: it is queued again instead.
+        """
+        from prefect.states import Crashed
+
+        with self._lock:
+            lost, self._lost = self._lost, []
+            if lost and getattr(self._executor, "_broken", False):
+                self._executor.shutdown(wait=False, cancel_futures=True)
+                self._executor = self._start()
+        for run_id in lost:
+            try:
+                run = client.read_flow_run(run_id)
+                if run.state is not None and run.state.is_scheduled():
+                    self.submit(run_id)
+                elif run.state is None or not run.state.is_final():
+                    client.set_flow_run_state(
+                        run_id, Crashed(message="its proofcheck warm process died"), force=True
+                    )
+            except Exception as exc:  # the server is down: the reconcile's staleness rule takes over
+                log.warning("lost run not settled: %s", type(exc).__name__)
+        return len(lost)
+
+    def adopt(self, client: Any, deployment_id: UUID) -> int:
+        """Queue the deployment's runs waiting in ``Scheduled`` (left by a stopped serving process)."""
+        from prefect.client.schemas.filters import (
+            DeploymentFilter,
+            DeploymentFilterId,
+            FlowRunFilter,
+            FlowRunFilterState,
+            FlowRunFilterStateType,
+        )
+        from prefect.client.schemas.objects import StateType
+
+        runs = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED]))
+            ),
+            deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id])),
+            limit=200,
+        )
+        return sum(self.offer(run) for run in runs)
+
+    def shutdown(self, client: Any | None = None) -> None:
+        """Stop the pool; runs it had started are marked ``Crashed`` so the next start retries them.
+
+        Runs still ``Scheduled`` are left as they are: the next serving process adopts them.
+        """
+        from prefect.states import Crashed
+
+        with self._lock:
+            started = [*self._in_flight, *self._lost]
+            self._lost = []
+            self._executor.shutdown(wait=False, cancel_futures=True)
+        if client is None:
+            return
+        for run_id in started:
+            try:
+                run = client.read_flow_run(run_id)
+                if run.state is not None and not run.state.is_final() and not run.state.is_scheduled():
+                    client.set_flow_run_state(
+                        run_id, Crashed(message="the proofcheck serving process stopped"), force=True
+                    )
+            except Exception as exc:
+                log.warning("run not marked crashed on shutdown: %s", type(exc).__name__)
