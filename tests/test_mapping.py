@@ -74,6 +74,8 @@ def test_ids_as_written_keep_the_first_form() -> None:
         ("LGC.INS.41/capture.png", "package.ambiguous-proof-id"),
         ("INS/va1.60.01.01/capture.png", "package.ambiguous-proof-id"),
         ("INS.41.2.1 et INS.41.2.2.png", "package.ambiguous-proof-id"),
+        ("INS 41.2.1 et 41.2.2.png", "package.ambiguous-proof-id"),
+        ("capture INS.41.2.1, 41.2.2.png", "package.ambiguous-proof-id"),
         ("INS.41.2.2.1.png", "package.malformed-proof-id"),
     ],
 )

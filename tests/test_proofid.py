@@ -87,6 +87,23 @@ def test_several_ids_in_one_path_come_in_order() -> None:
     assert keys("INS.41/INS.41.2.2_et_INS.41.2.1.png") == ["INS.41", "INS.41.2.2", "INS.41.2.1"]
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("INS 41.2.1 et 41.2.2.png", ["INS.41.2.1", "INS.41.2.2"]),
+        ("INS.41.2.1, 41.2.2 & 41.2.3", ["INS.41.2.1", "INS.41.2.2", "INS.41.2.3"]),
+        ("DOC 3.1.2 and 3.1.3", ["DOC.3.1.2", "DOC.3.1.3"]),
+        # Not a conjunction, or not a proof-shaped number after it: nothing more is read.
+        ("INS.41.2.1 v4.2.1.png", ["INS.41.2.1"]),
+        ("INS.41.2.1 et 2024.01.15.png", ["INS.41.2.1"]),
+        ("INS.41.2.1 et 1.2.3.4.png", ["INS.41.2.1"]),
+        ("INS.41.2.1/41.2.1_capture.png", ["INS.41.2.1"]),
+    ],
+)
+def test_further_proofs_joined_by_a_conjunction_are_read(text: str, expected: list[str]) -> None:
+    assert keys(text) == expected
+
+
 def test_hostile_length_is_cut() -> None:
     assert keys("INS.1.1.1 " * 100_000)[:1] == ["INS.1.1.1"]
     assert len(keys("INS.1.1.1 " * 100_000)) < 1000

@@ -90,6 +90,34 @@ def _pattern(syntax: IdSyntax) -> re.Pattern[str]:
     )
 
 
+# "INS 41.2.1 et 41.2.2", "INS.41.2.1, 41.2.2 & 41.2.3": further proofs of the same section joined by a
+# conjunction. Read as ids so that a name holding several proofs is reported, never silently cut to one.
+_CONTINUATION = re.compile(
+    rf"\s*(?:,|;|&|\+|\bet\b|\band\b)\s*(?P<n1>\d{{1,3}}){_SEP}(?P<n2>\d{{1,3}}){_SEP}(?P<n3>\d{{1,3}})(?!\d)(?!\.\d)",
+    re.IGNORECASE,
+)
+
+
+def _continuations(text: str, first: IdMatch) -> list[IdMatch]:
+    out: list[IdMatch] = []
+    position = first.span[1]
+    while len(out) < 8 and (more := _CONTINUATION.match(text, position)):
+        numbers = tuple(int(more.group(g)) for g in ("n1", "n2", "n3"))
+        start = more.start("n1")
+        out.append(
+            IdMatch(
+                written=text[start : more.end()],
+                span=(start, more.end()),
+                section=first.section,
+                numbers=numbers,
+                crosswalk=first.crosswalk,
+                malformed="a number is zero" if 0 in numbers else None,
+            )
+        )
+        position = more.end()
+    return out
+
+
 def find_ids(text: str, syntax: IdSyntax) -> list[IdMatch]:
     """Every id written in ``text``, left to right. Never raises on any string."""
     text = text[:MAX_TEXT]
@@ -105,17 +133,18 @@ def find_ids(text: str, syntax: IdSyntax) -> list[IdMatch]:
             continue
         elif 0 in numbers:
             malformed = "a number is zero"
-        found.append(
-            IdMatch(
-                written=match.group(0),
-                span=(match.start(), match.end()),
-                section=section,
-                numbers=numbers,
-                crosswalk=match.group("marker") is not None,
-                prefix=match.group("prefix").upper() if match.group("prefix") else None,
-                malformed=malformed,
-            )
+        first = IdMatch(
+            written=match.group(0),
+            span=(match.start(), match.end()),
+            section=section,
+            numbers=numbers,
+            crosswalk=match.group("marker") is not None,
+            prefix=match.group("prefix").upper() if match.group("prefix") else None,
+            malformed=malformed,
         )
+        found.append(first)
+        if len(numbers) == 3 and malformed is None:
+            found.extend(_continuations(text, first))
     return found
 
 
