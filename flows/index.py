@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -146,17 +147,44 @@ def _engine(url: str) -> sa.Engine:
     return sa.create_engine(url, pool_pre_ping=True)
 
 
+def _fit(table: sa.Table, row: Mapping[str, Any]) -> dict[str, Any]:
+    """The row with each text cut to its column's length: Postgres refuses longer values (SQLite keeps
+    them), and a long package name must not keep its verdict out of the index."""
+    out = dict(row)
+    for column in table.columns:
+        length = getattr(column.type, "length", None)
+        value = out.get(column.name)
+        if length and isinstance(value, str) and len(value) > length:
+            out[column.name] = value[:length]
+    return out
+
+
 class VerdictIndex:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = _engine(url)
+        self._created = False
 
     def close(self) -> None:
         self.engine.dispose()
 
+    def _ready(self) -> None:
+        """Create the tables once per instance; several first writers at once may race on Postgres."""
+        if self._created:
+            return
+        for attempt in range(3):
+            try:
+                _meta.create_all(self.engine)
+                break
+            except sa.exc.DBAPIError:  # another process created them between the check and the CREATE
+                if attempt == 2:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
+        self._created = True
+
     def ensure(self, store: Store) -> bool:
         """Create the tables; rebuild from the stored verdicts if never built. True if it rebuilt."""
-        _meta.create_all(self.engine)
+        self._ready()
         with self.engine.connect() as conn:
             built = conn.execute(
                 sa.select(index_meta.c.value).where(index_meta.c.name == "built_at")
@@ -168,7 +196,7 @@ class VerdictIndex:
 
     def rebuild(self, store: Store) -> int:
         """Drop every row and re-read every stored submission verdict. Returns how many were indexed."""
-        _meta.create_all(self.engine)
+        self._ready()
         rows = []
         changes = []
         for key in store.iter_verdict_keys():
@@ -178,7 +206,7 @@ class VerdictIndex:
                 log.warning("verdict %s not indexed: %s", key.rsplit("/", 1)[-1], type(exc).__name__)
                 continue
             if isinstance(doc, dict) and (doc.get("object") or {}).get("area") == "inbox":
-                rows.append(row_from_document(doc, key))
+                rows.append(_fit(verdicts, row_from_document(doc, key)))
                 change = revalidation_from_document(doc, key)
                 if change is not None:
                     changes.append(change)
@@ -197,12 +225,15 @@ class VerdictIndex:
         """Add one verdict (idempotent: a verdict already indexed is left as it is)."""
         if (doc.get("object") or {}).get("area") != "inbox":
             return
-        _meta.create_all(self.engine)
-        row = row_from_document(doc, json_key)
-        with self.engine.begin() as conn:
-            exists = conn.execute(sa.select(verdicts.c.id).where(verdicts.c.json_key == json_key)).first()
-            if exists is None:
-                conn.execute(verdicts.insert().values(**row))
+        self._ready()
+        row = _fit(verdicts, row_from_document(doc, json_key))
+        try:
+            with self.engine.begin() as conn:
+                exists = conn.execute(sa.select(verdicts.c.id).where(verdicts.c.json_key == row["json_key"])).first()
+                if exists is None:
+                    conn.execute(verdicts.insert().values(**row))
+        except sa.exc.IntegrityError:
+            pass  # indexed by a concurrent run between our check and our insert: the same row
 
     def record_revalidation(self, doc: Mapping[str, Any], json_key: str) -> None:
         """Link a verdict stored by a re-validation to its change report (idempotent)."""
@@ -223,7 +254,7 @@ class VerdictIndex:
         with self.engine.begin() as conn:
             known = {r.json_key for r in conn.execute(sa.select(verdicts.c.json_key))}
             linked = {r.json_key for r in conn.execute(sa.select(revalidations.c.json_key))}
-            rows = [row_from_document(doc, key) for doc, key in stored if key not in known]
+            rows = [_fit(verdicts, row_from_document(doc, key)) for doc, key in stored if key not in known]
             links = [
                 link
                 for doc, key in stored
@@ -242,6 +273,7 @@ class VerdictIndex:
             return {r.json_key: r.report_key for r in result}
 
     def history(self, package_key: str) -> list[dict[str, Any]]:
+        self._ready()
         with self.engine.connect() as conn:
             result = conn.execute(
                 sa.select(verdicts).where(verdicts.c.package_key == package_key).order_by(verdicts.c.id)
@@ -250,6 +282,7 @@ class VerdictIndex:
 
     def latest(self) -> list[IndexRow]:
         """The latest verdict of every package key, newest first."""
+        self._ready()
         with self.engine.connect() as conn:
             result = conn.execute(sa.select(verdicts).order_by(verdicts.c.id))
             by_key: dict[str, dict[str, Any]] = {}
