@@ -63,6 +63,9 @@ REVALIDATE = DeploymentSpec(
     flow=revalidate,
     description="On a new ruleset version: re-validate the packages verdicted under an older one, diff, report.",
     parameters={"since": None, "dry_run": False, "bucket": None, "full": False},
+    # Also daily, as a safety net: a verdict stored under the old ruleset by a worker that had not yet
+    # reloaded it is picked up the next day (the run does nothing when no verdict is stale).
+    interval=timedelta(days=1),
     tags=("proofcheck", "rulesets"),
     triggers=(
         DeploymentEventTrigger(
