@@ -518,6 +518,33 @@ class Store:
             raise classify(exc, "list verdicts") from None
         return sorted(item["Key"] for item in answer.get("Contents", []) if item["Key"].endswith(".json"))
 
+    def verdict_keys_for_content(self, key: str, etag: str, limit: int = 100) -> list[str]:
+        """JSON verdicts of any version of ``key`` whose stored document names this ETag.
+
+        For an event without a version id (moto, some S3 servers) about a version that is no longer
+        there (moved to quarantine, deleted): its verdict is stored under the version id it had.
+        """
+        prefix = self.layout.reports + key + "/"
+        try:
+            pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
+            candidates = [
+                item["Key"]
+                for page in pages
+                for item in page.get("Contents", [])
+                if item["Key"].endswith(".json") and item["Key"][len(prefix) :].count("/") == 1
+            ]
+        except (ClientError, BotoCoreError) as exc:
+            raise classify(exc, "list verdicts") from None
+        found = []
+        for json_key in candidates[:limit]:
+            try:
+                obj = json.loads(self.get_bytes(json_key)).get("object") or {}
+            except (StorageError, ValueError, AttributeError):
+                continue
+            if obj.get("key") == key and str(obj.get("etag")) == etag:
+                found.append(json_key)
+        return sorted(found)
+
     def put_verdict(self, ref: PackageRef, ruleset_version: str, document: bytes, html: bytes) -> str | None:
         """Store a verdict once: None if this version already has one under this ruleset.
 

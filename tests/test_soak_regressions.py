@@ -1,4 +1,4 @@
-"""Reconcile regressions found by benchmarks/soak.py: queued runs presumed lost; gave-up verdicts not indexed.
+"""Pipeline regressions found by benchmarks/soak.py (each test names the soak run that showed it).
 
 A burst larger than the runner's limit leaves runs waiting in ``Scheduled``; the reconcile aged them from
 their creation, marked them ``Crashed`` past ``stale_after``, re-queued the next attempt at the back and,
@@ -100,3 +100,34 @@ def test_a_gave_up_verdict_is_indexed_for_the_instructors(tmp_path: Path) -> Non
         rows = VerdictIndex(settings.index_url).latest()
         assert [(r.package_key, r.status) for r in rows] == [(REF.key, "error")]
         assert b"paquet.zip" in store.get_bytes(store.layout.index_html)
+
+
+def test_a_quarantined_version_is_found_by_its_content_for_a_late_event(tmp_path: Path) -> None:
+    """A late event with no version id (moto) for a version moved to quarantine must find its verdict.
+
+    The 200-package soak stored 46 second verdicts (error, "deleted before it could be read") under the
+    ETag token of versions already judged and quarantined under their version id.
+    """
+    import json
+
+    import boto3
+    from moto import mock_aws
+
+    from flows.storage import Store
+
+    with mock_aws():
+        store = Store(boto3.client("s3", region_name="us-east-1"), "proofcheck")
+        store.ensure_bucket(versioning=True)
+        key = "inbox/acme/risque.zip"
+        put = store.client.put_object(Bucket=store.bucket, Key=key, Body=b"zip bytes")
+        ref = PackageRef(store.bucket, key, put["ETag"].strip('"'), put["VersionId"], 9)
+        doc = {"status": "fail", "object": {"key": key, "etag": ref.etag, "version_id": ref.version_id}}
+        json_key = store.put_verdict(ref, "rs-1", json.dumps(doc).encode(), b"<html></html>")
+        nested = PackageRef(store.bucket, key + "/autre.zip", ref.etag, None)  # a key under this one
+        store.put_verdict(nested, "rs-1", json.dumps({"object": {"key": nested.key, "etag": ref.etag}}).encode(),
+                          b"")
+        store.client.delete_object(Bucket=store.bucket, Key=key, VersionId=ref.version_id)  # the move
+        late = PackageRef(store.bucket, key, ref.etag, None)
+        assert store.verdict_keys_of(late) == []  # what the run looked at: nothing under the ETag token
+        assert store.verdict_keys_for_content(key, ref.etag) == [json_key]
+        assert store.verdict_keys_for_content(key, "another-etag") == []
