@@ -141,14 +141,22 @@ class _ProxyHandler(BaseHTTPRequestHandler):
     do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _forward
 
 
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that died (a killed serving process) or a connection we reset: expected here."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 class S3FaultProxy:
     """A loopback proxy in front of an S3 endpoint that fails S3 requests during fault windows."""
 
     def __init__(self, upstream: str, bucket: str) -> None:
         self.state = _ProxyState(upstream, bucket)
         handler = type("Handler", (_ProxyHandler,), {"state": self.state})
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.server.daemon_threads = True
+        self.server = _QuietServer(("127.0.0.1", 0), handler)
         self.thread = threading.Thread(target=self.server.serve_forever, name="s3-fault-proxy", daemon=True)
 
     @property

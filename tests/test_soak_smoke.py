@@ -188,10 +188,17 @@ def test_the_checker_sees_missing_doubled_and_stray_verdicts() -> None:
     }
     rows = [{"json_key": k} for k in docs]
     assert _failed(soak.check_invariants(uploads, docs, rows)) == {
-        "every uploaded version has a verdict",
+        "every current version has a verdict",
         "exactly one verdict per version (no duplicates)",
         "no verdict for a version never uploaded",
     }
+
+
+def test_the_checker_tells_a_replaced_version_without_verdict_from_a_current_one() -> None:
+    uploads = [_upload("inbox/p/a.zip", "e1"), _upload("inbox/p/a.zip", "e2"), _upload("inbox/p/b.zip", "e3")]
+    docs = {"r/a2.json": _doc("inbox/p/a.zip", "e2", "pass"), "r/b.json": _doc("inbox/p/b.zip", "e3", "pass")}
+    invariants = soak.check_invariants(uploads, docs, [{"json_key": k} for k in docs])
+    assert _failed(invariants) == {"every replaced version has a verdict"}
 
 
 def test_the_checker_refuses_a_pass_whose_embedded_check_did_not_run() -> None:
