@@ -271,3 +271,42 @@ def test_the_index_links_a_revalidated_verdict_to_its_change_report(tmp_path: Pa
     parsed.feed(page)
     assert "changes/v-B/run1.html" in parsed.links and "changes/index.html" in parsed.links
     index.close()
+
+
+class _Bucket:
+    """What VerdictIndex.rebuild reads of a Store: the verdict keys and their bytes."""
+
+    def __init__(self, objects: dict[str, bytes]) -> None:
+        self.objects = objects
+
+    def iter_verdict_keys(self) -> Any:
+        return iter(sorted(k for k in self.objects if k.endswith(".json")))
+
+    def get_bytes(self, key: str) -> bytes:
+        return self.objects[key]
+
+
+def test_a_lost_index_is_rebuilt_with_its_change_report_links(tmp_path: Path) -> None:
+    import json
+
+    def verdict(status: str, ruleset: str, report: str | None) -> bytes:
+        doc: dict[str, Any] = {
+            "status": status, "package": {"name": "p.zip"}, "ruleset": {"version": ruleset}, "summary": {},
+            "object": {"key": "inbox/acme/p.zip", "area": "inbox", "stored_at": ruleset},
+        }  # fmt: skip
+        if report:
+            doc["revalidation"] = {"run": "r", "report": report, "previous": {"status": "pass"}}
+        return json.dumps(doc).encode()
+
+    bucket = _Bucket(
+        {
+            "reports/inbox/acme/p.zip/e-1/v1.json": verdict("pass", "v1", None),
+            "reports/inbox/acme/p.zip/e-1/v2.json": verdict("fail", "v2", "reports/changes/v2/r.html"),
+            "reports/changes/v2/r.json": b'{"run_id": "r", "packages": []}',  # a run record: not a verdict
+        }
+    )
+    index = VerdictIndex(f"sqlite:///{tmp_path / 'index.sqlite3'}")
+    assert index.rebuild(bucket) == 2  # type: ignore[arg-type]
+    assert [(r.status, r.change_report) for r in index.latest()] == [("fail", "reports/changes/v2/r.html")]
+    assert [h["status"] for h in index.history("inbox/acme/p.zip")] == ["pass", "fail"]
+    index.close()

@@ -239,6 +239,22 @@ def test_a_retired_document_type_fails_then_passes_again(world: World, monkeypat
     assert synced(world)["outcome"] == "unchanged"
 
 
+def test_a_dry_run_lists_what_would_be_done_and_stores_nothing(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from validators.cli import main
+
+    publish(world.source, j66("20250415120000", drop=(RETIRED,)))
+    assert synced(world)["outcome"] == "new"
+    before = sorted(world.store.iter_verdict_keys())
+    assert main(["revalidate", "--dry-run"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    planned = sorted(line.split(" ", 2)[:2] for line in lines[:-1])
+    assert planned == [["inbox/acme/journal.zip", "carried"], ["inbox/acme/vaccination.zip", "rerun"]]
+    assert json.loads(lines[-1])["packages"] == 2 and json.loads(lines[-1])["report"] is None
+    assert sorted(world.store.iter_verdict_keys()) == before
+
+
 def test_a_failed_sync_keeps_the_ruleset_and_fails_the_run(world: World) -> None:
     before = RulesetStore(Path(world.settings.engine_settings["rulesets_dir"])).latest()
     (world.source / "JDV_J66-TypeCode-DMP.xml").write_text("<html>maintenance</html>")

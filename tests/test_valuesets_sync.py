@@ -7,6 +7,7 @@ reachable here: fails cleanly). J66 versions are generated from ``jdv/`` (see th
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -348,3 +349,21 @@ def test_svs_and_fhir_of_the_same_value_set_have_one_digest() -> None:
 )
 def test_declared_versions_compare_by_their_numbers(older: str, newer: str) -> None:
     assert version_key(older) < version_key(newer)
+
+
+def test_the_cli_syncs_and_says_why_it_failed(
+    store: RulesetStore, source: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from validators.cli import main
+
+    monkeypatch.setenv("PROOFCHECK_ENGINE_SETTINGS", json.dumps({"rulesets_dir": str(store.root)}))
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    publish(source, j66(VERSION_A))
+    assert main(["valuesets", "sync", "--from", str(source)]) == 0
+    said = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert said["outcome"] == "new" and said["changes"][0]["to"] == VERSION_A
+    publish(source, j66("20200101000000"))
+    assert main(["valuesets", "sync", "--from", str(source)]) == 1
+    said = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert said["outcome"] == "failed" and "older than" in said["reason"]
+    assert said["version"] == latest(store).version
