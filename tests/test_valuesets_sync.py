@@ -367,3 +367,20 @@ def test_the_cli_syncs_and_says_why_it_failed(
     said = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert said["outcome"] == "failed" and "older than" in said["reason"]
     assert said["version"] == latest(store).version
+
+
+def test_the_flow_body_reports_a_bad_tree_source_and_changes_nothing(
+    store: RulesetStore, source: Path, tmp_path: Path
+) -> None:
+    from flows.valueset_sync import run_sync
+
+    publish(source, j66(VERSION_A))
+    before = versions(store)
+    outcome = run_sync(store, str(source), tree_source=str(tmp_path / "not-a-tree"))
+    assert outcome.outcome == "failed" and outcome.reason is not None and "CI-SIS tree" in outcome.reason
+    assert versions(store) == before
+    ok = run_sync(store, str(source))
+    assert (ok.outcome, ok.previous, ok.reason) == ("new", before[-1], None)
+    assert ok.changes == [{"name": J66_NAME, "oid": shipped_j66().oid, "from": shipped_j66().version,
+                           "to": VERSION_A, "added": 0, "removed": 0}]  # fmt: skip
+    assert run_sync(store, str(source)).outcome == "unchanged"
