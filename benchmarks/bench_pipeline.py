@@ -137,17 +137,20 @@ def main() -> int:
             print(
                 f"burst of {args.burst}: {len(found)}/{len(refs)} verdicts, last after {burst_time:.1f} s", flush=True
             )
-            overheads, checks = [], []
+            overheads, checks, queued, running = [], [], [], []
             with get_client(sync_client=True) as client:
                 tasks = {}
                 for task_run in _all(client.read_task_runs):
                     if task_run.name.startswith("check") and task_run.flow_run_id:
                         tasks[task_run.flow_run_id] = task_run.total_run_time.total_seconds()
                 for run in _all(client.read_flow_runs):
-                    if run.end_time and run.created and run.id in tasks:
+                    if run.end_time and run.created and run.start_time and run.id in tasks:
                         total = (run.end_time - run.created).total_seconds()
                         checks.append(tasks[run.id])
                         overheads.append(total - tasks[run.id])
+                        # In a burst most of that is waiting for a free slot, not Prefect's own cost.
+                        queued.append((run.start_time - run.created).total_seconds())
+                        running.append((run.end_time - run.start_time).total_seconds() - tasks[run.id])
         print(f"clamd: {'running' if clamd else 'not installed (antivirus not run)'}; "
               f"executor {args.executor}, limit {args.limit}")
         if latencies:
@@ -178,6 +181,13 @@ def main() -> int:
                 f"(flow run created -> finished, minus the check) median {statistics.median(overheads):.2f} s"
             )
             results.add_timings("Prefect overhead per package (run created->finished minus check)", overheads)
+            print(
+                f"  of which waiting to start (burst queue) median {statistics.median(queued):.2f} s; "
+                f"run Running->finished minus the check (flow engine, S3, tags, index page) median "
+                f"{statistics.median(running):.2f} s"
+            )
+            results.add_timings("per package: waiting to start (created->Running)", queued)
+            results.add_timings("per package: Running->finished minus check", running)
         results.write(args.json)
         return 0 if len(found) == len(refs) else 1
     finally:
