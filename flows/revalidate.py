@@ -81,6 +81,36 @@ def _default_validators(settings: Mapping[str, Any]) -> list[Validator]:
     return default_validators(settings)
 
 
+def cached_engine(settings: PipelineSettings, validators: Sequence[Validator] | None = None) -> Engine:
+    """An engine for the intake flow whose checks fill the per-file result cache re-validation reads.
+
+    With it, the first re-validation after a change already reuses the unaffected checks of the packages
+    it re-runs. ``engine_is_current`` tells a warm worker when to build it again.
+    """
+    from validators.dryrun import current_ruleset
+
+    info = current_ruleset(settings.engine_settings)
+    chosen = list(validators) if validators is not None else _default_validators(settings.engine_settings)
+    components = dict(info.components)
+    for validator in chosen:
+        components.update(validator.components())
+    wrapped = with_cache(
+        chosen,
+        ResultCache(result_cache_dir(settings)),
+        ruleset_version=info.version,
+        components=components,
+        settings=settings.engine_settings,
+    )
+    return Engine(wrapped, ruleset=info, settings=settings.engine_settings)
+
+
+def engine_is_current(engine: Engine, settings: PipelineSettings) -> bool:
+    """False once a sync made a newer ruleset than the one ``engine`` was built with (rebuild it then)."""
+    from validators.dryrun import current_ruleset
+
+    return engine.ruleset.version == current_ruleset(settings.engine_settings).version
+
+
 # -- pure decisions --------------------------------------------------------------------------------------
 
 

@@ -310,3 +310,23 @@ def test_a_lost_index_is_rebuilt_with_its_change_report_links(tmp_path: Path) ->
     assert [(r.status, r.change_report) for r in index.latest()] == [("fail", "reports/changes/v2/r.html")]
     assert [h["status"] for h in index.history("inbox/acme/p.zip")] == ["pass", "fail"]
     index.close()
+
+
+def test_an_intake_engine_fills_the_cache_and_knows_when_a_sync_made_it_stale(tmp_path: Path) -> None:
+    from test_valuesets_sync_support import VERSION_A, j66, minimal_base, publish
+
+    from flows.revalidate import cached_engine, engine_is_current
+    from flows.settings import PipelineSettings
+    from validators.cda.valueset_sync import sync_valuesets
+
+    store = minimal_base(tmp_path / "rulesets")
+    settings = PipelineSettings(work_dir=tmp_path / "work", engine_settings={"rulesets_dir": str(store.root)})
+    pii = Counting("pii")
+    engine = cached_engine(settings, [pii])
+    engine.check_file(proof_file())
+    cached_engine(settings, [pii]).check_file(proof_file())
+    assert pii.calls == 1 and list((tmp_path / "work" / "resultcache" / "entries").rglob("*.json"))
+    assert engine_is_current(engine, settings)
+    publish(tmp_path / "source", j66(VERSION_A))
+    sync_valuesets(str(tmp_path / "source"), store)
+    assert not engine_is_current(engine, settings)
