@@ -297,6 +297,12 @@ class Revalidation:
             outcome.update(mode="failed", reason=f"{type(exc).__name__}: the previous verdict stays in force")
             return outcome
         diff = diff_documents(old, new)
+        broken = sorted({f.rule for p in diff.proofs for f in p.added if f.rule.startswith("system.")})
+        if broken:
+            # A check that could not run now (scanner down, timeout) must not replace a verdict that was
+            # computed in full: keep it, say so, and let the next run try again.
+            outcome.update(mode="failed", reason=f"{', '.join(broken)} this time: the previous verdict stays")
+            return outcome
         new["revalidation"] = {
             "run": self.run_id,
             "mode": decision.mode,

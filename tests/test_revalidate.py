@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import html.parser
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -330,3 +331,65 @@ def test_an_intake_engine_fills_the_cache_and_knows_when_a_sync_made_it_stale(tm
     publish(tmp_path / "source", j66(VERSION_A))
     sync_valuesets(str(tmp_path / "source"), store)
     assert not engine_is_current(engine, settings)
+
+
+class _Store:
+    """The few Store calls a re-validation makes, in memory (S3 itself is covered by the e2e test)."""
+
+    def __init__(self, package: bytes) -> None:
+        from flows.storage import Layout
+
+        self.bucket = "b"
+        self.layout = Layout()
+        self.package = package
+        self.objects: dict[str, bytes] = {}
+        self.tags: dict[str, dict[str, str]] = {}
+
+    def get_bytes(self, key: str) -> bytes:
+        return self.objects[key]
+
+    def download(self, ref: Any, dest: Path, limit: int) -> str:
+        dest.write_bytes(self.package)
+        return hashlib.sha256(self.package).hexdigest()
+
+    def put_verdict(self, ref: Any, ruleset: str, document: bytes, page: bytes) -> str | None:
+        key = f"reports/{ref.key}/{ref.token}/{ruleset}.json"
+        if key in self.objects:
+            return None
+        self.objects[key] = document
+        return key
+
+    def tag(self, ref: Any, tags: dict[str, str], key: str | None = None) -> bool:
+        self.tags[ref.key] = dict(tags)
+        return True
+
+
+def test_a_check_that_cannot_run_now_never_replaces_a_full_verdict(tmp_path: Path) -> None:
+    import io
+    import json
+    import zipfile
+
+    from flows import verdicts as vd
+    from flows.revalidate import Revalidation
+    from flows.settings import PipelineSettings
+    from flows.storage import PackageRef
+    from validators.package import open_package
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("INS.41.2.2/journal.txt", "journal de test fictif\n")
+    store = _Store(buffer.getvalue())
+    (tmp_path / "p.zip").write_bytes(store.package)
+    ref = PackageRef("b", "inbox/acme/p.zip", "etag1", None, len(store.package))
+    with open_package(tmp_path / "p.zip") as contents:
+        verdict = Engine([Counting("pii")]).run(contents)
+    old = vd.document(verdict, ref, area="inbox", publisher="acme")
+    store.objects["reports/inbox/acme/p.zip/e-etag1/none.json"] = vd.document_bytes(old)
+    settings = PipelineSettings(work_dir=tmp_path / "work")
+    down = Counting("pii", state=CheckState.NOT_RUN)
+    revalidation = Revalidation(store, settings, validators_factory=lambda _s: [down], full=True)  # type: ignore[arg-type]
+    old_key = "reports/inbox/acme/p.zip/e-etag1/none.json"
+    outcome = revalidation.revalidate(replace(row("inbox/acme/p.zip", "none"), json_key=old_key))
+    assert down.calls == 1 and outcome["mode"] == "failed" and "system.check-not-run" in outcome["reason"]
+    assert list(store.objects) == [old_key] and store.tags == {}
+    assert json.loads(store.objects[old_key])["status"] == old["status"]
