@@ -55,7 +55,7 @@ from validators import __version__
 from validators.base import Validator
 from validators.engine import Engine, RulesetInfo
 from validators.resultcache import ResultCache, affected, with_cache
-from validators.verdict_diff import changed_components, diff_documents
+from validators.verdict_diff import changed_components, diff_documents, walk_files
 
 log = logging.getLogger(__name__)
 
@@ -131,16 +131,10 @@ def select(rows: Sequence[IndexRow], current: str, since: str | None) -> list[In
     return sorted(chosen, key=lambda r: r.package_key)
 
 
-def _walk(files: Any) -> Iterator[Mapping[str, Any]]:
-    for file in files or []:
-        yield file
-        yield from _walk(file.get("children"))
-
-
 def all_files(doc: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
     for proof in doc.get("proofs") or []:
-        yield from _walk(proof.get("files"))
-    yield from _walk(doc.get("unmapped_files"))
+        yield from walk_files(proof.get("files"))
+    yield from walk_files(doc.get("unmapped_files"))
 
 
 @dataclass(frozen=True)

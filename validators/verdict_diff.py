@@ -115,15 +115,16 @@ def _ref(finding: Mapping[str, Any], path: str | None) -> FindingRef:
     )
 
 
-def _walk(files: Any) -> Iterator[Mapping[str, Any]]:
+def walk_files(files: Any) -> Iterator[Mapping[str, Any]]:
+    """File entries of a verdict document and, depth first, the files found inside them."""
     for file in files or []:
         yield file
-        yield from _walk(file.get("children"))
+        yield from walk_files(file.get("children"))
 
 
 def _findings_of(files: Any, own: Any) -> list[FindingRef]:
     out = [_ref(f, None) for f in own or []]
-    for file in _walk(files):
+    for file in walk_files(files):
         out.extend(_ref(f, file.get("path")) for f in file.get("findings") or [])
     return out
 
