@@ -111,7 +111,7 @@ def render_change_report(run: Mapping[str, Any], page_key: str) -> str:
     for outcome in outcomes:
         counts[str(outcome.get("mode"))] = counts.get(str(outcome.get("mode")), 0) + 1
     failures = "".join(
-        f"<li><code>{e(o.get('package_key'))}</code>: {e(o.get('reason'))} (previous verdict kept)</li>" for o in failed
+        f"<li><code>{e(o.get('package_key'))}</code>: {e(o.get('reason'))}</li>" for o in failed
     )
     tallies = ", ".join(f"{n} {mode}" for mode, n in sorted(counts.items())) or "no package to re-validate"
     index_href = relative(str(run.get("reports_prefix", "reports/")) + "index.html", page_key)
