@@ -31,9 +31,10 @@ from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterIdempoten
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from flows import pipeline as pipeline_module
+from flows import verdicts as vd
 from flows.local import LocalPipeline
 from flows.settings import PipelineSettings
-from flows.storage import TAG_QUARANTINE, TAG_STATUS, PackageRef, Store
+from flows.storage import MARKER, TAG_QUARANTINE, TAG_STATUS, PackageRef, Store
 from validators import rules as rule_catalogue
 from validators.base import CheckContext, CheckResult, ProofFile, Validator
 from validators.engine import Engine
@@ -228,8 +229,73 @@ def test_a_run_lost_with_the_serving_process_is_redone_once(local: LocalPipeline
     assert by_attempt.keys() == {ref.idempotency_key(0), ref.idempotency_key(1)}
     # The stopped runner cancels its run (SIGTERM) or dies with it (SIGKILL, seen as stale: Crashed).
     assert by_attempt[ref.idempotency_key(0)] in {"Cancelled", "Crashed"}
-    assert wait_for(lambda: runs_for(ref) and all(r.state_name != "Running" for r in runs_for(ref)))
+    assert wait_for(lambda: bool(runs_for(ref)) and all(r.state_name != "Running" for r in runs_for(ref)))
     assert len(verdict_docs(store, ref)) == 1
+
+
+def _tags_of(store: Store, key: str, version_id: str | None) -> dict[str, str]:
+    target = {"Bucket": store.bucket, "Key": key, **({"VersionId": version_id} if version_id else {})}
+    return {t["Key"]: t["Value"] for t in store.client.get_object_tagging(**target)["TagSet"]}
+
+
+def test_a_folder_package_is_validated_on_its_marker_and_each_proof_object_tagged(
+    local: LocalPipeline, store: Store
+) -> None:
+    folder = "inbox/acme/dossier/"
+    files = {"INS.41.2.2/journal.txt": b"journal de test fictif\n", "notes.txt": b"notes sans preuve\n"}
+    members = {path: local.upload(store, folder + path, data) for path, data in files.items()}
+    marker = local.upload(store, folder + MARKER, b"")
+    doc = wait_one_verdict(local, store, marker)
+    assert doc["package"]["name"] == "dossier"
+    statuses = vd.object_statuses(doc)
+    assert sorted(statuses) == sorted(files)  # every object of the folder was checked and reported
+
+    def tagged() -> bool:
+        return all(
+            _tags_of(store, ref.key, ref.version_id).get(TAG_STATUS) == statuses[path] for path, ref in members.items()
+        ) and _tags_of(store, marker.key, marker.version_id).get(TAG_STATUS) == doc["status"]
+
+    assert wait_for(tagged), "the proof objects were not tagged with their proof's status"
+    # The members' own events started nothing: one verdict, the folder's.
+    assert all(store.verdict_keys_of(ref) == [] for ref in members.values())
+    assert {r.idempotency_key for r in runs_for(marker)} == {marker.idempotency_key(0)}
+
+
+def _pool_processes(parent: int) -> list[int]:
+    """The warm pool's processes under the serving process (multiprocessing spawn children)."""
+    # Children are listed per thread: a pool rebuilt by the bridge thread hangs under that thread.
+    tasks = Path(f"/proc/{parent}/task").iterdir()
+    children = [pid for task in tasks for pid in (task / "children").read_text().split()]
+    return [
+        int(pid)
+        for pid in children
+        if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    ]
+
+
+def test_a_warm_process_killed_mid_run_is_crashed_and_retried(local: LocalPipeline, store: Store) -> None:
+    import os
+    import signal
+
+    from flows.semaphore import slot
+
+    serve = local.serve_process
+    assert serve is not None and local.settings.executor == "warm"
+    with slot(local.settings.work_dir / "slots", 1, timeout=10):
+        ref = local.upload(store, "inbox/acme/processus-tue.zip", tiny_zip())
+        assert wait_for(lambda: [r.state_name for r in runs_for(ref)] == ["Running"], WAIT)
+        pool = _pool_processes(serve.pid)
+        assert pool, "no warm pool process found"
+        for pid in pool:  # what an out-of-memory kill or a crashing parser does to the run's process
+            os.kill(pid, signal.SIGKILL)
+    doc = wait_one_verdict(local, store, ref)
+    assert doc["object"]["version_id"] == ref.version_id
+    by_attempt = {r.idempotency_key: r.state_name for r in runs_for(ref)}
+    assert by_attempt[ref.idempotency_key(0)] == "Crashed"
+    assert by_attempt.keys() == {ref.idempotency_key(0), ref.idempotency_key(1)}
+    assert len(verdict_docs(store, ref)) == 1
+    assert serve.alive()  # the serving process itself carried on, with a new pool
+    assert wait_for(lambda: len(_pool_processes(serve.pid)) == 2)  # rebuilt, never more than --limit
 
 
 # -- in-process flow runs (same Prefect server), on a bucket the serving process does not watch --------
