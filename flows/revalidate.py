@@ -251,7 +251,10 @@ class Revalidation:
         self.settings.work_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=self.settings.work_dir, prefix="reval-") as tmp:
             path = Path(tmp) / safe_segment(vd.package_name(ref.key))
-            self.store.download(ref, path, self.settings.max_package_bytes)
+            if self.store.layout.is_marker(ref.key):  # a folder package: its proof objects, not the marker
+                self.store.download_folder(ref, path, self.settings.max_package_bytes)
+            else:
+                self.store.download(ref, path, self.settings.max_package_bytes)
             # One package in the engine at a time (its checks are not shared between threads), then the
             # machine-wide slot the pipeline also takes (protects clamd and the CPU).
             with (
@@ -327,9 +330,16 @@ class Revalidation:
             return None
         tags = {TAG_STATUS: str(doc["status"]), TAG_RULESET: version}
         try:
-            self.store.tag(ref, tags)
             if doc.get("quarantine"):
-                self.store.quarantine(ref, {**tags, TAG_QUARANTINE: "true"})
+                self.store.quarantine_package(ref, {**tags, TAG_QUARANTINE: "true"})
+                return json_key
+            if self.store.layout.is_marker(ref.key):
+                # Each proof object of a folder package carries its proof's status, as the intake tags it.
+                statuses = vd.object_statuses(doc)
+                for member in self.store.members(ref):
+                    member_ref = PackageRef(ref.bucket, member.key, member.etag, member.version_id, member.size)
+                    self.store.tag(member_ref, {**tags, TAG_STATUS: statuses.get(member.path, "error")})
+            self.store.tag(ref, tags)
         except StorageError as exc:
             # The verdict is the record; the tags follow at the next verdict of this package.
             log.warning("tags not updated after re-validation: %s", type(exc).__name__)

@@ -255,6 +255,33 @@ def test_a_dry_run_lists_what_would_be_done_and_stores_nothing(
     assert sorted(world.store.iter_verdict_keys()) == before
 
 
+def test_a_folder_package_has_its_proof_objects_tagged_again(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    from flows.storage import MARKER
+
+    folder = "inbox/acme/dossier/"
+    with zipfile.ZipFile(io.BytesIO(cda_package())) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    uploaded = {name: world.local.upload(world.store, folder + name, data) for name, data in members.items()}
+    marker = world.local.upload(world.store, folder + MARKER, b"")
+    # J66 in force retires the vaccination type (the dry-run test synced it): the folder fails.
+    assert validated(world, marker, monkeypatch)["outcome"] == "stored"
+    assert docs(world, marker)[-1]["status"] == "fail"
+    assert tags(world, uploaded["DOC.3.1.2/vaccination.xml"])[TAG_STATUS] == "fail"
+
+    publish(world.source, j66("20250515120000"))
+    version = synced(world)["version"]
+    run = revalidate_module.revalidate()
+    assert marker.key in run["status_changed"]
+    restored = latest_doc(world, marker, version)
+    assert restored["status"] == "pass" and restored["revalidation"]["mode"] == "rerun"
+    assert {name: tags(world, ref)[TAG_STATUS] for name, ref in uploaded.items()} == {
+        "DOC.3.1.2/vaccination.xml": "pass",
+        "INS.41.2.2/journal.txt": "pass",
+    }
+    assert tags(world, uploaded["INS.41.2.2/journal.txt"])[TAG_RULESET] == version
+    assert tags(world, marker)[TAG_STATUS] == "pass"
+
+
 def test_a_failed_sync_keeps_the_ruleset_and_fails_the_run(world: World) -> None:
     before = RulesetStore(Path(world.settings.engine_settings["rulesets_dir"])).latest()
     (world.source / "JDV_J66-TypeCode-DMP.xml").write_text("<html>maintenance</html>")
