@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class ServeOptions:
-    limit: int = 2  # concurrent validation runs of this process's runner
+    limit: int = 2  # concurrent validation runs of this process (warm pool size, or the runner's limit)
     runner: bool = True
     reconcile: bool = True
     queue_wait: int = 1  # long-poll seconds

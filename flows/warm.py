@@ -30,7 +30,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 log = logging.getLogger(__name__)
 
@@ -101,8 +101,12 @@ def _ready() -> bool:
     return True
 
 
-def execute(run_id: str) -> str:
-    """In a pool process: claim one scheduled run and run the validation flow on it; its final state."""
+def execute(run_id: str, claim: str) -> str:
+    """In a pool process: claim one scheduled run and run the validation flow on it; its final state.
+
+    ``claim`` is written as the Pending state's message: it tells this pool's runs from runs that
+    another serving process claimed, when the pool later settles the runs of a dead process.
+    """
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.responses import SetStateStatus
     from prefect.flow_engine import run_flow
@@ -114,7 +118,7 @@ def execute(run_id: str) -> str:
         run = client.read_flow_run(UUID(run_id))
         if run.state is None or not run.state.is_scheduled():
             return f"not claimed ({run.state_name})"
-        answer: Any = client.set_flow_run_state(run.id, Pending())
+        answer: Any = client.set_flow_run_state(run.id, Pending(message=claim))
         if answer.status != SetStateStatus.ACCEPT:
             return "claimed elsewhere"
         run = client.read_flow_run(run.id)
@@ -131,6 +135,8 @@ class WarmPool:
         self._lock = threading.RLock()  # cancelling futures calls ``_done`` under it
         self._in_flight: dict[UUID, Future[str]] = {}
         self._lost: list[UUID] = []  # runs whose process died: marked Crashed by ``reap``
+        self._closed = False
+        self.claim = f"claimed by proofcheck warm pool {uuid4().hex}"
         self._executor = self._start()
 
     def _start(self) -> ProcessPoolExecutor:
@@ -165,13 +171,14 @@ class WarmPool:
 
     def submit(self, run_id: UUID) -> bool:
         with self._lock:
-            if run_id in self._in_flight:
-                return False
+            if self._closed or run_id in self._in_flight:
+                return False  # closed: the run stays Scheduled for the next serving process
             try:
-                future = self._executor.submit(execute, str(run_id))
-            except (BrokenProcessPool, RuntimeError):
+                future = self._executor.submit(execute, str(run_id), self.claim)
+            except BrokenProcessPool:  # a process died since the last ``reap``
+                self._executor.shutdown(wait=False, cancel_futures=True)
                 self._executor = self._start()
-                future = self._executor.submit(execute, str(run_id))
+                future = self._executor.submit(execute, str(run_id), self.claim)
             self._in_flight[run_id] = future
         future.add_done_callback(functools.partial(self._done, run_id))
         return True
@@ -195,7 +202,7 @@ class WarmPool:
 
         with self._lock:
             lost, self._lost = self._lost, []
-            if lost and getattr(self._executor, "_broken", False):
+            if lost and not self._closed and getattr(self._executor, "_broken", False):
                 self._executor.shutdown(wait=False, cancel_futures=True)
                 self._executor = self._start()
         for run_id in lost:
@@ -203,13 +210,19 @@ class WarmPool:
                 run = client.read_flow_run(run_id)
                 if run.state is not None and run.state.is_scheduled():
                     self.submit(run_id)
-                elif run.state is None or not run.state.is_final():
+                elif (run.state is None or not run.state.is_final()) and self._ours(client, run_id):
                     client.set_flow_run_state(
                         run_id, Crashed(message="its proofcheck warm process died"), force=True
                     )
             except Exception as exc:  # the server is down: the reconcile's staleness rule takes over
                 log.warning("lost run not settled: %s", type(exc).__name__)
         return len(lost)
+
+    def _ours(self, client: Any, run_id: UUID) -> bool:
+        """This pool claimed the run (another serving process may have, if both saw it Scheduled)."""
+        return any(
+            s.type.value == "PENDING" and s.message == self.claim for s in client.read_flow_run_states(run_id)
+        )
 
     def adopt(self, client: Any, deployment_id: UUID) -> int:
         """Queue the deployment's runs waiting in ``Scheduled`` (left by a stopped serving process)."""
@@ -239,6 +252,7 @@ class WarmPool:
         from prefect.states import Crashed
 
         with self._lock:
+            self._closed = True
             started = [*self._in_flight, *self._lost]
             self._lost = []
             self._executor.shutdown(wait=False, cancel_futures=True)
@@ -247,7 +261,9 @@ class WarmPool:
         for run_id in started:
             try:
                 run = client.read_flow_run(run_id)
-                if run.state is not None and not run.state.is_final() and not run.state.is_scheduled():
+                state = run.state
+                started_here = state is not None and not state.is_final() and not state.is_scheduled()
+                if started_here and self._ours(client, run_id):
                     client.set_flow_run_state(
                         run_id, Crashed(message="the proofcheck serving process stopped"), force=True
                     )
