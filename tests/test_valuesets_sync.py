@@ -274,17 +274,23 @@ def test_a_server_error_is_refused_without_trying_other_paths(store: RulesetStor
 def test_unreachable_sources_fail_cleanly(store: RulesetStore, tmp_path: Path) -> None:
     with serve(_Broken) as url:
         closed = url  # the server is shut down when the block ends: nothing listens there any more
-    with pytest.raises(ValueSetSourceError):
+    with pytest.raises(ValueSetSourceError, match="URLError"):
         sync_valuesets(closed, store, timeout=3)
     started = time.monotonic()
     with pytest.raises(ValueSetSourceError):
-        sync_valuesets(NOS_BASE, store, timeout=3)  # no network here: a clean failure, within bounds
-    assert time.monotonic() - started < 60
+        sync_valuesets("http://10.255.255.1/NOS", store, timeout=1)  # nothing answers: the timeout ends it
+    assert time.monotonic() - started < 30
+    # The NOS itself: unreachable on this machine, so a clean failure; where it answers, a real sync.
+    try:
+        outcome = sync_valuesets(NOS_BASE, store, timeout=5).outcome
+    except ValueSetSourceError:
+        outcome = "failed cleanly"
+    assert outcome in ("failed cleanly", "new", "unchanged")
     with pytest.raises(ValueSetSourceError, match="no such folder"):
         sync_valuesets(str(tmp_path / "absent"), store)
     with pytest.raises(ValueSetSourceError, match="not published"):
         sync_valuesets(str(tmp_path), store)
-    assert len(store.versions()) == 1
+    assert len(store.versions()) == (2 if outcome == "new" else 1)
 
 
 def test_without_a_synced_cda_ruleset_the_sync_refuses(tmp_path: Path, source: Path) -> None:
