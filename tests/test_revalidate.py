@@ -393,3 +393,13 @@ def test_a_check_that_cannot_run_now_never_replaces_a_full_verdict(tmp_path: Pat
     assert down.calls == 1 and outcome["mode"] == "failed" and "system.check-not-run" in outcome["reason"]
     assert list(store.objects) == [old_key] and store.tags == {}
     assert json.loads(store.objects[old_key])["status"] == old["status"]
+
+
+def test_the_cache_wrapper_keeps_what_the_engine_reads_of_a_check(tmp_path: Path) -> None:
+    from validators.ssi.antivirus import AntivirusValidator
+
+    inner = AntivirusValidator({})
+    wrapped = with_cache([inner], ResultCache(tmp_path), ruleset_version="v", components={}, settings={})[0]
+    assert (wrapped.name, wrapped.rules, wrapped.timeout, wrapped.overlaps) == (
+        inner.name, inner.rules, inner.timeout, True,
+    )  # fmt: skip

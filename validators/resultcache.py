@@ -220,6 +220,7 @@ class CachingValidator(Validator):
         self.name = inner.name  # type: ignore[misc]
         self.rules = inner.rules  # type: ignore[misc]
         self.timeout = inner.timeout  # type: ignore[misc]
+        self.overlaps = inner.overlaps  # type: ignore[misc]  # the antivirus still runs beside the others
         self.ruleset_version = ruleset_version
         self.components_in_force = dict(components)
         self.settings = dict(settings)
