@@ -79,8 +79,6 @@ class Dispatcher:
         self.stats = DispatchStats()
         # Called with every run created or found for a version (the warm pool queues those it executes).
         self.on_run: Callable[[FlowRun], object] | None = None
-        # True for a run queued in this process, waiting for a free slot (not lost however long it waits).
-        self.is_queued: Callable[[UUID], bool] | None = None
 
     def close(self) -> None:
         if self._entered:
@@ -141,9 +139,7 @@ class Dispatcher:
             # Waiting for a free slot, not lost: whichever runner or worker serves the deployment starts
             # it. Aging it from its creation turned the tail of a burst into error verdicts (soak).
             return "queued"
-        if not final and (
-            _age(run, datetime.now(UTC)) < self.settings.stale_after or (self.is_queued and self.is_queued(run.id))
-        ):
+        if not final and _age(run, datetime.now(UTC)) < self.settings.stale_after:
             return "running"
         if not final:
             # The process running it is gone (bridge or worker restarted): mark it so and move on.

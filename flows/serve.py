@@ -71,7 +71,6 @@ class Bridge:
 
             self.pool = WarmPool(options.limit)
             self.dispatcher.on_run = self.pool.offer
-            self.dispatcher.is_queued = self.pool.queued
         self.stopping = threading.Event()
         self.next_reconcile = 0.0 if options.reconcile else float("inf")
         self.settled: set[tuple[str, str]] = set()  # versions whose verdict the reconcile has read

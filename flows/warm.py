@@ -155,13 +155,6 @@ class WarmPool:
         with self._lock:
             return set(self._in_flight)
 
-    def queued(self, run_id: UUID) -> bool:
-        """The run waits here for a free process (a long burst queue is not a lost run; a run that
-        executes is judged by its age like any other, so a hung one is still superseded)."""
-        with self._lock:
-            future = self._in_flight.get(run_id)
-            return future is not None and not future.running() and not future.done()
-
     def offer(self, run: Any) -> bool:
         """Queue a flow run (a Prefect ``FlowRun``) if it waits to be executed and is not ours already."""
         state = getattr(run, "state", None)
