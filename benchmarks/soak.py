@@ -430,7 +430,9 @@ def check_invariants(uploads: list[Upload], docs: dict[str, dict[str, Any]],
     index_dryrun = [k for k in indexed if k in docs and docs[k].get("object", {}).get("area") != "inbox"]
 
     def names(items: Any) -> str:
-        shown = [str(i if isinstance(i, str) else i[0]).rsplit("/", 1)[-1] for i in list(items)[:5]]
+        """Package names: of a (key, etag) version, or of a verdict key ``reports/<key>/<token>/<rs>.json``."""
+        shown = [i[0].rsplit("/", 1)[-1] if isinstance(i, tuple) else str(i).split("/")[-3]
+                 for i in list(items)[:5]]
         return ", ".join(shown) + (" ..." if len(items) > 5 else "")
 
     return [

@@ -168,23 +168,28 @@ def _doc(key: str, etag: str, status: str, *, area: str = "inbox", checks: str =
     }
 
 
+def _key(name: str) -> str:
+    """A verdict key as the bucket has them: reports/<package key>/<token>/<ruleset>.json."""
+    return f"reports/inbox/p/{name}.zip/v-1/rs.json"
+
+
 def _failed(invariants: list[soak.Invariant]) -> set[str]:
     return {i.name for i in invariants if not i.ok}
 
 
 def test_the_checker_passes_a_clean_run() -> None:
     uploads = [_upload("inbox/p/a.zip", "e1"), _upload("dryrun/p/b.zip", "e2")]
-    docs = {"r/a.json": _doc("inbox/p/a.zip", "e1", "pass"), "r/b.json": _doc("dryrun/p/b.zip", "e2", "pass",
+    docs = {_key("a"): _doc("inbox/p/a.zip", "e1", "pass"), _key("b"): _doc("dryrun/p/b.zip", "e2", "pass",
                                                                            area="dryrun")}
-    assert _failed(soak.check_invariants(uploads, docs, [{"json_key": "r/a.json"}])) == set()
+    assert _failed(soak.check_invariants(uploads, docs, [{"json_key": _key("a")}])) == set()
 
 
 def test_the_checker_sees_missing_doubled_and_stray_verdicts() -> None:
     uploads = [_upload("inbox/p/a.zip", "e1"), _upload("inbox/p/b.zip", "e2")]
     docs = {
-        "r/a-v.json": _doc("inbox/p/a.zip", "e1", "fail"),
-        "r/a-e.json": _doc("inbox/p/a.zip", "e1", "error"),  # the same version under another token
-        "r/c.json": _doc("inbox/p/c.zip", "e3", "pass"),
+        _key("a-v"): _doc("inbox/p/a.zip", "e1", "fail"),
+        _key("a-e"): _doc("inbox/p/a.zip", "e1", "error"),  # the same version under another token
+        _key("c"): _doc("inbox/p/c.zip", "e3", "pass"),
     }
     rows = [{"json_key": k} for k in docs]
     assert _failed(soak.check_invariants(uploads, docs, rows)) == {
@@ -196,7 +201,7 @@ def test_the_checker_sees_missing_doubled_and_stray_verdicts() -> None:
 
 def test_the_checker_tells_a_replaced_version_without_verdict_from_a_current_one() -> None:
     uploads = [_upload("inbox/p/a.zip", "e1"), _upload("inbox/p/a.zip", "e2"), _upload("inbox/p/b.zip", "e3")]
-    docs = {"r/a2.json": _doc("inbox/p/a.zip", "e2", "pass"), "r/b.json": _doc("inbox/p/b.zip", "e3", "pass")}
+    docs = {_key("a2"): _doc("inbox/p/a.zip", "e2", "pass"), _key("b"): _doc("inbox/p/b.zip", "e3", "pass")}
     invariants = soak.check_invariants(uploads, docs, [{"json_key": k} for k in docs])
     assert _failed(invariants) == {"every replaced version has a verdict"}
 
@@ -204,8 +209,8 @@ def test_the_checker_tells_a_replaced_version_without_verdict_from_a_current_one
 def test_the_checker_refuses_a_pass_whose_embedded_check_did_not_run() -> None:
     uploads = [_upload("inbox/p/a.zip", "e1"), _upload("inbox/p/b.zip", "e2")]
     docs = {
-        "r/a.json": _doc("inbox/p/a.zip", "e1", "pass", checks="not_run"),
-        "r/b.json": _doc("inbox/p/b.zip", "e2", "pass", rule="system.check-timeout"),
+        _key("a"): _doc("inbox/p/a.zip", "e1", "pass", checks="not_run"),
+        _key("b"): _doc("inbox/p/b.zip", "e2", "pass", rule="system.check-timeout"),
     }
     rows = [{"json_key": k} for k in docs]
     invariants = soak.check_invariants(uploads, docs, rows)
@@ -215,9 +220,10 @@ def test_the_checker_refuses_a_pass_whose_embedded_check_did_not_run() -> None:
 
 def test_the_checker_refuses_a_pass_for_a_package_built_to_fail_and_index_drift() -> None:
     uploads = [_upload("inbox/p/a.zip", "e1", must_not_pass=True), _upload("dryrun/p/b.zip", "e2")]
-    docs = {"r/a.json": _doc("inbox/p/a.zip", "e1", "pass"),
-            "r/b.json": _doc("dryrun/p/b.zip", "e2", "fail", area="dryrun")}
-    invariants = soak.check_invariants(uploads, docs, [{"json_key": "r/b.json"}])
+    docs = {_key("a"): _doc("inbox/p/a.zip", "e1", "pass"),
+            _key("b"): _doc("dryrun/p/b.zip", "e2", "fail", area="dryrun")}
+    invariants = soak.check_invariants(uploads, docs, [{"json_key": _key("b")}])
+    assert next(i for i in invariants if i.name.startswith("index holds")).detail.endswith(": a.zip")
     assert _failed(invariants) == {
         "no package built to fail passes",
         "index holds every submission verdict once",
