@@ -8,6 +8,7 @@ next attempt; after ``max_attempts`` the package gets an ``error`` verdict store
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -155,6 +156,35 @@ class Dispatcher:
         return "superseded"
 
 
+def index_if_missing(store: Store, settings: PipelineSettings, json_key: str) -> bool:
+    """Index a stored submission verdict the index lacks; True if it was added.
+
+    A run that dies between storing its verdict and indexing it, or that lost the answer to its own
+    write and took the verdict for another run's, leaves it out of the index (soak: 1 of 210).
+    """
+    import sqlalchemy as sa
+
+    from flows.index import VerdictIndex, verdicts
+    from flows.pipeline import republish_index
+
+    if not settings.index_url:  # no index configured (settings built in code, not from the environment)
+        return False
+    index = VerdictIndex(settings.index_url)
+    try:
+        index.ensure(store)  # a new index is rebuilt from the bucket: nothing left to add
+        with index.engine.connect() as conn:
+            present = conn.execute(sa.select(verdicts.c.id).where(verdicts.c.json_key == json_key)).first()
+    finally:
+        index.close()
+    if present is not None:
+        return False
+    doc = json.loads(store.get_bytes(json_key))
+    if not isinstance(doc, dict) or (doc.get("object") or {}).get("area") != "inbox":
+        return False
+    republish_index(store, settings, record=(doc, json_key))
+    return True
+
+
 def reconcile(
     store: Store,
     dispatcher: Dispatcher,
@@ -165,7 +195,7 @@ def reconcile(
 
     A version with a verdict is read once (``settled`` remembers it across calls): if its verdict says
     quarantine and it is still listed here, the run that stored it died before the move, which is
-    completed now.
+    completed now; a submission verdict the index lacks is indexed.
     """
     outcomes: dict[str, int] = {}
     settled = set() if settled is None else settled
@@ -178,9 +208,13 @@ def reconcile(
                 try:
                     if store.complete_quarantine(ref, existing[-1]):
                         outcomes["quarantined"] = outcomes.get("quarantined", 0) + 1
+                    if area == "inbox" and index_if_missing(store, dispatcher.settings, existing[-1]):
+                        outcomes["indexed"] = outcomes.get("indexed", 0) + 1
                     settled.add((ref.key, ref.token))
                 except StorageError as exc:  # tried again at the next reconcile
                     log.warning("quarantine not completed: %s", type(exc).__name__)
+                except Exception as exc:  # the index database unavailable: tried again at the next reconcile
+                    log.warning("verdict not indexed: %s", type(exc).__name__)
                 continue
             outcome = dispatcher.ensure(ref, store)
             outcomes[outcome] = outcomes.get(outcome, 0) + 1

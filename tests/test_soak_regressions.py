@@ -131,3 +131,49 @@ def test_a_quarantined_version_is_found_by_its_content_for_a_late_event(tmp_path
         assert store.verdict_keys_of(late) == []  # what the run looked at: nothing under the ETag token
         assert store.verdict_keys_for_content(key, ref.etag) == [json_key]
         assert store.verdict_keys_for_content(key, "another-etag") == []
+
+
+def test_reconcile_indexes_a_stored_verdict_the_index_lacks(tmp_path: Path) -> None:
+    """A run that stored its verdict and died (or lost the answer to its write) before indexing it.
+
+    The second 200-package soak ended with one submission verdict stored but missing from the index:
+    its run's verdict write was retried through a connection reset, found "already stored" and skipped
+    the index; the reconcile skipped the version because it had a verdict.
+    """
+    import json
+
+    import boto3
+    from moto import mock_aws
+
+    from flows.dispatch import reconcile
+    from flows.index import VerdictIndex
+    from flows.storage import Store
+
+    settings = PipelineSettings(index_url=f"sqlite:///{tmp_path / 'index.sqlite3'}", work_dir=tmp_path)
+
+    def stored(key: str) -> tuple[PackageRef, str]:
+        put = store.client.put_object(Bucket=store.bucket, Key=key, Body=key.encode())
+        ref = PackageRef(store.bucket, key, put["ETag"].strip('"'), put["VersionId"], len(key))
+        doc = {"status": "fail", "object": {"key": key, "etag": ref.etag, "area": "inbox"}, "package": {"name": key}}
+        json_key = store.put_verdict(ref, "rs-1", json.dumps(doc).encode(), b"<html></html>")
+        assert json_key is not None
+        return ref, json_key
+
+    class NoDispatch:  # every version has a verdict: nothing may be dispatched
+        def __init__(self) -> None:
+            self.settings = settings
+
+        def ensure(self, ref: PackageRef, store: Store) -> str:
+            raise AssertionError("dispatched a version that has a verdict")
+
+    with mock_aws():
+        store = Store(boto3.client("s3", region_name="us-east-1"), "proofcheck")
+        store.ensure_bucket(versioning=True)
+        _, first = stored("inbox/acme/premier.zip")
+        assert VerdictIndex(settings.index_url).ensure(store) is True  # built, with the first verdict
+        _, lost = stored("inbox/acme/perdu.zip")  # stored after: as if its run died before indexing
+        assert reconcile(store, NoDispatch(), areas=("inbox",)) == {"indexed": 1}  # type: ignore[arg-type]
+        keys = {r.json_key for r in VerdictIndex(settings.index_url).latest()}
+        assert keys == {first, lost}
+        assert b"perdu.zip" in store.get_bytes(store.layout.index_html)
+        assert reconcile(store, NoDispatch(), areas=("inbox",)) == {}  # type: ignore[arg-type]
