@@ -300,6 +300,9 @@ class SoakRun:
             reconcile_every=o.reconcile_every,
         )
         self.direct = Store(self.direct.client, self.direct.bucket)
+        # As the demo does: the test signature set is acknowledged, so a clean package can pass, and the
+        # "no pass where a check did not run" invariant has passes to check.
+        self.pipeline.env["PROOFCHECK_ANTIVIRUS_TEST_SIGNATURES"] = "accept"
         self.chaos.start()
         self.start_serve()
 
