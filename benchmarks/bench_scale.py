@@ -53,6 +53,11 @@ def cpu_seconds(pid: int) -> float:
     return (utime + stime + cutime + cstime) / TICKS
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """A process's CPU with its live children's (the warm pool's processes are never reaped mid-run)."""
+    return cpu_seconds(pid) + sum(cpu_seconds(child) for child in children(pid))
+
+
 def machine_busy() -> tuple[float, float]:
     """(busy, total) jiffies of the whole machine since boot: other people's work included."""
     values = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
@@ -148,6 +153,7 @@ class Measure:
     load_avg: float
     peak_run_mib: float = 0.0
     peak_executor_mib: float = 0.0
+    warm_limit: int = WORKER_LIMIT
 
     @property
     def per_hour(self) -> float:
@@ -162,7 +168,8 @@ class Measure:
 
 
 class ScaleBench:
-    def __init__(self, root: Path, packages: int) -> None:
+    def __init__(self, root: Path, packages: int, warm_limit: int = WORKER_LIMIT) -> None:
+        self.warm_limit = warm_limit
         self.root = root
         self.packages = packages
         self.pipeline = LocalPipeline(root)
@@ -219,18 +226,18 @@ class ScaleBench:
     def component_pids(self) -> dict[str, list[int]]:
         by_name = {s.name: s.pid for s in self.pipeline.started}
         return {
-            "flow runs (workers)": [w.pid for w in self.workers] or [by_name["serve"]],
+            "flow runs (workers or warm pool)": [w.pid for w in self.workers] or [by_name["serve"]],
             "Prefect server": [by_name["prefect-server"]],
             "moto (S3+SQS)": [by_name["moto"]],
             "clamd": [p for d in self.clamd_dirs if (p := clamd_pid(d)) is not None],
-            "bridge": [by_name["serve"]],
+            "bridge": [by_name["serve"]] if self.workers else [],  # warm: the bridge is in the serving process
         }
 
     def use_warm_serve(self) -> None:
         """Replace the bridge by ``proofcheck serve`` with its warm executor (no work-pool workers)."""
         self.pipeline.stop_serve()
         self.pipeline.env["PROOFCHECK_EXECUTOR"] = "warm"  # an environment variable: older settings lack it
-        self.pipeline.start_serve(limit=WORKER_LIMIT)
+        self.pipeline.start_serve(limit=self.warm_limit)
         time.sleep(20.0)  # the pool's processes import everything and build the engine first
 
     def measure(self, workers: int, per_worker_clamd: bool, warm: bool = False) -> Measure:
@@ -243,7 +250,7 @@ class ScaleBench:
             time.sleep(3.0)  # workers register and start polling
         planned = PackageFactory(100 + self.batch).plan(self.packages, new_versions=0, dryrun=0, quick=True)
         pids = self.component_pids()
-        cpu_before = {name: sum(cpu_seconds(p) for p in group) for name, group in pids.items()}
+        cpu_before = {name: sum(tree_cpu_seconds(p) for p in group) for name, group in pids.items()}
         busy_before = machine_busy()
         executors = [w.pid for w in self.workers] or [self.pipeline.serve_process.pid]  # type: ignore[union-attr]
         probe = ApiProbe(self.api_url, executors)
@@ -257,7 +264,7 @@ class ScaleBench:
         probe.stopping.set()
         time.sleep(2.0)  # the last flow-run processes exit and are reaped by their worker
         # Workers' flow runs are reaped children: their CPU is in the worker's counters once they exit.
-        cpu_after = {name: sum(cpu_seconds(p) for p in group) for name, group in pids.items()}
+        cpu_after = {name: sum(tree_cpu_seconds(p) for p in group) for name, group in pids.items()}
         busy_after = machine_busy()
         elapsed = max(seen.values(), default=time.monotonic() - started)
         self.stop_workers()
@@ -277,6 +284,7 @@ class ScaleBench:
             load_avg=os.getloadavg()[0],
             peak_run_mib=round(probe.peak_run_mib),
             peak_executor_mib=round(probe.peak_executor_mib),
+            warm_limit=self.warm_limit,
         )
 
     def wait(self, refs: list[PackageRef], started: float, timeout: float) -> dict[PackageRef, float]:
@@ -334,7 +342,7 @@ def report(measures: list[Measure], results: Results) -> None:
               f"{m.api_p95_s * 1000:>7.0f}ms{m.load_avg:>6.1f}{m.peak_run_mib:>8.0f}  {per_pkg}")
         clamd = "one clamd per worker" if m.clamd_per_worker else "one shared clamd"
         if m.config.endswith("w"):
-            clamd = "serve's warm executor, no workers"
+            clamd = f"serve's warm executor ({m.warm_limit} processes), no workers"
         note = (f"{m.verdicts}/{m.packages} verdicts in {m.last_verdict_s:.0f} s; steady {m.steady_per_hour:.0f}/h; "
                 f"machine busy {m.machine_busy_cores:.2f} cores; Prefect API p95 {m.api_p95_s * 1000:.0f} ms; "
                 f"peak MiB: flow run {m.peak_run_mib:.0f}, worker {m.peak_executor_mib:.0f}; CPU s/package: " + per_pkg)
@@ -348,10 +356,11 @@ def main() -> int:
     parser.add_argument("--configs", type=parse_configs, default=parse_configs("1s,2s,3s,2p,3p,1w"),
                         help="workers and clamd mode per run: Ns shared clamd, Np one clamd per worker")
     parser.add_argument("--packages", type=int, default=20, help="burst size per configuration")
+    parser.add_argument("--warm-limit", type=int, default=WORKER_LIMIT, help="processes of the warm pool (1w)")
     add_json_option(parser)
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="proofcheck-scale-"))
-    bench = ScaleBench(root, args.packages)
+    bench = ScaleBench(root, args.packages, args.warm_limit)
     results = Results()
     measures: list[Measure] = []
     try:
