@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -357,6 +358,7 @@ def main() -> int:
                         help="workers and clamd mode per run: Ns shared clamd, Np one clamd per worker")
     parser.add_argument("--packages", type=int, default=16, help="burst size per configuration")
     parser.add_argument("--warm-limit", type=int, default=WORKER_LIMIT, help="processes of the warm pool (1w)")
+    parser.add_argument("--keep", action="store_true", help="keep the work folder (logs, Prefect database)")
     add_json_option(parser)
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="proofcheck-scale-"))
@@ -375,6 +377,8 @@ def main() -> int:
                       f"{measure.last_verdict_s:.1f} s", flush=True)
     finally:
         bench.stop()
+        if not args.keep:
+            shutil.rmtree(root, ignore_errors=True)
     print(f"\nmachine: {os.cpu_count()} cores; worker limit {WORKER_LIMIT} flow runs; burst of {args.packages}")
     report(measures, results)
     results.write(args.json)
