@@ -28,6 +28,7 @@ dry-run-demo: setup
 	@$(BIN)/python tools/demo.py
 
 test: setup
+	@bash tools/install-system-deps.sh --tests
 	@$(BIN)/ruff check .
 	@$(BIN)/mypy
 	@$(BIN)/python -m pytest

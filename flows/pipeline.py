@@ -80,11 +80,16 @@ def _store(settings: PipelineSettings, bucket: str | None) -> Store:
 
 
 def _engine(settings: PipelineSettings) -> Any:
-    global _ENGINE
-    if _ENGINE is None:
-        from validators.dryrun import build_engine
+    """The process's engine, rebuilt when a sync made a newer ruleset (a warm process lives for days).
 
-        _ENGINE = build_engine(settings.engine_settings)
+    Its checks fill the per-file result cache (never read it: a new upload is checked afresh), so the
+    first re-validation after a value-set change already reuses what the change does not touch.
+    """
+    global _ENGINE
+    from flows.revalidate import cached_engine, engine_is_current
+
+    if _ENGINE is None or not engine_is_current(_ENGINE, settings):
+        _ENGINE = cached_engine(settings, read=False)
     return _ENGINE
 
 

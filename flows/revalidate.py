@@ -81,7 +81,9 @@ def _default_validators(settings: Mapping[str, Any]) -> list[Validator]:
     return default_validators(settings)
 
 
-def cached_engine(settings: PipelineSettings, validators: Sequence[Validator] | None = None) -> Engine:
+def cached_engine(
+    settings: PipelineSettings, validators: Sequence[Validator] | None = None, *, read: bool = True
+) -> Engine:
     """An engine for the intake flow whose checks fill the per-file result cache re-validation reads.
 
     With it, the first re-validation after a change already reuses the unaffected checks of the packages
@@ -100,6 +102,7 @@ def cached_engine(settings: PipelineSettings, validators: Sequence[Validator] | 
         ruleset_version=info.version,
         components=components,
         settings=settings.engine_settings,
+        read=read,
     )
     return Engine(wrapped, ruleset=info, settings=settings.engine_settings)
 

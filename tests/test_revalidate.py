@@ -168,6 +168,34 @@ def test_a_new_j66_reruns_only_the_check_that_reads_it(tmp_path: Path) -> None:
     assert (pii.calls, cda.calls) == (2, 4)
 
 
+def test_a_fill_only_cache_stores_but_never_answers(tmp_path: Path) -> None:
+    pii = Counting("pii")
+    cache = ResultCache(tmp_path / "cache")
+    for _ in range(2):  # the intake: the same bytes uploaded twice are checked twice
+        fill_only = with_cache([pii], cache, ruleset_version="v", components=COMPONENTS, settings={}, read=False)
+        Engine(fill_only).check_file(proof_file())
+    assert pii.calls == 2 and cache.stats.hits == 0 and cache.stats.stored == 2
+    Engine(with_cache([pii], cache, ruleset_version="v", components=COMPONENTS, settings={})).check_file(proof_file())
+    assert pii.calls == 2 and cache.stats.hits == 1  # what the intake stored, re-validation reuses
+
+
+def test_a_warm_process_rebuilds_its_engine_after_a_sync(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from flows import pipeline
+    from flows.settings import PipelineSettings
+    from validators import dryrun
+    from validators.engine import RulesetInfo
+
+    in_force = {"version": "20260101T000000Z-aaaaaaaaaaaa"}
+    monkeypatch.setattr(dryrun, "current_ruleset", lambda settings=None: RulesetInfo(version=in_force["version"]))
+    monkeypatch.setattr(pipeline, "_ENGINE", None)
+    settings = PipelineSettings.from_env({"PROOFCHECK_WORK_DIR": str(tmp_path)})
+    first = pipeline._engine(settings)
+    assert pipeline._engine(settings) is first  # warm: built once
+    in_force["version"] = "20260301T000000Z-bbbbbbbbbbbb"  # a sync made a newer ruleset
+    second = pipeline._engine(settings)
+    assert second is not first and second.ruleset.version == in_force["version"]
+
+
 def test_a_check_that_did_not_run_or_said_system_is_never_cached(tmp_path: Path) -> None:
     cache = ResultCache(tmp_path / "cache")
     for validator in (Counting("pii", state=CheckState.NOT_RUN), Counting("antivirus", system=True)):

@@ -297,17 +297,20 @@ def test_the_sync_event_starts_a_revalidation_run(world: World) -> None:
     deployment = runner_deployments((REVALIDATE,))[0]
     deployment_id = deployment.apply()
     assert isinstance(deployment_id, UUID)  # apply() is synchronous outside an event loop
-    time.sleep(2)  # the server loads new automations into its triggers service
-    emit(SyncOutcome("new", "20990101T000000Z-test", "20980101T000000Z-test"))
-    EventsWorker.drain_all(timeout=10)
-    deadline = time.monotonic() + 60
+    # The server loads a new automation into its triggers service some time after apply() (seconds, more
+    # on a busy machine), and an event that arrives before is not matched: emit until one is, bounded.
+    deadline = time.monotonic() + 90
     runs: list[Any] = []
     with get_client(sync_client=True) as client:
         while time.monotonic() < deadline and not runs:
-            runs = client.read_flow_runs(
-                deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id]))
-            )
-            time.sleep(1)
+            emit(SyncOutcome("new", "20990101T000000Z-test", "20980101T000000Z-test"))
+            EventsWorker.drain_all(timeout=10)
+            wait_until = time.monotonic() + 10
+            while time.monotonic() < wait_until and not runs:
+                runs = client.read_flow_runs(
+                    deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id]))
+                )
+                time.sleep(1)
         for run in runs:  # no runner serves it here: leave nothing scheduled behind
             client.delete_flow_run(run.id)
     assert runs, "the proofcheck.ruleset.updated event created no run of the revalidate deployment"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages proofcheck's checks use, when they are missing.
 # ClamAV (clamd), Tesseract with French data (OCR of screenshots), ffmpeg (video frames),
-# libmagic (real file types), Chromium (HTML report tests), fonts for generated screenshots.
+# libmagic (real file types), Chromium (HTML report tests), fonts for generated screenshots;
+# with --tests also PostgreSQL (the verdict index tests start a private cluster).
 # Without root (and without sudo) it only lists what is missing: those checks then report "not run".
 set -euo pipefail
 
@@ -16,6 +17,10 @@ have_cmd chromium || need+=(chromium)
 have_cmd pdftoppm || need+=(poppler-utils)
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
+# --tests: what only the test suite needs (a private Postgres cluster for the verdict index tests).
+if [ "${1:-}" = "--tests" ]; then
+  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+fi
 
 if [ ${#need[@]} -eq 0 ]; then
   echo "system packages: all present"

@@ -214,8 +214,12 @@ class CachingValidator(Validator):
         ruleset_version: str,
         components: Mapping[str, str],
         settings: Mapping[str, Any],
+        read: bool = True,
     ) -> None:
         self.inner = inner
+        # read=False: fill only. The intake of a new upload always checks afresh (a newer signature
+        # database, a better OCR) and only leaves its results for a later re-validation to reuse.
+        self.read = read
         self.cache = cache
         self.name = inner.name  # type: ignore[misc]
         self.rules = inner.rules  # type: ignore[misc]
@@ -230,7 +234,7 @@ class CachingValidator(Validator):
 
     def check(self, file: ProofFile, ctx: CheckContext) -> CheckResult:
         key = cache_key(file.sha256, self.name, self.ruleset_version, self.components_in_force, self.settings)
-        cached = self.cache.get(key)
+        cached = self.cache.get(key) if self.read else None
         if cached is not None:
             self.cache.stats.add("hits")
             return cached
@@ -254,8 +258,11 @@ def with_cache(
     ruleset_version: str,
     components: Mapping[str, str],
     settings: Mapping[str, Any],
+    read: bool = True,
 ) -> list[Validator]:
     return [
-        CachingValidator(v, cache, ruleset_version=ruleset_version, components=components, settings=settings)
+        CachingValidator(
+            v, cache, ruleset_version=ruleset_version, components=components, settings=settings, read=read
+        )
         for v in validators
     ]
