@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup system-deps venv demo dry-run-demo test lint typecheck unit bench clean
+.PHONY: setup system-deps venv demo dry-run-demo test lint typecheck unit bench soak clean
 
 setup: system-deps venv
 
@@ -44,6 +44,9 @@ unit: venv
 
 bench: setup
 	@$(BIN)/python benchmarks/run_all.py
+
+soak: setup
+	@$(BIN)/python benchmarks/soak.py --json var/soak.json
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
