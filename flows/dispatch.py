@@ -10,15 +10,23 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 from prefect.client.orchestration import SyncPrefectClient, get_client
-from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterIdempotencyKey
-from prefect.client.schemas.objects import FlowRun
+from prefect.client.schemas.filters import (
+    DeploymentFilter,
+    DeploymentFilterId,
+    FlowRunFilter,
+    FlowRunFilterIdempotencyKey,
+    FlowRunFilterState,
+    FlowRunFilterStateType,
+)
+from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.states import Crashed
 
 from flows import verdicts as vd
@@ -155,6 +163,42 @@ class Dispatcher:
         self.stats.superseded += 1
         return "superseded"
 
+    def close_orphans(self, store: Store, busy: Collection[UUID] = ()) -> int:
+        """Mark ``Crashed`` the validation runs left started past ``stale_after`` whose version has a verdict.
+
+        Their process was killed after storing the verdict (soak: 1-2 a run stayed ``Running`` for good;
+        the reconcile skips versions with a verdict, so nothing else ever settled them). ``Crashed``, not
+        ``Completed``: the run did not finish its steps after the verdict (tags, index, artifact); the
+        reconcile completes the quarantine and the index entry, and the message says the verdict exists.
+        ``busy``: runs known alive (the warm pool's in-flight runs). One query to Prefect per call.
+        """
+        runs = self.client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PENDING, StateType.RUNNING]))
+            ),
+            deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[self.deployment_id])),
+            limit=200,
+        )
+        now, closed = datetime.now(UTC), 0
+        for run in runs:
+            params = run.parameters or {}
+            if run.id in busy or _age(run, now) < self.settings.stale_after or params.get("bucket") != store.bucket:
+                continue
+            key, version_id, etag = str(params.get("key") or ""), params.get("version_id"), params.get("etag")
+            ref = PackageRef(store.bucket, key, str(etag or ""), version_id)
+            try:
+                stored = store.verdict_keys_of(ref)
+                if not stored and not version_id and etag:
+                    stored = store.verdict_keys_for_content(key, str(etag))
+            except StorageError as exc:  # tried again at the next reconcile
+                log.warning("orphan run not checked: %s", type(exc).__name__)
+                continue
+            if stored:
+                message = "its process died after the verdict was stored (closed by proofcheck reconcile)"
+                self.client.set_flow_run_state(run.id, Crashed(message=message), force=True)
+                closed += 1
+        return closed
+
 
 def index_if_missing(store: Store, settings: PipelineSettings, json_key: str) -> bool:
     """Index a stored submission verdict the index lacks; True if it was added.
@@ -193,14 +237,20 @@ def reconcile(
 ) -> dict[str, int]:
     """List both package areas; every version without a verdict gets a live run (or an error verdict).
 
+    Every version: in a versioned bucket, replaced versions of zip packages written in the last
+    ``reconcile_horizon`` days are listed too (same single listing per area), each run reading its own
+    version id.
+
     A version with a verdict is read once (``settled`` remembers it across calls): if its verdict says
     quarantine and it is still listed here, the run that stored it died before the move, which is
     completed now; a submission verdict the index lacks is indexed.
     """
     outcomes: dict[str, int] = {}
     settled = set() if settled is None else settled
+    horizon = dispatcher.settings.reconcile_horizon
+    since = time.time() - horizon * 86400 if horizon > 0 else None  # replaced versions listed too
     for area in areas:
-        for ref in store.list_packages(area, member_grace=dispatcher.settings.folder_grace):
+        for ref in store.list_packages(area, member_grace=dispatcher.settings.folder_grace, versions_since=since):
             if (ref.key, ref.token) in settled:
                 continue
             existing = store.verdict_keys_of(ref)

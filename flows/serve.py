@@ -5,7 +5,9 @@ Two loops in one process:
 - the bridge (a thread): receives S3 ObjectCreated events from the queue, starts a run per package
   version with its idempotency key, and acknowledges each message only after its runs were created;
   every ``reconcile_every`` seconds it lists the package areas and dispatches any version without a
-  verdict (a lost, late or never-sent event — SeaweedFS sends none — never loses a package);
+  verdict (a lost, late or never-sent event — SeaweedFS sends none — never loses a package; in a
+  versioned bucket that includes zip versions replaced within ``reconcile_horizon`` days), and marks
+  ``Crashed`` the runs left ``Running`` past ``stale_after`` by a process killed after their verdict;
 - the executor: with ``PROOFCHECK_EXECUTOR=warm`` (the default) a pool of ``limit`` long-lived
   processes that keep the engine loaded (``flows.warm``) executes the validation runs the bridge
   creates, handed over at once (no polling); Prefect's runner (the main thread) still serves the other
@@ -23,6 +25,7 @@ import threading
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+from uuid import UUID
 
 from flows.settings import PipelineSettings
 from flows.storage import ObjectEvent, PackageGoneError, PackageRef, Store, parse_s3_event
@@ -128,9 +131,16 @@ class Bridge:
     def reconcile_once(self) -> dict[str, int]:
         from flows.dispatch import reconcile
 
+        busy: set[UUID] = set()
         if self.pool is not None:
             self.pool.adopt(self.dispatcher.client, self.dispatcher.deployment_id)
-        return reconcile(self.store, self.dispatcher, settled=self.settled)
+            busy = self.pool.in_flight
+        outcomes = reconcile(self.store, self.dispatcher, settled=self.settled)
+        closed = self.dispatcher.close_orphans(self.store, busy)
+        if closed:
+            log.info("reconcile: %d run(s) left running after their verdict marked crashed", closed)
+            outcomes["orphans-closed"] = closed
+        return outcomes
 
     def loop(self) -> None:
         self.wait_for_deployment()

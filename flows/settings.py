@@ -50,6 +50,8 @@ class PipelineSettings:
     stale_after: float = 900.0  # a dispatched run not finished after this long is presumed lost
     max_attempts: int = 3  # dispatches of one package version before an error verdict is stored
     reconcile_every: float = 60.0
+    # Days back the reconcile also lists replaced versions of zip packages (versioned bucket); 0: none.
+    reconcile_horizon: float = 30.0
     folder_grace: float = 3600.0  # a folder's objects wait this long for its _READY marker
     # Who runs the validation runs `proofcheck serve` dispatches: "warm" (a pool of long-lived processes
     # that keep the engine and its rulesets loaded) or "process" (Prefect's runner: a new process a run).
@@ -79,6 +81,7 @@ class PipelineSettings:
             stale_after=_float(env, "PROOFCHECK_STALE_AFTER", 900.0),
             max_attempts=max(1, _int(env, "PROOFCHECK_MAX_ATTEMPTS", 3)),
             reconcile_every=_float(env, "PROOFCHECK_RECONCILE_EVERY", 60.0),
+            reconcile_horizon=max(0.0, _float(env, "PROOFCHECK_RECONCILE_HORIZON", 30.0)),
             folder_grace=_float(env, "PROOFCHECK_FOLDER_GRACE", 3600.0),
             executor=_executor(env.get("PROOFCHECK_EXECUTOR") or "warm"),
             engine_settings=engine_settings,
@@ -98,6 +101,7 @@ class PipelineSettings:
             "PROOFCHECK_STALE_AFTER": str(self.stale_after),
             "PROOFCHECK_MAX_ATTEMPTS": str(self.max_attempts),
             "PROOFCHECK_RECONCILE_EVERY": str(self.reconcile_every),
+            "PROOFCHECK_RECONCILE_HORIZON": str(self.reconcile_horizon),
             "PROOFCHECK_FOLDER_GRACE": str(self.folder_grace),
             "PROOFCHECK_EXECUTOR": self.executor,
             "PROOFCHECK_ENGINE_SETTINGS": json.dumps(dict(self.engine_settings)),

@@ -432,10 +432,17 @@ class Store:
 
     def _latest(self, prefix: str) -> Iterator[tuple[PackageRef, float]]:
         """The current version of every object under ``prefix``, with its last-modified time (epoch s)."""
+        return ((ref, modified) for ref, modified, latest in self._listing(prefix) if latest)
+
+    def _listing(self, prefix: str) -> Iterator[tuple[PackageRef, float, bool]]:
+        """Every version under ``prefix`` (one paginated listing): (version, last-modified, is current).
+
+        Delete markers are not versions and are skipped. Unversioned: each object is its current version.
+        """
         try:
             if self.versioned:
                 pages = self.client.get_paginator("list_object_versions").paginate(Bucket=self.bucket, Prefix=prefix)
-                items = (item for page in pages for item in page.get("Versions", []) if item.get("IsLatest"))
+                items = (item for page in pages for item in page.get("Versions", []))
             else:
                 pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
                 items = (item for page in pages for item in page.get("Contents", []))
@@ -450,23 +457,35 @@ class Store:
                         int(item.get("Size", -1)),
                     ),
                     modified.timestamp() if modified is not None else 0.0,
+                    bool(item.get("IsLatest", True)),
                 )
         except (ClientError, BotoCoreError) as exc:
             raise classify(exc, "list packages") from None
 
-    def list_packages(self, area: str, member_grace: float | None = None) -> Iterator[PackageRef]:
+    def list_packages(
+        self, area: str, member_grace: float | None = None, versions_since: float | None = None
+    ) -> Iterator[PackageRef]:
         """The current version of every package in an area (``inbox`` or ``dryrun``).
 
         Packages are zip objects and folder markers. A member of a folder that has no marker is listed
         too, as a package of its own, once it is ``member_grace`` seconds old (None: never).
+
+        ``versions_since`` (epoch s; versioned bucket only): the older versions of zip packages written
+        since then are listed too (a version replaced before its event was handled, event lost, is still
+        a submission). Folders keep their current version only: a folder is read as it is now, so an
+        older marker version could not be validated as it was. Still one listing of the area.
         """
         prefix = self.layout.inbox if area == "inbox" else self.layout.dryrun
         waiting: dict[str, list[tuple[PackageRef, float]]] = {}
         complete: set[str] = set()
-        for ref, modified in self._latest(prefix):
+        for ref, modified, latest in self._listing(prefix):
             if self.layout.area_of(ref.key) is None:
                 continue
             folder = self.layout.folder_of(ref.key)
+            if not latest:
+                if folder is None and versions_since is not None and modified >= versions_since:
+                    yield ref
+                continue
             if folder is not None and not self.layout.is_marker(ref.key):
                 waiting.setdefault(folder, []).append((ref, modified))
                 continue

@@ -174,6 +174,37 @@ def test_duplicate_and_out_of_order_events_give_one_verdict_per_version(local: L
     assert len(runs_for(first)) == 1
 
 
+def test_a_replaced_version_whose_event_was_lost_gets_its_own_verdict(local: LocalPipeline, store: Store) -> None:
+    """Issue 6/8, bug A: v1 replaced by v2 before its event was handled, and v1's event lost.
+
+    The reconcile listed only the current version of each key: v1 (maybe the submission sent before
+    the deadline) never got a verdict. Now it lists replaced versions too and the run reads v1 by id.
+    """
+    import hashlib
+
+    key = "inbox/acme/paquet-evenement-perdu.zip"
+    config = store.client.get_bucket_notification_configuration(Bucket=store.bucket)
+    queues = config.get("QueueConfigurations") or []
+    assert queues, "the fixture's bucket sends events"
+    store.client.put_bucket_notification_configuration(Bucket=store.bucket, NotificationConfiguration={})
+    try:
+        first_bytes = tiny_zip("version 1, avant la date limite\n")
+        first = local.upload(store, key, first_bytes)  # its event is never sent: lost
+    finally:
+        store.client.put_bucket_notification_configuration(
+            Bucket=store.bucket, NotificationConfiguration={"QueueConfigurations": queues}
+        )
+    second = local.upload(store, key, tiny_zip("version 2, en retard\n"))  # right after, with its event
+    doc_second = wait_one_verdict(local, store, second)
+    doc_first = wait_one_verdict(local, store, first)  # found by the reconcile (every 2 s here)
+    assert doc_first["object"]["version_id"] == first.version_id
+    assert doc_first["package"]["sha256"] == hashlib.sha256(first_bytes).hexdigest()  # v1's bytes, not v2's
+    assert doc_second["object"]["version_id"] == second.version_id
+    time.sleep(5)  # two more reconcile passes: nothing dispatched again
+    assert len(verdict_docs(store, first)) == 1 and len(verdict_docs(store, second)) == 1
+    assert len(runs_for(first)) == 1 and len(runs_for(second)) == 1
+
+
 def test_not_a_zip_gets_a_verdict_that_is_not_pass(local: LocalPipeline, store: Store) -> None:
     ref = local.upload(store, "inbox/acme/pas-un-zip.zip", b"%PDF-1.4 this is not a zip at all\n")
     doc = wait_one_verdict(local, store, ref)

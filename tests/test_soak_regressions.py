@@ -177,3 +177,89 @@ def test_reconcile_indexes_a_stored_verdict_the_index_lacks(tmp_path: Path) -> N
         assert keys == {first, lost}
         assert b"perdu.zip" in store.get_bytes(store.layout.index_html)
         assert reconcile(store, NoDispatch(), areas=("inbox",)) == {}  # type: ignore[arg-type]
+
+
+def _versioned_store() -> Any:
+    import boto3
+
+    from flows.storage import Store
+
+    store = Store(boto3.client("s3", region_name="us-east-1"), "proofcheck")
+    store.ensure_bucket(versioning=True)
+    return store
+
+
+def test_reconcile_dispatches_a_replaced_version_in_one_listing_per_area() -> None:
+    """Issue 6/8, bug A: v1 replaced by v2 before its (lost) event was handled never got a verdict."""
+    from moto import mock_aws
+
+    from flows.dispatch import reconcile
+
+    class Recorder:
+        def __init__(self, settings: PipelineSettings) -> None:
+            self.settings = settings
+            self.ensured: list[PackageRef] = []
+
+        def ensure(self, ref: PackageRef, store: Any) -> str:
+            self.ensured.append(ref)
+            return "dispatched"
+
+    with mock_aws():
+        store = _versioned_store()
+        key = "inbox/acme/devoir.zip"
+        v1 = store.client.put_object(Bucket=store.bucket, Key=key, Body=b"v1")["VersionId"]
+        v2 = store.client.put_object(Bucket=store.bucket, Key=key, Body=b"v2")["VersionId"]
+        listings: list[str] = []
+        store.client.meta.events.register(
+            "provide-client-params.s3.ListObjectVersions", lambda **kw: listings.append(kw["params"]["Prefix"])
+        )
+        every = Recorder(PipelineSettings())  # default horizon: 30 days
+        assert reconcile(store, every) == {"dispatched": 2}  # type: ignore[arg-type]
+        assert sorted(r.version_id or "" for r in every.ensured) == sorted([v1, v2])
+        assert listings == ["inbox/", "dryrun/"]  # one listing per area, not one per key
+        current_only = Recorder(PipelineSettings(reconcile_horizon=0))
+        assert reconcile(store, current_only) == {"dispatched": 1}  # type: ignore[arg-type]
+        assert [r.version_id for r in current_only.ensured] == [v2]
+
+
+def test_a_run_left_running_after_its_verdict_is_marked_crashed() -> None:
+    """Issue 6/8, bug B: a run whose process was killed after storing the verdict stayed Running for good.
+
+    The reconcile skips versions with a verdict, so nothing settled it (1-2 per soak run). Only stale
+    runs whose version has a verdict are closed: a recent run, a run the warm pool still executes and a
+    run with no verdict yet (the reconcile's ``ensure`` supersedes that one) are left alone.
+    """
+    import json
+
+    from moto import mock_aws
+
+    def running(ref: PackageRef, started: datetime) -> FlowRun:
+        params = {"bucket": ref.bucket, "key": ref.key, "version_id": ref.version_id, "etag": ref.etag}
+        return FlowRun.model_validate({
+            "id": uuid4(), "flow_id": uuid4(), "name": "run", "idempotency_key": ref.idempotency_key(0),
+            "state": Running(), "created": started, "start_time": started, "parameters": params,
+        })
+
+    class Recording(FakePrefect):
+        closed: list[Any]
+
+        def set_flow_run_state(self, run_id: Any, state: Any, force: bool = False) -> None:
+            self.closed.append((run_id, state.type.value, force))
+
+    with mock_aws():
+        store = _versioned_store()
+        refs = []
+        for name in ("juge.zip", "sans-verdict.zip"):
+            key = f"inbox/acme/{name}"
+            put = store.client.put_object(Bucket=store.bucket, Key=key, Body=name.encode())
+            refs.append(PackageRef(store.bucket, key, put["ETag"].strip('"'), put["VersionId"], len(name)))
+        judged, pending = refs
+        store.put_verdict(judged, "rs-1", json.dumps({"status": "pass"}).encode(), b"<html></html>")
+        dead, recent, busy = running(judged, LONG_AGO), running(judged, datetime.now(UTC)), running(judged, LONG_AGO)
+        no_verdict = running(pending, LONG_AGO)
+        fake = Recording([dead, recent, busy, no_verdict])
+        fake.closed = []
+        d = Dispatcher(PipelineSettings(stale_after=60.0), client=fake)  # type: ignore[arg-type]
+        assert d.close_orphans(store, busy={busy.id}) == 1
+        assert fake.closed == [(dead.id, "CRASHED", True)]
+        assert fake.created == []

@@ -195,3 +195,48 @@ def test_an_event_without_version_id_resolves_by_etag(store: Store) -> None:
     store.client.delete_object(Bucket=store.bucket, Key=first.key, VersionId=first.version_id)
     with pytest.raises(PackageGoneError):
         store.resolve(first.key, None, first.etag)
+
+
+def test_replaced_versions_of_zip_packages_are_listed_within_the_horizon(store: Store, tmp_path: Path) -> None:
+    """Issue 6/8, bug A: a version replaced before its event was handled (event lost) is still a package.
+
+    Listed with its own version id (and read by it), in the same single listing of the area; delete
+    markers are not versions; a folder keeps its current marker only (it is read as it is now).
+    """
+    if not store.versioned:
+        pytest.skip("this server did not enable bucket versioning")
+    first = _put(store, "inbox/acme/devoir.zip", b"v1 before the deadline")
+    second = _put(store, "inbox/acme/devoir.zip", b"v2 after it")
+    marker_1 = _put(store, "inbox/acme/dossier/_READY", b"")
+    _put(store, "inbox/acme/dossier/a.xml", b"<a/>")
+    marker_2 = _put(store, "inbox/acme/dossier/_READY", b"again")
+    withdrawn = _put(store, "inbox/acme/retire.zip", b"withdrawn")
+    store.client.delete_object(Bucket=store.bucket, Key=withdrawn.key)  # a delete marker on top
+    assert first.version_id and first.version_id != second.version_id
+
+    current = {(r.key, r.version_id) for r in store.list_packages("inbox")}
+    assert current == {(second.key, second.version_id), (marker_2.key, marker_2.version_id)}
+
+    every = list(store.list_packages("inbox", versions_since=0.0))
+    assert {(r.key, r.version_id) for r in every} == current | {
+        (first.key, first.version_id),
+        (withdrawn.key, withdrawn.version_id),  # the version under a delete marker: submitted all the same
+    }
+    assert marker_1.version_id not in {r.version_id for r in every}
+    assert len(every) == len({r.token for r in every})  # each version its own token (idempotency key)
+    old = next(r for r in every if r.version_id == first.version_id)
+    store.download(old, tmp_path / "v1", limit=100)
+    assert (tmp_path / "v1").read_bytes() == b"v1 before the deadline"  # by its VersionId, not the latest
+
+    assert {r.version_id for r in store.list_packages("inbox", versions_since=9e12)} == {
+        second.version_id,
+        marker_2.version_id,
+    }  # written before the horizon: current versions only
+
+
+def test_without_versioning_the_horizon_changes_nothing(server: services.Service) -> None:
+    store = Store(_client(server.url), "proofcheck-plain-horizon")
+    store.ensure_bucket(versioning=False)
+    _put(store, "inbox/acme/p.zip", b"one")
+    ref = _put(store, "inbox/acme/p.zip", b"two")
+    assert [r.token for r in store.list_packages("inbox", versions_since=0.0)] == [f"e-{ref.etag}"]
