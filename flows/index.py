@@ -45,6 +45,7 @@ verdicts = sa.Table(
     sa.Column("errors", sa.Integer, nullable=False),
     sa.Column("warnings", sa.Integer, nullable=False),
     sa.Column("stored_at", sa.String(40), nullable=False),
+    sa.Column("uploaded_at", sa.String(40)),  # the package version's S3 LastModified, where known
 )
 # One row per verdict stored by a re-validation (flows/revalidate.py): links it to its change report.
 revalidations = sa.Table(
@@ -87,8 +88,19 @@ class IndexRow:
     errors: int
     warnings: int
     stored_at: str
+    uploaded_at: str | None = None
     versions: int = 1  # verdicts stored for this package key (history)
     change_report: str | None = None  # key of the re-validation report that produced this verdict
+
+
+def _older_version(row: Mapping[str, Any], current: Mapping[str, Any]) -> bool:
+    """Whether ``row`` (stored later) is the verdict of a version uploaded before ``current``'s.
+
+    A late verdict of a replaced version (its event lost, found by the reconcile) must not become the
+    key's current one. Without both upload times, the verdict stored last wins (re-validations too).
+    """
+    mine, theirs = row.get("uploaded_at"), current.get("uploaded_at")
+    return bool(mine and theirs and mine < theirs)
 
 
 def row_from_document(doc: Mapping[str, Any], json_key: str) -> dict[str, Any]:
@@ -117,6 +129,7 @@ def row_from_document(doc: Mapping[str, Any], json_key: str) -> dict[str, Any]:
         "errors": int(findings.get("error", 0)),
         "warnings": int(findings.get("warning", 0)),
         "stored_at": obj.get("stored_at") or (doc.get("engine") or {}).get("finished_at") or "",
+        "uploaded_at": obj.get("uploaded_at"),
     }
 
 
@@ -180,7 +193,21 @@ class VerdictIndex:
                 if attempt == 2:
                     raise
                 time.sleep(0.2 * (attempt + 1))
+        self._add_missing_columns()
         self._created = True
+
+    def _add_missing_columns(self) -> None:
+        """An index made by an older version lacks ``uploaded_at``: add it (NULL: ordered by storage)."""
+        present = {c["name"] for c in sa.inspect(self.engine).get_columns("verdicts")}
+        if "uploaded_at" in present:
+            return
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(sa.text("ALTER TABLE verdicts ADD COLUMN uploaded_at VARCHAR(40)"))
+        except sa.exc.DBAPIError:  # another process added it first
+            present = {c["name"] for c in sa.inspect(self.engine).get_columns("verdicts")}
+            if "uploaded_at" not in present:
+                raise
 
     def ensure(self, store: Store) -> bool:
         """Create the tables; rebuild from the stored verdicts if never built. True if it rebuilt."""
@@ -289,8 +316,10 @@ class VerdictIndex:
             counts: dict[str, int] = {}
             for r in result:
                 row = dict(r._mapping)
-                by_key[row["package_key"]] = row
-                counts[row["package_key"]] = counts.get(row["package_key"], 0) + 1
+                key = row["package_key"]
+                if key not in by_key or not _older_version(row, by_key[key]):
+                    by_key[key] = row
+                counts[key] = counts.get(key, 0) + 1
         fields = set(IndexRow.__dataclass_fields__)
         reports = self.change_reports()
         rows = [

@@ -182,6 +182,7 @@ def ref_of(doc: Mapping[str, Any], bucket: str) -> PackageRef:
         etag=str(obj.get("etag") or ""),
         version_id=obj.get("version_id"),
         size=int(obj["size"]) if obj.get("size") is not None else -1,
+        last_modified=obj.get("uploaded_at"),
     )
 
 

@@ -36,7 +36,8 @@ import re
 import time
 import urllib.parse
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +72,13 @@ _TRANSIENT_CODES = {
     "503",
     "504",
 }
+
+
+def _iso(moment: Any) -> str | None:
+    """S3's LastModified (a datetime from boto3) as ISO 8601 UTC text that sorts in time order."""
+    if moment is None or not hasattr(moment, "astimezone"):
+        return None
+    return str(moment.astimezone(UTC).isoformat(timespec="seconds"))
 
 
 class StorageError(Exception):
@@ -167,6 +175,9 @@ class PackageRef:
     etag: str
     version_id: str | None = None
     size: int = -1
+    # When this version was uploaded (S3 LastModified, ISO 8601 UTC) where known: orders the versions of
+    # a key in the index. Not part of the identity: refs from an event and from a HEAD compare equal.
+    last_modified: str | None = field(default=None, compare=False)
 
     @property
     def token(self) -> str:
@@ -367,6 +378,7 @@ class Store:
             etag=str(answer.get("ETag", "")).strip('"'),
             version_id=answer.get("VersionId") or None,
             size=int(answer.get("ContentLength", -1)),
+            last_modified=_iso(answer.get("LastModified")),
         )
 
     def resolve(self, key: str, version_id: str | None, etag: str | None) -> PackageRef:
@@ -389,7 +401,8 @@ class Store:
                     for item in page.get("Versions", []):
                         if item["Key"] == key and str(item.get("ETag", "")).strip('"') == etag:
                             return PackageRef(
-                                self.bucket, key, etag, item.get("VersionId") or None, int(item.get("Size", -1))
+                                self.bucket, key, etag, item.get("VersionId") or None, int(item.get("Size", -1)),
+                                last_modified=_iso(item.get("LastModified")),
                             )
             except (ClientError, BotoCoreError) as exc:
                 raise classify(exc, "list versions") from None

@@ -79,6 +79,7 @@ def document(verdict: PackageVerdict, ref: PackageRef, *, area: str, publisher: 
         "version_id": ref.version_id,
         "etag": ref.etag,
         "size": ref.size,
+        "uploaded_at": ref.last_modified,
         "area": area,
         "publisher": publisher,
         "stored_at": _now(),

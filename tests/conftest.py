@@ -40,3 +40,42 @@ def synced_rulesets(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def ruleset_settings(synced_rulesets: Path) -> dict[str, Any]:
     return {"rulesets_dir": str(synced_rulesets)}
+
+
+def _prefect_queue_services() -> list[Any]:
+    """Every live instance of Prefect's in-process queue services (log and event workers)."""
+    import sys
+
+    services = sys.modules.get("prefect._internal.concurrency.services")
+    if services is None:
+        return []
+    found: dict[int, Any] = {}
+    pending = [services._QueueServiceBase]
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        for instance in list(vars(cls).get("_instances", {}).values()):
+            found[id(instance)] = instance
+    return list(found.values())
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Drop what Prefect's log and event workers of this process still hold for the test servers.
+
+    Flows run in-process by the tests send logs and events to Prefect servers that the fixtures have
+    stopped by now; at interpreter exit Prefect would try to deliver each item and wait out each
+    connection failure (seen: ~90 items, minutes after the last test). Test-only, private attributes:
+    if Prefect changes them, this does nothing and the exit is merely slow again.
+    """
+    import queue
+
+    for instance in _prefect_queue_services():
+        backlog = getattr(instance, "_queue", None)
+        if not isinstance(backlog, queue.Queue):
+            continue
+        while True:
+            try:
+                backlog.get_nowait()
+                backlog.task_done()
+            except (queue.Empty, ValueError):
+                break
