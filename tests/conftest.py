@@ -68,7 +68,15 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     if Prefect changes them, this does nothing and the exit is merely slow again.
     """
     import queue
+    import sys
+    import threading
 
+    services = sys.modules.get("prefect._internal.concurrency.services")
+    atexits = getattr(threading, "_threading_atexits", None)
+    if services is not None and isinstance(atexits, list):
+        # Their drain at interpreter exit waits for every item, each against a server that is gone.
+        base = services._QueueServiceBase
+        atexits[:] = [c for c in atexits if not isinstance(getattr(getattr(c, "func", c), "__self__", None), base)]
     for instance in _prefect_queue_services():
         backlog = getattr(instance, "_queue", None)
         if not isinstance(backlog, queue.Queue):
