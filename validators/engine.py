@@ -200,6 +200,12 @@ class Engine:
 
         def result() -> CheckResult:
             waiter.join()  # _run_one returns by the check's deadline: this join is bounded
+            if not outcome:  # _run_one itself failed: fail closed like any crashed check
+                return CheckResult(
+                    findings=[rules.finding("system.check-crashed", check=validator.name, error="no result")],
+                    state=CheckState.NOT_RUN,
+                    detail="returned no result",
+                )
             return outcome[0]
 
         return result
@@ -222,9 +228,9 @@ class Engine:
                 planned.append((validator, self._start(validator, file, expectations) if validator.overlaps else None))
         # The others run one after the other while the overlapping ones proceed; then every result is
         # taken in the validators' order, so the verdict does not depend on which finished first.
-        done = {id(v): self._start(v, file, expectations)() for v, started in planned if started is None}
-        for validator, started in planned:
-            result = started() if started is not None else done[id(validator)]
+        done = {i: self._start(v, file, expectations)() for i, (v, started) in enumerate(planned) if started is None}
+        for i, (validator, started) in enumerate(planned):
+            result = started() if started is not None else done[i]
             emitted = {f.rule for f in result.findings}
             undeclared = sorted(emitted - set(validator.rules) - SYSTEM_RULES)
             if undeclared:
