@@ -1,15 +1,16 @@
-"""The rule catalogue is complete, well-formed, and the README's copy of it is current."""
+"""The rule catalogue is complete, well-formed, and its generated reference (docs/rules.md) is current."""
 
 from __future__ import annotations
 
 import re
+import string
 from pathlib import Path
 
 import pytest
 
 from validators import rules
 from validators.registry import default_validators
-from validators.report.catalogue_doc import README_BEGIN, README_END, render_markdown
+from validators.report.catalogue_doc import RULES_DOC, render_rules_doc
 
 ROOT = Path(__file__).resolve().parents[1]
 RULE_ID = re.compile(r"^(package|format|ssi|pii|cda|system)(\.[a-z0-9]+(-[a-z0-9]+)*)+$")
@@ -24,6 +25,16 @@ def test_catalogue_entries_are_complete() -> None:
         assert not rule.title.endswith("."), f"{rule.id}: titles are labels, not sentences"
 
 
+def test_french_texts_fill_the_same_placeholders() -> None:
+    for rule in rules.catalogue().values():
+        if not rule.fr:
+            continue
+        fr = dict(rule.fr)
+        placeholders = {name for _, name, _, _ in string.Formatter().parse(fr["message"]) if name}
+        assert placeholders == rule.placeholders, rule.id
+        assert not fr["title"].endswith("."), f"{rule.id}: titles are labels, not sentences"
+
+
 def test_every_rule_a_validator_declares_is_catalogued() -> None:
     catalogue = rules.catalogue()
     for validator in default_validators({}):
@@ -31,13 +42,9 @@ def test_every_rule_a_validator_declares_is_catalogued() -> None:
         assert not missing, f"{validator.name} declares uncatalogued rules {missing}"
 
 
-def test_readme_rule_section_is_generated_from_the_catalogue() -> None:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert README_BEGIN in readme and README_END in readme
-    start = readme.index(README_BEGIN)
-    end = readme.index(README_END) + len(README_END)
-    assert readme[start:end] + "\n" == render_markdown(), (
-        "README rule section is stale: regenerate it with `python tools/sync_readme_rules.py`"
+def test_rules_doc_is_generated_from_the_catalogue() -> None:
+    assert (ROOT / RULES_DOC).read_text(encoding="utf-8") == render_rules_doc(), (
+        f"{RULES_DOC} is stale: regenerate it with `python tools/sync_rules_doc.py`"
     )
 
 

@@ -31,6 +31,8 @@ class Rule:
     why: str
     fix: str
     replaced_by: str | None = None
+    # The same texts in French (``fr:`` in the YAML, keys title/message/why/fix), for instructors' reports.
+    fr: tuple[tuple[str, str], ...] = ()
 
     @property
     def family(self) -> str:
@@ -63,6 +65,18 @@ def _family_files(family: str) -> list[str]:
     return sorted(names)
 
 
+FRENCH_FIELDS = ("title", "message", "why", "fix")
+
+
+def _french(entry: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    fr = entry.get("fr")
+    if fr is None:
+        return ()
+    if not isinstance(fr, dict) or set(fr) != set(FRENCH_FIELDS):
+        raise ValueError(f"rule {entry.get('id')}: 'fr' must hold exactly {', '.join(FRENCH_FIELDS)}")
+    return tuple((name, " ".join(str(fr[name]).split())) for name in FRENCH_FIELDS)
+
+
 def _load_family(family: str) -> list[Rule]:
     folder = resources.files("validators").joinpath("catalogue")
     entries: list[dict[str, Any]] = []
@@ -78,6 +92,7 @@ def _load_family(family: str) -> list[Rule]:
             why=" ".join(entry["why"].split()),
             fix=" ".join(entry["fix"].split()),
             replaced_by=entry.get("replaced_by"),
+            fr=_french(entry),
         )
         if rule.family != family:
             raise ValueError(f"rule {rule.id} is filed under family {family}")
