@@ -29,8 +29,14 @@ MAIL_RULES: tuple[str, ...] = (
 )
 # Findings that mean part of the content was not inspected: the check's coverage is partial.
 _GAPS = frozenset(
-    {"ssi.email.encrypted", "ssi.email.header-limit", "ssi.email.not-inspected", "ssi.email.too-deep",
-     "ssi.email.too-large", "ssi.email.too-many-parts"}
+    {
+        "ssi.email.encrypted",
+        "ssi.email.header-limit",
+        "ssi.email.not-inspected",
+        "ssi.email.too-deep",
+        "ssi.email.too-large",
+        "ssi.email.too-many-parts",
+    }
 )
 
 

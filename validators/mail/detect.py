@@ -27,17 +27,38 @@ class MailKind(StrEnum):
 MESSAGE_TYPES = frozenset({"message/rfc822", "message/global", "message/news"})
 TNEF_TYPES = frozenset({"application/vnd.ms-tnef", "application/ms-tnef"})
 PKCS7_TYPES = frozenset(
-    {"application/pkcs7-mime", "application/x-pkcs7-mime", "application/pkcs7-signature",
-     "application/x-pkcs7-signature"}
+    {
+        "application/pkcs7-mime",
+        "application/x-pkcs7-mime",
+        "application/pkcs7-signature",
+        "application/x-pkcs7-signature",
+    }
 )
 OLE_TYPES = frozenset({"application/vnd.ms-outlook", "application/x-ole-storage", "application/cdfv2"})
 PKCS7_EXTENSIONS = frozenset({"p7m", "p7s", "p7c", "p7b"})
 _TNEF_MAGIC = b"\x78\x9f\x3e\x22"
 _COMMON_FIELDS = frozenset(
     {
-        b"from", b"to", b"cc", b"subject", b"date", b"message-id", b"mime-version", b"received", b"return-path",
-        b"content-type", b"delivered-to", b"reply-to", b"sender", b"in-reply-to", b"references",
-        b"dkim-signature", b"authentication-results", b"x-mailer", b"user-agent", b"content-transfer-encoding",
+        b"from",
+        b"to",
+        b"cc",
+        b"subject",
+        b"date",
+        b"message-id",
+        b"mime-version",
+        b"received",
+        b"return-path",
+        b"content-type",
+        b"delivered-to",
+        b"reply-to",
+        b"sender",
+        b"in-reply-to",
+        b"references",
+        b"dkim-signature",
+        b"authentication-results",
+        b"x-mailer",
+        b"user-agent",
+        b"content-transfer-encoding",
     }
 )
 _FIELD = re.compile(rb"^([!-9;-~]{1,76}):")

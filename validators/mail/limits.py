@@ -21,9 +21,10 @@ class MailLimits:
     max_total_bytes: int = 256 * MiB  # all decoded parts of one message
     max_headers: int = 1000  # header fields of one part
     max_header_bytes: int = 256 * 1024  # one header field, raw
-    # Lines starting with "--" (candidate boundaries), counted before parsing: the stdlib parser costs
-    # about 0.25 ms a part and cannot be interrupted, so a part bomb is refused from this count.
-    max_boundary_lines: int = 20_000
+    # Counted on the raw bytes before parsing (see mime.too_many_parts): multiparts (distinct boundaries
+    # declared) and lines that use a declared boundary.
+    max_multiparts: int = 200
+    max_boundary_lines: int = 2_000
     max_mbox_messages: int = 200  # messages of an mbox file (each becomes a child)
 
     @classmethod

@@ -133,7 +133,7 @@ def der_bytes(data: bytes) -> bytes:
     """DER/BER bytes of a PKCS #7 file written raw, in base64 or as PEM."""
     if data[:1] == b"\x30":
         return data
-    pem = _PEM.search(data[:1024 * 1024 * 64])
+    pem = _PEM.search(data[: 1024 * 1024 * 64])
     text = pem.group(1) if pem else data
     if not _BASE64_TEXT.match(text.strip() or b"!"):
         raise CmsError("neither binary nor base64")
