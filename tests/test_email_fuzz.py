@@ -7,11 +7,11 @@ from functools import cache
 
 from hypothesis import given
 from hypothesis import strategies as st
+from test_fuzz_support import fuzz_settings
 
 from fixtures import builders as b
 from fixtures import emails
 from fixtures.hostile import pe
-from tests.test_fuzz_support import fuzz_settings
 from validators import sniff
 from validators.base import CheckContext, CheckResult, ProofFile
 from validators.mail.check import MailValidator
