@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from validators.base import DeadlineExceededError
 from validators.mail import names
 from validators.mail.harvest import Harvest
 
@@ -86,6 +87,10 @@ def read_msg(data: bytes, harvest: Harvest) -> None:
             if not harvest.count_part():
                 break
             _attachment(attachment, index, harvest, AttachmentType)
+    except DeadlineExceededError:
+        raise
+    except Exception as exc:  # a property the library cannot decode: what was read stays, the rest is said
+        harvest.malformed(f"the Outlook message could not be read to the end ({type(exc).__name__})")
     finally:
         message.close()
 
