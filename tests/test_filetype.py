@@ -321,6 +321,7 @@ def test_through_the_engine_statuses() -> None:
 
 def test_declared_rules_are_catalogued_with_format_family() -> None:
     declared = set(filetype.FiletypeValidator.rules)
-    catalogued = {r for r in rules.catalogue() if r.startswith("format.")}
+    # format.email.* belong to the e-mail check (validators/mail), which reads message structure.
+    catalogued = {r for r in rules.catalogue() if r.startswith("format.") and not r.startswith("format.email.")}
     assert declared == catalogued
     assert all(rules.get(r).severity is Severity.ERROR for r in declared)

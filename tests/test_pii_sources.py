@@ -72,30 +72,7 @@ def test_an_encrypted_pdf_is_reported_as_not_inspected(engine: Engine) -> None:
     assert pii_state(verdict) is CheckState.PARTIAL
 
 
-def test_eml_headers_bodies_and_attachments_recursively(engine: Engine) -> None:
-    inner = b.make_eml(
-        "transfert", "rien", attachments=[("liste.csv", "text/csv", f"nir;x\n{NIR};1\n".encode())]
-    )
-    pdf = b.make_pdf([f"Assuré {grouped(NIR, '.')}"])
-    outer = b.make_eml(
-        "Compte rendu",
-        "Bonjour, voir pièces jointes.",
-        attachments=[("cr.pdf", "application/pdf", pdf), ("fwd.eml", "message/rfc822", inner)],
-    )
-    verdict = engine.check_file(proof_file("MSS.1.1.1/message.eml", outer))
-    entries = sorted(f.location.entry or "" for f in verdict.findings if f.rule == "pii.nir")
-    assert len(entries) == 1  # one finding per distinct value, first place it was seen
-    assert entries[0].startswith("cr.pdf")
-    counts = [f.message for f in verdict.findings if f.rule == "pii.nir"]
-    assert "2 occurrence(s)" in counts[0]
-
-
-def test_eml_attachment_of_unknown_type_is_named_as_not_inspected(engine: Engine) -> None:
-    message = b.make_eml(
-        "x", "corps", attachments=[("blob.bin", "application/octet-stream", bytes(range(256)) * 4)]
-    )
-    verdict = engine.check_file(proof_file("m.eml", message))
-    assert ("pii.not-inspected", "warning") in rules_of(verdict)
+# E-mail bodies and attachments are children of the e-mail check: tests/test_email_pii.py.
 
 
 def test_cda_attributes_give_an_xpath(engine: Engine) -> None:

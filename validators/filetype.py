@@ -40,9 +40,10 @@ WEBM = _fmt("WebM video", "video", "video/webm", "webm")
 XML = _fmt("XML document", "text", "text/xml application/xml", "xml")
 ZIP = _fmt("ZIP archive", "archive", "application/zip", "zip")
 EML = _fmt("e-mail source", "text", "message/rfc822", "eml")
+MSG = _fmt("Outlook message", "email", "application/vnd.ms-outlook", "msg")
 TEXT = _fmt("text", "text", "text/plain text/csv application/json", "txt log csv tsv json text")
 
-ACCEPTED: tuple[ProofFormat, ...] = (PDF, PNG, JPEG, MP4, QUICKTIME, WEBM, XML, ZIP, EML, TEXT)
+ACCEPTED: tuple[ProofFormat, ...] = (PDF, PNG, JPEG, MP4, QUICKTIME, WEBM, XML, ZIP, EML, MSG, TEXT)
 
 _BY_MEDIA_TYPE = {media: fmt for fmt in ACCEPTED for media in fmt.media_types}
 _BY_EXTENSION = {ext: fmt for fmt in ACCEPTED for ext in fmt.extensions}
@@ -57,6 +58,33 @@ _ACTIVE_TEXT = frozenset(
 # libmagic guesses a programming language from keywords in any text (a log quoting "import" lines is
 # "text/x-script.python"); only a shebang really makes a text file a script.
 _SHEBANG = b"#!"
+
+# An Outlook message without the Outlook class id is an OLE file to libmagic; its name says what it is.
+_OLE_TYPES = frozenset({"application/x-ole-storage", "application/cdfv2"})
+
+# What a message may carry besides proof formats: its HTML body, signatures, calendar and contact cards,
+# office documents, any image, Outlook's own containers. Found inside an e-mail they are not refused as
+# proofs; their dangers are the ssi checks' (scripts, macros, executables by content and by name).
+EMAIL_PART_TYPES = frozenset(
+    {
+        "text/html", "application/xhtml+xml", "text/calendar", "text/vcard", "text/x-vcard", "text/rtf",
+        "application/rtf", "application/pkcs7-signature", "application/pkcs7-mime", "application/x-pkcs7-signature",
+        "application/x-pkcs7-mime", "application/pgp-signature", "application/pgp-keys", "application/pgp-encrypted",
+        "application/vnd.ms-tnef", "application/ms-tnef", "application/vnd.ms-outlook", "application/msword",
+        "application/vnd.ms-excel", "application/vnd.ms-powerpoint", "application/x-ole-storage", "application/cdfv2",
+    }
+)
+EMAIL_PART_PREFIXES = ("image/", "message/", "application/vnd.openxmlformats-officedocument.",
+                       "application/vnd.oasis.opendocument.")
+EMAIL_ORIGIN_PREFIX = "e-mail"  # validators.mail.names.ORIGIN_PREFIX: every child of an e-mail
+
+
+def is_email_part_type(file: ProofFile, media: str) -> bool:
+    """A type a message may carry, found inside a message."""
+    if not (file.origin or "").startswith(EMAIL_ORIGIN_PREFIX):
+        return False
+    return media in EMAIL_PART_TYPES or media.startswith(EMAIL_PART_PREFIXES)
+
 
 _EMPTY_TYPES = frozenset({"application/x-empty", "inode/x-empty"})
 _UNKNOWN_TYPES = frozenset({sniff.UNKNOWN, "application/data"})
@@ -334,6 +362,14 @@ class FiletypeValidator(Validator):
         if media in _EMPTY_TYPES:
             return CheckResult(findings=[rules.finding("format.empty")])
         fmt = classify(media, head)
+        if fmt is None and media in _OLE_TYPES and file.extension in MSG.extensions:
+            fmt = MSG
+        if fmt is None and is_email_part_type(file, media):
+            # Accepted inside a message; a name announcing a proof format it is not still misleads.
+            announced = _BY_EXTENSION.get(file.extension)
+            if announced is None or announced.kind == "email":
+                return CheckResult(detail=f"{media} inside an e-mail")
+            return CheckResult(findings=[_mismatch(file, media, refused_label(media, head), announced)])
         if fmt is None:
             if media in _UNKNOWN_TYPES:
                 return CheckResult(findings=[rules.finding("format.unrecognised", media_type=media)])
@@ -363,12 +399,19 @@ def _extension_mismatch(file: ProofFile, media: str, fmt: ProofFormat) -> Findin
     if announced is not None and announced.kind == "text" and fmt.kind == "text":
         return None
     severity = Severity.WARNING if announced is not None and announced.kind == fmt.kind else None
+    return _mismatch(file, media, fmt.label, announced, severity)
+
+
+def _mismatch(
+    file: ProofFile, media: str, label: str, announced: ProofFormat | None, severity: Severity | None = None
+) -> Finding:
+    extension = file.extension
     return rules.finding(
         "format.extension-mismatch",
         Location(),
         severity=severity,
         media_type=media,
-        label=fmt.label,
+        label=label,
         extension=f".{extension}" if extension else "(no extension)",
         expected=announced.label if announced is not None else "no accepted proof format",
     )

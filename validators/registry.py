@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 FAMILY_MODULES: tuple[str, ...] = (
     "validators.filetype",
     "validators.archive",
+    "validators.mail",
     "validators.ssi",
     "validators.pii",
     "validators.cda",

@@ -40,7 +40,8 @@ class PiiValidator(Validator):
             self._allowlist_problem = f"the allow-list of fictitious identities is unusable ({exc})"
 
     def applies_to(self, file: ProofFile) -> bool:
-        return kind_of(file.media_type, file.extension, file.head(4096)) is not None
+        # Every part of an e-mail is looked at, so that one it cannot read is named as not inspected.
+        return _in_email(file) or kind_of(file.media_type, file.extension, file.head(4096)) is not None
 
     def check(self, file: ProofFile, ctx: CheckContext) -> CheckResult:
         if self._allowlist is None:
@@ -65,6 +66,8 @@ class PiiValidator(Validator):
 
     def _extract(self, file: ProofFile, kind: Kind | None, ctx: CheckContext) -> Extraction:
         if kind is None:
+            if _in_email(file):
+                return Extraction(not_inspected=[f"this e-mail part ({file.media_type}): type not read for text"])
             return Extraction(not_run="this type of file cannot be read for text")
         if kind is Kind.VIDEO and file.disk_path is not None:
             return extract(kind, b"", Location(), ctx.check_time, ctx.time_left, path=file.disk_path)
@@ -80,6 +83,10 @@ class PiiValidator(Validator):
         found = extract(kind, data, Location(), ctx.check_time, ctx.time_left)
         found.not_inspected.extend(gaps)
         return found
+
+
+def _in_email(file: ProofFile) -> bool:
+    return (file.origin or "").startswith("e-mail")  # validators.mail.names.ORIGIN_PREFIX
 
 
 def _gap_findings(extraction: Extraction) -> list[Finding]:

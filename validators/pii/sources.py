@@ -6,7 +6,6 @@ A type that cannot hold readable text (or that this check does not know) is left
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from enum import StrEnum
 from pathlib import Path
 
@@ -16,8 +15,6 @@ from validators.pii.segments import Extraction
 
 CheckTime = Callable[[], None]
 TimeLeft = Callable[[], float]
-
-MAX_NESTING = 3
 
 
 class Kind(StrEnum):
@@ -81,10 +78,9 @@ def extract(
     base: Location,
     check_time: CheckTime,
     time_left: TimeLeft,
-    depth: int = 0,
     path: Path | None = None,
 ) -> Extraction:
-    """Text of ``data`` read as ``kind``; nested parts (e-mail attachments) are read the same way."""
+    """Text of ``data`` read as ``kind`` (an e-mail: its headers; its parts are children)."""
     if kind is Kind.TEXT:
         return textsources.plain_text(data, base)
     if kind is Kind.XML:
@@ -98,28 +94,9 @@ def extract(
     if kind is Kind.VIDEO:
         return video.video_text(path if path is not None else data, base, check_time, time_left)
 
-    def nested(name: str, content: bytes, where: Location) -> Extraction:
-        if depth + 1 > MAX_NESTING:
-            return Extraction(not_inspected=[f"'{where.entry}' (nested too deep)"])
-        from validators import sniff
-
-        try:
-            media = sniff.media_type(content[: sniff.SNIFF_BYTES])
-        except sniff.SnifferUnavailableError:
-            media = "application/octet-stream"
-        extension = name.rsplit(".", 1)[-1].lower() if "." in name else ""
-        sub_kind = kind_of(media, extension, content[:4096])
-        if sub_kind is None:
-            unreadable = f"attachment '{where.entry}' ({media}) cannot hold readable text"
-            return Extraction(not_inspected=[unreadable])
-        found = extract(sub_kind, content, where, check_time, time_left, depth + 1)
-        for segment in found.segments:
-            inner = segment.base.entry
-            entry = f"{where.entry} / {inner}" if inner else where.entry
-            segment.base = replace(segment.base, entry=entry)
-        return found
-
-    return textsources.eml_text(data, base, nested, check_time)
+    # An e-mail's bodies and attachments are children of the e-mail check (validators.mail), each read
+    # by this check on its own: only the message's own headers are read here.
+    return textsources.eml_headers(data, base)
 
 
 __all__ = ["Kind", "extract", "kind_of"]

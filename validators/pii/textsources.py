@@ -7,15 +7,12 @@ parser (no network, no DTD, no entities); PDFs through pypdf (no rendering, no J
 
 from __future__ import annotations
 
-import base64
 import codecs
-import email
+import email.parser
 import email.policy
 import html
-import quopri
 import re
 from collections.abc import Callable, Mapping
-from email.message import Message
 from typing import Any
 
 from validators.model import NO_LOCATION, Location
@@ -23,13 +20,10 @@ from validators.pii.segments import Anchor, Extraction, TextSegment
 
 MAX_TEXT_CHARS = 256 * 1024 * 1024
 MAX_PDF_PAGES = 500
-MAX_EML_PARTS = 200
-MAX_EML_BYTES = 64 * 1024 * 1024
+MAX_EML_HEADER_BYTES = 4 * 1024 * 1024
 MAX_B64_SKIP = "B64"
 
 CheckTime = Callable[[], None]
-# (name, content, location of the part) -> what that part yielded; used for e-mail attachments.
-ExtractNested = Callable[[str, bytes, Location], Extraction]
 
 _TAG = re.compile(r"<[^>]{0,2000}>")
 
@@ -204,80 +198,13 @@ def _has_images(page: Any) -> bool:
 # ---------------------------------------------------------------- e-mail
 
 
-def _part_text(part: Message) -> str:
-    payload = part.get_payload(decode=True)
-    if not isinstance(payload, bytes):
-        return ""
-    charset = part.get_content_charset() or ""
-    try:
-        return payload.decode(charset or "utf-8", errors="replace")
-    except LookupError:
-        return decode_text(payload)
-
-
-def eml_text(data: bytes, base: Location, nested: ExtractNested, check_time: CheckTime) -> Extraction:
-    """Headers and bodies of an e-mail source; attachments go through ``nested`` (bounded)."""
+def eml_headers(data: bytes, base: Location) -> Extraction:
+    """The header fields of an e-mail source, decoded (its parts are read as children of the e-mail check)."""
     out = Extraction()
-    message = email.message_from_bytes(data, policy=email.policy.compat32)
+    message = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(data[:MAX_EML_HEADER_BYTES])
     headers = "\n".join(f"{name}: {_header(value)}" for name, value in message.items())
     out.segments.append(TextSegment(headers, Location(entry="e-mail headers")))
-    total = 0
-    for index, part in enumerate(_leaf_parts(message), start=1):
-        check_time()
-        if index > MAX_EML_PARTS:
-            out.not_inspected.append(f"e-mail parts after the first {MAX_EML_PARTS}")
-            break
-        name = _header(part.get_filename() or "")
-        entry = name or f"part {index}"
-        content_type = part.get_content_type()
-        disposition = (part.get("Content-Disposition") or "").lower()
-        raw = _rfc822_bytes(part) if content_type == "message/rfc822" else part.get_payload(decode=True)
-        size = len(raw) if isinstance(raw, bytes) else 0
-        total += size
-        if total > MAX_EML_BYTES:
-            out.not_inspected.append(f"e-mail part '{entry}' and later (size limit)")
-            break
-        if name:
-            out.segments.append(TextSegment(name, Location(entry=f"{entry} (name)"), count_lines=False))
-        if content_type in ("text/plain", "text/html") and "attachment" not in disposition and not name:
-            text = _part_text(part)
-            if content_type == "text/html":
-                text = html_text(text)
-            out.segments.append(TextSegment(text, Location(entry=entry)))
-        elif isinstance(raw, bytes) and raw:
-            out.merge(nested(name or f"part-{index}", raw, Location(entry=entry)))
     return out
-
-
-def _leaf_parts(message: Message) -> list[Message]:
-    """Parts that hold content, depth first; a forwarded message stays one part (read as an e-mail)."""
-    out: list[Message] = []
-    stack = [message]
-    while stack and len(out) <= MAX_EML_PARTS:
-        part = stack.pop()
-        payload = part.get_payload()
-        if part.get_content_type() != "message/rfc822" and isinstance(payload, list):
-            stack.extend(reversed([p for p in payload if isinstance(p, Message)]))
-        else:
-            out.append(part)
-    return out
-
-
-def _rfc822_bytes(part: Message) -> bytes:
-    """The source of a forwarded message, decoded when it was sent base64 or quoted-printable."""
-    payload = part.get_payload()
-    inner = payload[0] if isinstance(payload, list) and payload else None
-    if not isinstance(inner, Message):
-        return b""
-    encoding = (part.get("Content-Transfer-Encoding") or "").strip().lower()
-    if encoding in ("base64", "quoted-printable"):
-        # The parser took the encoded text for a header-less message: decode that text instead.
-        text = inner.as_string()
-        try:
-            return base64.b64decode(text) if encoding == "base64" else quopri.decodestring(text.encode())
-        except ValueError:
-            return text.encode("utf-8", "replace")
-    return inner.as_bytes()
 
 
 def _header(value: Any) -> str:
@@ -290,4 +217,4 @@ def _header(value: Any) -> str:
         return str(value)
 
 
-__all__ = ["decode_text", "eml_text", "html_text", "pdf_text", "plain_text", "xml_text"]
+__all__ = ["decode_text", "eml_headers", "html_text", "pdf_text", "plain_text", "xml_text"]
