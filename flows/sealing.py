@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from flows.ledger import Ledger
 from flows.settings import PipelineSettings
 from flows.storage import PackageRef, Store
-from validators.attest.keys import Signer, load_signer
+from validators.attest.keys import KeyProblem, Signer, load_signer
 from validators.attest.seal import seal
 from validators.attest.statement import sha256_hex
 
@@ -27,10 +27,18 @@ SIGNING_KEY_ENV = "PROOFCHECK_SIGNING_KEY"
 
 @cache
 def configured_signer() -> Signer | None:
-    """The operator's signer, loaded once per process; a configured key that cannot be used raises
-    (verdicts are never stored unsigned because a key file went missing)."""
+    """The operator's signer, loaded once per process (KeyProblem when the configured key is unusable)."""
     spec = os.environ.get(SIGNING_KEY_ENV, "").strip()
     return load_signer(spec) if spec else None
+
+
+def signing_problem() -> str | None:
+    """Why the configured signing key cannot be used, or None (checked by ``proofcheck serve`` at start)."""
+    try:
+        configured_signer()
+    except KeyProblem as exc:
+        return str(exc)
+    return None
 
 
 @cache
@@ -54,11 +62,18 @@ def seal_and_store(
 ) -> str | None:
     """Seal ``doc`` and store it once with its attestation (None: this version already has a verdict)."""
     previous = store.latest_verdict(ref.key)
+    try:
+        signer = configured_signer()
+        problem = None
+    except KeyProblem as exc:  # never lose the verdict: store it unsigned, saying why, loudly
+        signer, problem = None, f"{SIGNING_KEY_ENV} is set but unusable ({exc})"
+        log.error("verdict stored unsigned: %s", problem)
     sealed = seal(
         doc,
-        configured_signer(),
+        signer,
         previous_sha256=sha256_hex(previous[1]) if previous else None,
         previous_key=previous[0] if previous else None,
+        unsigned_reason=problem,
     )
     json_key = store.put_verdict(ref, ruleset_version, sealed.verdict, html, attestation=sealed.attestation)
     if json_key is not None and settings is not None:
@@ -69,4 +84,4 @@ def seal_and_store(
     return json_key
 
 
-__all__ = ["SIGNING_KEY_ENV", "configured_signer", "ledger_for", "seal_and_store"]
+__all__ = ["SIGNING_KEY_ENV", "configured_signer", "ledger_for", "seal_and_store", "signing_problem"]

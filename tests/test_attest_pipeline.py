@@ -106,3 +106,16 @@ def test_without_a_key_verdicts_are_stored_unsigned_and_still_chained(
     assert store.client.list_objects_v2(Bucket=BUCKET, Prefix=keys[0][: -len(".json")] + ATTESTATION_SUFFIX)[
         "KeyCount"] == 0
     assert _codes(store, settings, None) == []
+
+
+def test_an_unusable_configured_key_stores_the_verdict_unsigned_with_the_reason(
+    env: tuple[Store, PipelineSettings, Path], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    store, settings, _ = env
+    monkeypatch.setenv("PROOFCHECK_SIGNING_KEY", str(tmp_path / "gone.key"))
+    configured_signer.cache_clear()
+    from flows.sealing import signing_problem
+
+    assert signing_problem() is not None and "gone.key" in str(signing_problem())
+    doc = json.loads(store.get_bytes(_version(store, settings, b"x")))
+    assert doc["attestation"]["signed"] is False and "gone.key" in doc["attestation"]["reason"]

@@ -34,10 +34,13 @@ def seal(
     *,
     previous_sha256: str | None = None,
     previous_key: str | None = None,
+    unsigned_reason: str | None = None,
 ) -> Sealed:
     """Add the ``attestation`` and ``chain`` sections to ``doc`` (in place), serialise and sign it."""
     if signer is None:
         doc["attestation"] = {"signed": False, "warning": UNSIGNED_WARNING}
+        if unsigned_reason:
+            doc["attestation"]["reason"] = unsigned_reason
     else:
         doc["attestation"] = {
             "signed": True,
