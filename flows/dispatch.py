@@ -31,6 +31,7 @@ from prefect.states import Crashed
 
 from flows import verdicts as vd
 from flows.deployments import VALIDATE
+from flows.sealing import seal_and_store
 from flows.settings import PipelineSettings
 from flows.storage import PackageRef, StorageError, Store
 
@@ -62,8 +63,8 @@ def store_gave_up(
     area = store.layout.area_of(ref.key) or "inbox"
     verdict = vd.error_verdict(ref, f"validation did not complete after {attempts} attempts")
     doc = vd.document(verdict, ref, area=area, publisher=store.layout.publisher_of(ref.key))
-    stored = store.put_verdict(
-        ref, verdict.provenance.ruleset_version, vd.document_bytes(doc), vd.render_html(verdict).encode()
+    stored = seal_and_store(
+        store, ref, verdict.provenance.ruleset_version, doc, vd.render_html(verdict).encode(), settings
     )
     if stored is not None and area == "inbox" and settings is not None:
         from flows.pipeline import republish_index

@@ -22,6 +22,7 @@ from prefect.cache_policies import NO_CACHE
 from flows import verdicts as vd
 from flows.index import VerdictIndex
 from flows.index_report import render_index
+from flows.sealing import seal_and_store
 from flows.semaphore import slot
 from flows.settings import PipelineSettings
 from flows.storage import (
@@ -137,13 +138,12 @@ def check(path: Path, ref: PackageRef, sha256: str, settings: PipelineSettings) 
 
 
 @storage_task
-def write_verdict(store: Store, ref: PackageRef, verdict: PackageVerdict, doc: dict[str, Any]) -> str | None:
-    """The verdict JSON and HTML, written once (None: this version already has one)."""
-    return store.put_verdict(
-        ref,
-        verdict.provenance.ruleset_version,
-        vd.document_bytes(doc),
-        vd.render_html(verdict).encode("utf-8"),
+def write_verdict(
+    store: Store, ref: PackageRef, verdict: PackageVerdict, doc: dict[str, Any], settings: PipelineSettings | None
+) -> str | None:
+    """The verdict JSON (sealed: chained, signed, in the ledger) and HTML, written once (None: already one)."""
+    return seal_and_store(
+        store, ref, verdict.provenance.ruleset_version, doc, vd.render_html(verdict).encode("utf-8"), settings
     )
 
 
@@ -184,7 +184,12 @@ def _pre_quarantine(store: Store, ref: PackageRef, members: list[Member]) -> Non
 
 
 def store_verdict(
-    store: Store, ref: PackageRef, verdict: PackageVerdict, area: str, members: list[Member] | None = None
+    store: Store,
+    ref: PackageRef,
+    verdict: PackageVerdict,
+    area: str,
+    members: list[Member] | None = None,
+    settings: PipelineSettings | None = None,
 ) -> dict[str, Any]:
     """Write the verdict once, then tag and quarantine (retried apart: a tag failure never rewrites it)."""
     logger = get_run_logger()
@@ -193,7 +198,7 @@ def store_verdict(
     if verdict.quarantine:
         tags[TAG_QUARANTINE] = "true"
         _pre_quarantine(store, ref, members or [])
-    json_key = write_verdict(store, ref, verdict, doc)
+    json_key = write_verdict(store, ref, verdict, doc, settings)
     if json_key is None:
         return {"stored": False, "json_key": None, "doc": None}
     statuses = vd.object_statuses(doc)
@@ -264,7 +269,7 @@ def validate(
     members: list[Member] = []
     if verdict is None:
         verdict, members = _checked(store, settings, ref)
-    result = store_verdict(store, ref, verdict, area, members)
+    result = store_verdict(store, ref, verdict, area, members, settings)
     summary = vd.summary(verdict)
     if not result["stored"]:
         return {"outcome": "already", **summary}

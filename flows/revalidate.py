@@ -40,6 +40,7 @@ from flows import verdicts as vd
 from flows.change_report import render_change_report, render_runs_index
 from flows.index import IndexRow, VerdictIndex
 from flows.index_report import render_index
+from flows.sealing import seal_and_store
 from flows.semaphore import slot
 from flows.settings import PipelineSettings
 from flows.storage import (
@@ -329,7 +330,7 @@ class Revalidation:
         from validators.report.html import render_document
 
         version = doc["ruleset"]["version"]
-        json_key = self.store.put_verdict(ref, version, vd.document_bytes(doc), render_document(doc).encode("utf-8"))
+        json_key = seal_and_store(self.store, ref, version, doc, render_document(doc).encode("utf-8"), self.settings)
         if json_key is None:
             return None
         tags = {TAG_STATUS: str(doc["status"]), TAG_RULESET: version}

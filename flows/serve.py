@@ -54,6 +54,11 @@ def _check_environment() -> None:
             "PREFECT_API_URL is not set: `proofcheck serve` needs a real Prefect server "
             "(`prefect server start`), not a temporary per-process one"
         )
+    from flows.sealing import signing_problem
+
+    problem = signing_problem()
+    if problem is not None:
+        raise ServeConfigError(f"PROOFCHECK_SIGNING_KEY is unusable: {problem}")
 
 
 class Bridge:

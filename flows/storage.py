@@ -46,6 +46,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError
 
 from flows.settings import PipelineSettings
+from validators.attest.seal import ATTESTATION_SUFFIX
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +100,16 @@ class PackageTooLargeError(StorageError):
 
 class UnsafeMemberError(StorageError):
     """A folder package holds an object whose name cannot be a local path (``..``, empty segment...)."""
+
+
+def _previous_of(document: bytes) -> str | None:
+    """The previous verdict a stored verdict names (its ``chain`` section), if readable."""
+    try:
+        chain = json.loads(document).get("chain") or {}
+    except (ValueError, AttributeError):
+        return None
+    previous = chain.get("previous_sha256") if isinstance(chain, dict) else None
+    return previous if isinstance(previous, str) else None
 
 
 def safe_segment(text: str) -> str:
@@ -577,11 +588,13 @@ class Store:
                 found.append(json_key)
         return sorted(found)
 
-    def put_verdict(self, ref: PackageRef, ruleset_version: str, document: bytes, html: bytes) -> str | None:
+    def put_verdict(
+        self, ref: PackageRef, ruleset_version: str, document: bytes, html: bytes, attestation: bytes | None = None
+    ) -> str | None:
         """Store a verdict once: None if this version already has one under this ruleset.
 
         The conditional write (If-None-Match) makes two racing runs of the same version store one
-        verdict; the HTML is written after the JSON that won.
+        verdict; its attestation (``.intoto.jsonl``) and HTML are written after the JSON that won.
         """
         json_key, html_key = self.layout.verdict_keys(ref.key, ref.token, ruleset_version)
         try:
@@ -598,8 +611,36 @@ class Store:
             raise classify(exc, "store verdict") from None
         except BotoCoreError as exc:
             raise classify(exc, "store verdict") from None
+        if attestation is not None:
+            envelope_key = json_key[: -len(".json")] + ATTESTATION_SUFFIX
+            self.put_bytes(envelope_key, attestation, "application/vnd.dsse.envelope+json")
         self.put_bytes(html_key, html, "text/html; charset=utf-8")
         return json_key
+
+    def latest_verdict(self, key: str) -> tuple[str, bytes] | None:
+        """The verdict stored last for any version of ``key`` (its key and bytes): the chain's previous link.
+
+        S3 times have a one-second grain: among verdicts stored in the same second, the one no other
+        names as its previous is the last.
+        """
+        prefix = self.layout.reports + key + "/"
+        stored: dict[str, float] = {}
+        try:
+            for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+                for item in page.get("Contents", []):
+                    if item["Key"].endswith(".json"):
+                        modified = item.get("LastModified")
+                        stored[item["Key"]] = modified.timestamp() if modified is not None else 0.0
+        except (ClientError, BotoCoreError) as exc:
+            raise classify(exc, "list verdicts") from None
+        if not stored:
+            return None
+        newest = max(stored.values())
+        tied = {k: self.get_bytes(k) for k in sorted(k for k, t in stored.items() if newest - t < 1.0)}
+        named = {_previous_of(data) for data in tied.values()}
+        heads = [k for k, data in tied.items() if hashlib.sha256(data).hexdigest() not in named]
+        last = (heads or sorted(tied))[-1]
+        return last, tied[last]
 
     def put_bytes(self, key: str, data: bytes, content_type: str) -> None:
         try:
