@@ -12,13 +12,12 @@ import zipfile
 from collections.abc import Iterator
 from typing import Any, cast
 
-import boto3
 import pytest
 
 pytest.importorskip("moto")
 pytest.importorskip("prefect")
 
-from moto import mock_aws
+from conftest_flows import mocked_store
 
 from flows import verdicts as vd
 from flows.dispatch import Dispatcher, reconcile
@@ -40,18 +39,16 @@ class _NoDispatch:
 
 @pytest.fixture
 def store(monkeypatch: pytest.MonkeyPatch) -> Iterator[Store]:
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        monkeypatch.setenv(name, "proofcheck-test")
-    with mock_aws():
-        store = Store(boto3.client("s3", region_name="us-east-1"), "proofcheck-quarantine-test")
-        store.ensure_bucket(versioning=True)
+    with mocked_store(monkeypatch, "proofcheck-quarantine-test") as store:
         yield store
 
 
 def _package() -> bytes:
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as archive:
-        archive.writestr("INS.41.2.2/journal.txt", "journal de test fictif\n")
+        # A fixed date: the bytes compared after the move are built again (writestr stamps the current second).
+        entry = zipfile.ZipInfo("INS.41.2.2/journal.txt", date_time=(2026, 1, 1, 0, 0, 0))
+        archive.writestr(entry, "journal de test fictif\n")
     return out.getvalue()
 
 
@@ -65,7 +62,7 @@ def _store_verdict(store: Store, ref: PackageRef, *, quarantine: bool) -> str:
     doc: dict[str, Any] = vd.document(
         vd.error_verdict(ref, "stand-in verdict"), ref, area="inbox", publisher="acme"
     )
-    doc.update(status="fail", quarantine=quarantine)
+    doc.update(status="fail", quarantine=quarantine, package_findings=[])  # checked in full: no retry
     json_key = store.put_verdict(ref, "rs-1", json.dumps(doc).encode(), b"<html></html>")
     assert json_key is not None
     return json_key
