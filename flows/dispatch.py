@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Collection, MutableMapping
+from collections.abc import Callable, Collection, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -38,7 +38,7 @@ from flows.completeness import checked_in_full, gaps_of
 from flows.deployments import VALIDATE
 from flows.retry import Backoff, RetryState
 from flows.settings import PipelineSettings
-from flows.storage import TAG_CHECKED, TAG_RULESET, TAG_STATUS, PackageRef, StorageError, Store
+from flows.storage import TAG_CHECKED, TAG_RULESET, TAG_STATUS, PackageRef, StorageError, Store, safe_segment
 
 log = logging.getLogger(__name__)
 
@@ -259,6 +259,32 @@ def _count(outcomes: dict[str, int], outcome: str) -> None:
     outcomes[outcome] = outcomes.get(outcome, 0) + 1
 
 
+def verdict_tags(doc: Mapping[str, Any]) -> dict[str, str]:
+    """The tags a package carries after its verdict (the bucket policy reads them)."""
+    return {
+        TAG_STATUS: str(doc.get("status", "error")),
+        TAG_RULESET: str((doc.get("ruleset") or {}).get("version", "none")),
+        TAG_CHECKED: gaps_of(doc).tag,
+    }
+
+
+def _retag(store: Store, ref: PackageRef, doc: Mapping[str, Any]) -> bool:
+    """Give the package the tags of its latest verdict if it lacks them; True if it was tagged now.
+
+    The run tags after storing the verdict and may die (or fail to tag) in between; a package tagged
+    before ``proofcheck-checked`` existed has none. Either way the policy hides it: this shows it again
+    once its verdict allows (and hides it, should an older tag say more than its verdict).
+    A folder package's marker only: its proof objects keep what its last run gave them.
+    """
+    if doc.get("quarantine") is True:
+        return False
+    wanted = verdict_tags(doc)
+    present = store.tags_of(ref)
+    if present is None or all(present.get(k) == safe_segment(v)[:256] for k, v in wanted.items()):
+        return False
+    return store.tag(ref, wanted)
+
+
 def _settle_latest(
     store: Store, settings: PipelineSettings, ref: PackageRef, area: str, json_key: str, outcomes: dict[str, int]
 ) -> dict[str, Any] | None:
@@ -270,6 +296,8 @@ def _settle_latest(
             raise ValueError("not a JSON object")
         if store.complete_quarantine_of(ref, doc):
             _count(outcomes, "quarantined")
+        elif area == "inbox" and _retag(store, ref, doc):
+            _count(outcomes, "retagged")
         if area == "inbox" and index_if_missing(store, settings, json_key, doc):
             _count(outcomes, "indexed")
     except StorageError as exc:

@@ -710,6 +710,24 @@ class Store:
             raise classify(exc, "tag package") from None
         return True
 
+    def tags_of(self, ref: PackageRef) -> dict[str, str] | None:
+        """The object's tags (this version), None when the server has no tagging."""
+        if not self._tags_supported:
+            return None
+        target: dict[str, Any] = {"Bucket": self.bucket, "Key": ref.key}
+        if ref.version_id and ref.version_id != "null":
+            target["VersionId"] = ref.version_id
+        try:
+            answer = self.client.get_object_tagging(**target)
+        except ClientError as exc:
+            if _code(exc) in {"NotImplemented", "NotSupported", "MethodNotAllowed"} or _status(exc) in {405, 501}:
+                self._tags_supported = False
+                return None
+            raise classify(exc, "read tags") from None
+        except BotoCoreError as exc:
+            raise classify(exc, "read tags") from None
+        return {t["Key"]: t["Value"] for t in answer.get("TagSet", [])}
+
     def quarantine(self, ref: PackageRef, tags: Mapping[str, str]) -> str:
         """Move the package version out of the area instructors read; returns its quarantine key."""
         target = self.layout.quarantine_key(ref.key)

@@ -28,7 +28,7 @@ from fixtures.builders import make_nir
 from flows import verdicts as vd
 from flows.access import access, access_of_document, decide, package_href, package_link
 from flows.completeness import Gaps, checked_in_full, gaps_of
-from flows.dispatch import Dispatcher, reconcile
+from flows.dispatch import Dispatcher, reconcile, verdict_tags
 from flows.index import IndexRow, VerdictIndex, row_from_document
 from flows.retry import Backoff, RetryState
 from flows.settings import PipelineSettings
@@ -207,12 +207,16 @@ def _upload(store: Store, key: str, data: bytes = CLEAN) -> PackageRef:
     return PackageRef(store.bucket, key, str(answer["ETag"]).strip('"'), answer.get("VersionId"), len(data))
 
 
-def _put(store: Store, ref: PackageRef, verdict: PackageVerdict, attempt: int, area: str = "inbox") -> str:
-    """What a run stores: the verdict document as the pipeline writes it, under the attempt's key."""
+def _put(
+    store: Store, ref: PackageRef, verdict: PackageVerdict, attempt: int, area: str = "inbox", *, tagged: bool = True
+) -> str:
+    """What a run stores: the verdict document as the pipeline writes it, under the attempt's key, then tags."""
     doc = vd.document(verdict, ref, area=area, publisher="acme")
     vd.mark_checked(doc, attempt)
     key = store.put_verdict(ref, "none", json.dumps(doc).encode(), b"<html></html>", attempt)
     assert key is not None
+    if tagged:
+        store.tag(ref, verdict_tags(doc))
     return key
 
 
@@ -355,3 +359,24 @@ def test_an_index_older_than_the_column_is_rebuilt_from_the_verdicts(
         assert (row.checked_in_full, row.not_run) == (False, "antivirus (system.check-not-run)")
     finally:
         index.close()
+
+
+def test_the_reconcile_gives_a_package_the_tags_of_its_verdict(
+    store: Store, verdicts: dict[str, PackageVerdict]
+) -> None:
+    """A run that died before tagging, or a package tagged before ``proofcheck-checked`` existed."""
+    untagged = _upload(store, "inbox/acme/sans-tags.zip")
+    _put(store, untagged, verdicts["nir-up"], 0, tagged=False)
+    old = _upload(store, "inbox/acme/ancien-tag.zip")
+    _put(store, old, verdicts["clean-down"], 0, tagged=False)
+    store.tag(old, {"proofcheck-status": "pass"})  # says more than its verdict
+    dispatcher = _Recorder(PipelineSettings())
+    assert reconcile(store, cast(Dispatcher, dispatcher), now=lambda: 0.0) == {"retagged": 2, "retry-waiting": 1}
+    assert store.tags_of(untagged) == {
+        "proofcheck-status": "fail", "proofcheck-ruleset": "none", "proofcheck-checked": "full"
+    }
+    assert store.tags_of(old) == {
+        "proofcheck-status": "error", "proofcheck-ruleset": "none", "proofcheck-checked": "incomplete"
+    }
+    # A restarted bridge reads them again and finds nothing to change.
+    assert reconcile(store, cast(Dispatcher, _Recorder(PipelineSettings())), now=lambda: 0.0) == {"retry-waiting": 1}
