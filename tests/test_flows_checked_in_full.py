@@ -6,11 +6,9 @@ end-to-end path through Prefect is in ``test_flows_retry_e2e.py``.
 
 from __future__ import annotations
 
-import io
 import json
 import sqlite3
 import urllib.parse
-import zipfile
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -22,7 +20,7 @@ import requests
 pytest.importorskip("moto")
 pytest.importorskip("prefect")
 
-from conftest_flows import mocked_store
+from conftest_flows import fixed_zip, mocked_store
 
 from fixtures.builders import make_nir
 from flows import verdicts as vd
@@ -40,17 +38,8 @@ from validators.package import open_package
 from validators.report import json_report
 from validators.ssi.antivirus import AntivirusValidator
 
-
-def _zip(members: dict[str, str]) -> bytes:
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as archive:
-        for name, text in members.items():
-            archive.writestr(zipfile.ZipInfo(name, date_time=(2026, 1, 1, 0, 0, 0)), text)
-    return out.getvalue()
-
-
-CLEAN = _zip({"INS.41.2.2/journal.txt": "journal de test fictif\n"})
-WITH_NIR = _zip({"INS.41.2.2/journal.txt": f"patient fictif NIR {make_nir()}\n"})
+CLEAN = fixed_zip({"INS.41.2.2/journal.txt": "journal de test fictif\n"})
+WITH_NIR = fixed_zip({"INS.41.2.2/journal.txt": f"patient fictif NIR {make_nir()}\n"})
 
 
 def _engine_run(data: bytes, settings: dict[str, Any], tmp: Path) -> PackageVerdict:

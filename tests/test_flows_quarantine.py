@@ -6,9 +6,7 @@ dies in between, the reconcile (and any later run of that version) must finish t
 
 from __future__ import annotations
 
-import io
 import json
-import zipfile
 from collections.abc import Iterator
 from typing import Any, cast
 
@@ -17,7 +15,7 @@ import pytest
 pytest.importorskip("moto")
 pytest.importorskip("prefect")
 
-from conftest_flows import mocked_store
+from conftest_flows import fixed_zip, mocked_store
 
 from flows import verdicts as vd
 from flows.dispatch import Dispatcher, reconcile
@@ -44,12 +42,7 @@ def store(monkeypatch: pytest.MonkeyPatch) -> Iterator[Store]:
 
 
 def _package() -> bytes:
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as archive:
-        # A fixed date: the bytes compared after the move are built again (writestr stamps the current second).
-        entry = zipfile.ZipInfo("INS.41.2.2/journal.txt", date_time=(2026, 1, 1, 0, 0, 0))
-        archive.writestr(entry, "journal de test fictif\n")
-    return out.getvalue()
+    return fixed_zip({"INS.41.2.2/journal.txt": "journal de test fictif\n"})
 
 
 def _upload(store: Store, key: str) -> PackageRef:
