@@ -17,6 +17,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from flows.completeness import gaps_of
 from flows.storage import StorageError, Store
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,20 @@ verdicts = sa.Table(
     sa.Column("warnings", sa.Integer, nullable=False),
     sa.Column("stored_at", sa.String(40), nullable=False),
     sa.Column("uploaded_at", sa.String(40)),  # the package version's S3 LastModified, where known
+    # Every check ran (flows/completeness.py); NULL only in rows of an index made before the column.
+    sa.Column("checked_in_full", sa.Boolean),
+    sa.Column("not_run", sa.String(512)),  # what did not run: check names (system.* rule ids)
+    sa.Column("next_try_at", sa.String(40)),  # when the reconcile re-runs a version not checked in full
 )
+# Columns added after the first release, with their SQL type: added to an older index on open.
+_LATER_COLUMNS = {
+    "uploaded_at": "VARCHAR(40)",
+    "checked_in_full": "BOOLEAN",
+    "not_run": "VARCHAR(512)",
+    "next_try_at": "VARCHAR(40)",
+}
+# A column whose values only the stored verdicts can give: adding it asks for a rebuild of the index.
+_REBUILD_FOR = {"checked_in_full"}
 # One row per verdict stored by a re-validation (flows/revalidate.py): links it to its change report.
 revalidations = sa.Table(
     "revalidations",
@@ -91,6 +105,12 @@ class IndexRow:
     uploaded_at: str | None = None
     versions: int = 1  # verdicts stored for this package key (history)
     change_report: str | None = None  # key of the re-validation report that produced this verdict
+    version_id: str | None = None
+    etag: str | None = None
+    # None: unknown (a row from before the column): never taken as checked in full (flows/access.py).
+    checked_in_full: bool | None = None
+    not_run: str | None = None
+    next_try_at: str | None = None
 
 
 def _older_version(row: Mapping[str, Any], current: Mapping[str, Any]) -> bool:
@@ -109,6 +129,7 @@ def row_from_document(doc: Mapping[str, Any], json_key: str) -> dict[str, Any]:
     obj = doc.get("object", {})
     summary = doc.get("summary", {})
     findings = summary.get("findings", {})
+    gaps = gaps_of(doc)  # recomputed from the findings and checks, whatever the "checked" section says
     return {
         "json_key": json_key,
         "html_key": json_key[: -len(".json")] + ".html",
@@ -130,6 +151,9 @@ def row_from_document(doc: Mapping[str, Any], json_key: str) -> dict[str, Any]:
         "warnings": int(findings.get("warning", 0)),
         "stored_at": obj.get("stored_at") or (doc.get("engine") or {}).get("finished_at") or "",
         "uploaded_at": obj.get("uploaded_at"),
+        "checked_in_full": gaps.in_full,
+        "not_run": None if gaps.in_full else gaps.label(),
+        "next_try_at": None if gaps.in_full else (doc.get("checked") or {}).get("next_try_after"),
     }
 
 
@@ -197,17 +221,25 @@ class VerdictIndex:
         self._created = True
 
     def _add_missing_columns(self) -> None:
-        """An index made by an older version lacks ``uploaded_at``: add it (NULL: ordered by storage)."""
+        """Add the columns an index made by an older version lacks.
+
+        ``uploaded_at`` NULL: ordered by storage. ``checked_in_full`` can only come from the stored
+        verdicts: adding it forgets ``built_at``, so ``ensure`` rebuilds the index from the bucket (until
+        then a NULL is never read as checked in full).
+        """
         present = {c["name"] for c in sa.inspect(self.engine).get_columns("verdicts")}
-        if "uploaded_at" in present:
-            return
-        try:
-            with self.engine.begin() as conn:
-                conn.execute(sa.text("ALTER TABLE verdicts ADD COLUMN uploaded_at VARCHAR(40)"))
-        except sa.exc.DBAPIError:  # another process added it first
-            present = {c["name"] for c in sa.inspect(self.engine).get_columns("verdicts")}
-            if "uploaded_at" not in present:
-                raise
+        for name, sql_type in _LATER_COLUMNS.items():
+            if name in present:
+                continue
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(sa.text(f"ALTER TABLE verdicts ADD COLUMN {name} {sql_type}"))
+                    if name in _REBUILD_FOR:
+                        conn.execute(index_meta.delete().where(index_meta.c.name == "built_at"))
+            except sa.exc.DBAPIError:  # another process added it first
+                present = {c["name"] for c in sa.inspect(self.engine).get_columns("verdicts")}
+                if name not in present:
+                    raise
 
     def ensure(self, store: Store) -> bool:
         """Create the tables; rebuild from the stored verdicts if never built. True if it rebuilt."""

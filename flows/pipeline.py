@@ -4,15 +4,22 @@ Thin on purpose: each task is one storage step or the engine call; the decisions
 (``flows.verdicts``, ``flows.storage``) that tests call directly. Whatever happens, the run ends with a
 stored verdict (possibly ``error``), except when the storage itself is down: then the run fails and the
 inbox reconcile dispatches it again.
+
+A verdict where a check did not run (``flows.completeness``) tags the package ``proofcheck-checked=
+incomplete`` (the bucket policy then keeps it from instructors); the reconcile re-runs it with backoff
+(``flows.retry``) through this same flow, with ``retry`` = the number of verdicts the version has: the
+re-run stores a new verdict beside the old ones and the tags and the index follow it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import logging
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +27,15 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from flows import verdicts as vd
+from flows.completeness import checked_in_full, gaps_of
 from flows.index import VerdictIndex
 from flows.index_report import render_index
+from flows.retry import Backoff
 from flows.sealing import seal_and_store
 from flows.semaphore import slot
 from flows.settings import PipelineSettings
 from flows.storage import (
+    TAG_CHECKED,
     TAG_QUARANTINE,
     TAG_RULESET,
     TAG_STATUS,
@@ -41,6 +51,7 @@ from flows.storage import (
     safe_segment,
 )
 from validators.model import PackageVerdict
+from validators.report import json_report
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +110,18 @@ def _not_run_somewhere(verdict: PackageVerdict) -> bool:
     return any(f.rule == "system.check-not-run" for f in verdict.iter_findings())
 
 
+def _drop_engine_if_incomplete(verdict: PackageVerdict) -> None:
+    """Build a fresh engine for the next run when a check did not run in this one.
+
+    A check may keep the reason it could not run for the life of its engine (the antivirus keeps an
+    unreachable clamd's, validators/ssi/antivirus.py): in a warm process every later run, retries of
+    the reconcile included, would then report it not run again even once clamd is back.
+    """
+    global _ENGINE
+    if not gaps_of(json_report.to_document(verdict)).in_full:
+        _ENGINE = None
+
+
 @storage_task
 def locate(store: Store, key: str, version_id: str | None, etag: str | None) -> PackageRef:
     return store.resolve(key, version_id, etag)
@@ -121,16 +144,17 @@ def check(path: Path, ref: PackageRef, sha256: str, settings: PipelineSettings) 
     """The pure engine, under a machine-wide slot (protects clamd and the CPU from a burst)."""
     from validators.package import open_package
 
-    engine = _engine(settings)
     verdict: PackageVerdict | None = None
     for attempt in range(settings.engine_retries + 1):
         if attempt:
             time.sleep(settings.engine_retry_delay)
+        engine = _engine(settings)
         with (
             slot(settings.work_dir / "slots", settings.check_slots),
             open_package(path, settings=settings.engine_settings) as contents,
         ):
             verdict = engine.run(contents)
+        _drop_engine_if_incomplete(verdict)
         if not _not_run_somewhere(verdict):
             break
     assert verdict is not None
@@ -139,11 +163,18 @@ def check(path: Path, ref: PackageRef, sha256: str, settings: PipelineSettings) 
 
 @storage_task
 def write_verdict(
-    store: Store, ref: PackageRef, verdict: PackageVerdict, doc: dict[str, Any], settings: PipelineSettings | None
+    store: Store,
+    ref: PackageRef,
+    verdict: PackageVerdict,
+    doc: dict[str, Any],
+    settings: PipelineSettings | None,
+    attempt: int = 0,
 ) -> str | None:
-    """The verdict JSON (sealed: chained, signed, in the ledger) and HTML, written once (None: already one)."""
+    """The verdict JSON (sealed: chained, signed, in the ledger) and HTML, written once (None: this version
+    already has one for this attempt)."""
     return seal_and_store(
-        store, ref, verdict.provenance.ruleset_version, doc, vd.render_html(verdict).encode("utf-8"), settings
+        store, ref, verdict.provenance.ruleset_version, doc, vd.render_html(verdict).encode("utf-8"), settings,
+        attempt,
     )
 
 
@@ -189,16 +220,28 @@ def store_verdict(
     verdict: PackageVerdict,
     area: str,
     members: list[Member] | None = None,
+    *,
+    attempt: int = 0,
+    backoff: Backoff | None = None,
     settings: PipelineSettings | None = None,
 ) -> dict[str, Any]:
-    """Write the verdict once, then tag and quarantine (retried apart: a tag failure never rewrites it)."""
+    """Write the verdict once, then tag and quarantine (retried apart: a tag failure never rewrites it).
+
+    ``attempt``: verdicts this version already has (0 for its first run, n for the reconcile's re-run).
+    """
     logger = get_run_logger()
     doc = vd.document(verdict, ref, area=area, publisher=store.layout.publisher_of(ref.key))
-    tags = {TAG_STATUS: verdict.status.value, TAG_RULESET: verdict.provenance.ruleset_version}
+    next_try = (backoff or Backoff()).next_try_iso(datetime.now(UTC), attempt)
+    vd.mark_checked(doc, attempt, next_try)
+    tags = {
+        TAG_STATUS: verdict.status.value,
+        TAG_RULESET: verdict.provenance.ruleset_version,
+        TAG_CHECKED: gaps_of(doc).tag,
+    }
     if verdict.quarantine:
         tags[TAG_QUARANTINE] = "true"
         _pre_quarantine(store, ref, members or [])
-    json_key = write_verdict(store, ref, verdict, doc, settings)
+    json_key = write_verdict(store, ref, verdict, doc, settings, attempt)
     if json_key is None:
         return {"stored": False, "json_key": None, "doc": None}
     statuses = vd.object_statuses(doc)
@@ -240,10 +283,39 @@ def _finish_existing(store: Store, ref: PackageRef, json_key: str) -> None:
         store.complete_quarantine(ref, json_key)
 
 
+def _retry_refused(store: Store, ref: PackageRef, retry: int) -> str | None:
+    """Why the re-run that would store this version's ``retry``-th verdict must not run (None: it may).
+
+    The reconcile asks with the number of verdicts it saw; a different number means another run stored
+    one since, and a latest verdict checked in full (or quarantined) leaves nothing to re-run.
+    """
+    listing = store.verdict_listing(ref)
+    if len(listing) != retry:
+        return f"the version has {len(listing)} verdict(s), this re-run was for {retry}"
+    try:
+        latest = json.loads(store.get_bytes(listing[-1][0]))
+    except ValueError:
+        return None  # unreadable: re-running it is the safe side
+    if isinstance(latest, dict) and latest.get("quarantine") is True:
+        return "its latest verdict quarantined it"
+    if isinstance(latest, dict) and checked_in_full(latest):
+        return "its latest verdict is checked in full"
+    return None
+
+
 def validate(
-    store: Store, settings: PipelineSettings, key: str, version_id: str | None = None, etag: str | None = None
+    store: Store,
+    settings: PipelineSettings,
+    key: str,
+    version_id: str | None = None,
+    etag: str | None = None,
+    retry: int = 0,
 ) -> dict[str, Any]:
-    """The body of the flow (kept callable from the flow only: the tasks need a run context)."""
+    """The body of the flow (kept callable from the flow only: the tasks need a run context).
+
+    ``retry`` > 0: the reconcile's re-run of a version whose latest verdict is not checked in full; it
+    stores the version's ``retry``-th verdict (history kept) unless another run already did.
+    """
     logger = get_run_logger()
     area = store.layout.area_of(key)
     if area is None:
@@ -252,11 +324,17 @@ def validate(
     try:
         ref = locate(store, key, version_id, etag)
     except PackageGoneError:
+        if retry:  # deleted or moved since its first verdict, which stays the record
+            return {"outcome": "skipped", "reason": "the package is gone"}
         ref = PackageRef(store.bucket, key, etag or "", version_id)
         verdict = vd.error_verdict(ref, "the package was deleted before it could be read")
     if etag and not ref.version_id and ref.etag != etag:
         logger.info("asked for an overwritten version of an unversioned bucket; validating the current one")
-    existing = store.verdict_keys_of(ref)
+    if retry:
+        refused = _retry_refused(store, ref, retry)
+        if refused is not None:
+            return {"outcome": "already", "reason": refused}
+    existing = [] if retry else store.verdict_keys_of(ref)
     if existing:
         _finish_existing(store, ref, existing[-1])
         return {"outcome": "already", "json_key": existing[-1]}
@@ -269,7 +347,9 @@ def validate(
     members: list[Member] = []
     if verdict is None:
         verdict, members = _checked(store, settings, ref)
-    result = store_verdict(store, ref, verdict, area, members, settings)
+    result = store_verdict(
+        store, ref, verdict, area, members, attempt=retry, backoff=Backoff.of(settings), settings=settings
+    )
     summary = vd.summary(verdict)
     if not result["stored"]:
         return {"outcome": "already", **summary}
@@ -279,7 +359,7 @@ def validate(
         except Exception as exc:  # the verdict is stored; the index is rebuilt from it if needed
             logger.warning("index not updated: %s", type(exc).__name__)
     _artifact(ref, summary, result["json_key"])
-    logger.info("verdict %s stored for %s", summary["status"], ref.token)
+    logger.info("verdict %s stored for %s (verdict %d of this version)", summary["status"], ref.token, retry + 1)
     return {"outcome": "stored", "json_key": result["json_key"], **summary}
 
 
@@ -321,15 +401,18 @@ def _checked(store: Store, settings: PipelineSettings, ref: PackageRef) -> tuple
 
 @flow(name="validate-package", persist_result=False, log_prints=False)
 async def validate_package(
-    bucket: str, key: str, version_id: str | None = None, etag: str | None = None
+    bucket: str, key: str, version_id: str | None = None, etag: str | None = None, retry: int = 0
 ) -> dict[str, Any]:
     """Validate one uploaded package version and store its verdict next to it.
+
+    ``retry``: set by the reconcile to re-run a version whose latest verdict is not checked in full
+    (the number of verdicts it has); 0 for an upload.
 
     Asynchronous only for Prefect's sake (a synchronous flow run costs about 1 s more, DOMAIN.md §6):
     the body and its tasks are synchronous and run one after the other.
     """
     settings = PipelineSettings.from_env()
-    return validate(_store(settings, bucket), settings, key, version_id, etag)
+    return validate(_store(settings, bucket), settings, key, version_id, etag, retry)
 
 
 @flow(name="rebuild-index", persist_result=False)

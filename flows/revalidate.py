@@ -38,12 +38,14 @@ from prefect import flow, get_run_logger
 
 from flows import verdicts as vd
 from flows.change_report import render_change_report, render_runs_index
+from flows.completeness import gaps_of
 from flows.index import IndexRow, VerdictIndex
 from flows.index_report import render_index
 from flows.sealing import seal_and_store
 from flows.semaphore import slot
 from flows.settings import PipelineSettings
 from flows.storage import (
+    TAG_CHECKED,
     TAG_QUARANTINE,
     TAG_RULESET,
     TAG_STATUS,
@@ -330,10 +332,13 @@ class Revalidation:
         from validators.report.html import render_document
 
         version = doc["ruleset"]["version"]
+        # Whether every check ran, for the index and the tags; a gap is re-run by the reconcile (its
+        # schedule comes from the version's stored verdicts: no attempt number known here).
+        vd.mark_checked(doc)
         json_key = seal_and_store(self.store, ref, version, doc, render_document(doc).encode("utf-8"), self.settings)
         if json_key is None:
             return None
-        tags = {TAG_STATUS: str(doc["status"]), TAG_RULESET: version}
+        tags = {TAG_STATUS: str(doc["status"]), TAG_RULESET: version, TAG_CHECKED: gaps_of(doc).tag}
         try:
             if doc.get("quarantine"):
                 self.store.quarantine_package(ref, {**tags, TAG_QUARANTINE: "true"})

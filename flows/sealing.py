@@ -59,6 +59,7 @@ def seal_and_store(
     doc: dict[str, Any],
     html: bytes,
     settings: PipelineSettings | None,
+    attempt: int = 0,
 ) -> str | None:
     """Seal ``doc`` and store it once with its attestation (None: this version already has a verdict)."""
     previous = store.latest_verdict(ref.key)
@@ -75,7 +76,7 @@ def seal_and_store(
         previous_key=previous[0] if previous else None,
         unsigned_reason=problem,
     )
-    json_key = store.put_verdict(ref, ruleset_version, sealed.verdict, html, attestation=sealed.attestation)
+    json_key = store.put_verdict(ref, ruleset_version, sealed.verdict, html, attempt, attestation=sealed.attestation)
     if json_key is not None and settings is not None:
         try:
             ledger_for(settings).append(json_key, ref.key, sealed.sha256)

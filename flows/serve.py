@@ -8,6 +8,8 @@ Two loops in one process:
   verdict (a lost, late or never-sent event — SeaweedFS sends none — never loses a package; in a
   versioned bucket that includes zip versions replaced within ``reconcile_horizon`` days), and marks
   ``Crashed`` the runs left ``Running`` past ``stale_after`` by a process killed after their verdict;
+  it also re-runs, with backoff, the submissions whose latest verdict is not checked in full (a check
+  did not run: clamd down, timeout), until one is;
 - the executor: with ``PROOFCHECK_EXECUTOR=warm`` (the default) a pool of ``limit`` long-lived
   processes that keep the engine loaded (``flows.warm``) executes the validation runs the bridge
   creates, handed over at once (no polling); Prefect's runner (the main thread) still serves the other
@@ -27,6 +29,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from uuid import UUID
 
+from flows.retry import RetryState
 from flows.settings import PipelineSettings
 from flows.storage import ObjectEvent, PackageGoneError, PackageRef, Store, parse_s3_event
 
@@ -82,6 +85,8 @@ class Bridge:
         self.stopping = threading.Event()
         self.next_reconcile = 0.0 if options.reconcile else float("inf")
         self.settled: set[tuple[str, str]] = set()  # versions whose verdict the reconcile has read
+        # Versions not checked in full, waiting for their next re-run (a cache of what S3 records).
+        self.retries: dict[tuple[str, str], RetryState] = {}
 
     def wait_for_deployment(self, timeout: float = 120.0) -> None:
         """The runner registers the deployment as it starts: dispatching before that would fail."""
@@ -140,7 +145,7 @@ class Bridge:
         if self.pool is not None:
             self.pool.adopt(self.dispatcher.client, self.dispatcher.deployment_id)
             busy = self.pool.in_flight
-        outcomes = reconcile(self.store, self.dispatcher, settled=self.settled)
+        outcomes = reconcile(self.store, self.dispatcher, settled=self.settled, retries=self.retries)
         closed = self.dispatcher.close_orphans(self.store, busy)
         if closed:
             log.info("reconcile: %d run(s) left running after their verdict marked crashed", closed)

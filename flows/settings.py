@@ -35,6 +35,15 @@ def _executor(name: str) -> str:
     return name
 
 
+def _retry(env: Mapping[str, str]) -> tuple[float, float]:
+    """The retry backoff of incomplete verdicts; refused when it could hammer (0) or never grow."""
+    first = _float(env, "PROOFCHECK_RETRY_FIRST", 60.0)
+    cap = _float(env, "PROOFCHECK_RETRY_MAX", 3600.0)
+    if first <= 0 or cap < first:
+        raise ValueError("PROOFCHECK_RETRY_FIRST must be > 0 and PROOFCHECK_RETRY_MAX >= PROOFCHECK_RETRY_FIRST")
+    return first, cap
+
+
 @dataclass(frozen=True)
 class PipelineSettings:
     bucket: str = "proofcheck"
@@ -53,6 +62,10 @@ class PipelineSettings:
     # Days back the reconcile also lists replaced versions of zip packages (versioned bucket); 0: none.
     reconcile_horizon: float = 30.0
     folder_grace: float = 3600.0  # a folder's objects wait this long for its _READY marker
+    # A verdict where a check did not run is re-run by the reconcile after retry_first seconds, then
+    # twice as long after each new incomplete verdict, never more than retry_max apart.
+    retry_first: float = 60.0
+    retry_max: float = 3600.0
     # Who runs the validation runs `proofcheck serve` dispatches: "warm" (a pool of long-lived processes
     # that keep the engine and its rulesets loaded) or "process" (Prefect's runner: a new process a run).
     executor: str = "warm"
@@ -66,6 +79,7 @@ class PipelineSettings:
         engine_settings = json.loads(raw_engine)
         if not isinstance(engine_settings, dict):
             raise ValueError("PROOFCHECK_ENGINE_SETTINGS must be a JSON object")
+        retry_first, retry_max = _retry(env)
         return cls(
             bucket=env.get("PROOFCHECK_BUCKET") or "proofcheck",
             s3_endpoint=env.get("PROOFCHECK_S3_ENDPOINT") or None,
@@ -83,6 +97,8 @@ class PipelineSettings:
             reconcile_every=_float(env, "PROOFCHECK_RECONCILE_EVERY", 60.0),
             reconcile_horizon=max(0.0, _float(env, "PROOFCHECK_RECONCILE_HORIZON", 30.0)),
             folder_grace=_float(env, "PROOFCHECK_FOLDER_GRACE", 3600.0),
+            retry_first=retry_first,
+            retry_max=retry_max,
             executor=_executor(env.get("PROOFCHECK_EXECUTOR") or "warm"),
             engine_settings=engine_settings,
         )
@@ -103,6 +119,8 @@ class PipelineSettings:
             "PROOFCHECK_RECONCILE_EVERY": str(self.reconcile_every),
             "PROOFCHECK_RECONCILE_HORIZON": str(self.reconcile_horizon),
             "PROOFCHECK_FOLDER_GRACE": str(self.folder_grace),
+            "PROOFCHECK_RETRY_FIRST": str(self.retry_first),
+            "PROOFCHECK_RETRY_MAX": str(self.retry_max),
             "PROOFCHECK_EXECUTOR": self.executor,
             "PROOFCHECK_ENGINE_SETTINGS": json.dumps(dict(self.engine_settings)),
         }

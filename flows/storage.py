@@ -10,7 +10,8 @@ Bucket layout (one bucket, prefixes configurable in ``Layout``)::
     inbox/<publisher>/<package>/...            a submission uploaded as a folder of proof objects ...
     inbox/<publisher>/<package>/_READY         ... validated once this marker is written (last)
     dryrun/<publisher>/<package>.zip|/         publishers' dry runs (never in the instructors' index)
-    reports/<package key>/<version>/<ruleset>.json|.html   one verdict per package version and ruleset
+    reports/<package key>/<version>/<ruleset>.json|.html   one verdict per package version and ruleset ...
+    reports/<package key>/<version>/<ruleset>.retry-<n>.json|.html  ... and one per re-run of an incomplete one
     reports/index.html                         the instructors' index of submissions
     quarantine/<package key>                   packages with an ``ssi.*`` error, moved out of the inbox
 
@@ -57,7 +58,12 @@ MAX_MEMBER_PATH = 1024
 TAG_STATUS = "proofcheck-status"
 TAG_RULESET = "proofcheck-ruleset"
 TAG_QUARANTINE = "proofcheck-quarantine"
-_OUR_TAGS = (TAG_STATUS, TAG_RULESET, TAG_QUARANTINE)
+# "full" once every check ran on the package (flows/completeness.py), else "incomplete": the bucket policy
+# gives instructors a package only with "full" (a missing tag counts as not checked).
+TAG_CHECKED = "proofcheck-checked"
+_OUR_TAGS = (TAG_STATUS, TAG_RULESET, TAG_QUARANTINE, TAG_CHECKED)
+RETRY_MARK = ".retry-"  # <ruleset>.retry-<n>.json: the n-th verdict of a version, stored by a re-run
+_RETRY_KEY = re.compile(re.escape(RETRY_MARK) + r"(\d+)\.json$")
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _MISSING_CODES = {"NoSuchKey", "404", "NotFound", "NoSuchVersion"}
 _TRANSIENT_CODES = {
@@ -110,6 +116,12 @@ def _previous_of(document: bytes) -> str | None:
         return None
     previous = chain.get("previous_sha256") if isinstance(chain, dict) else None
     return previous if isinstance(previous, str) else None
+
+
+def retry_attempt(json_key: str) -> int:
+    """The re-run number of a verdict key (0: the version's first run or a re-validation)."""
+    found = _RETRY_KEY.search(json_key)
+    return int(found.group(1)) if found else 0
 
 
 def safe_segment(text: str) -> str:
@@ -165,8 +177,15 @@ class Layout:
     def reports_prefix(self, key: str, token: str) -> str:
         return f"{self.reports}{key}/{token}/"
 
-    def verdict_keys(self, key: str, token: str, ruleset_version: str) -> tuple[str, str]:
+    def verdict_keys(self, key: str, token: str, ruleset_version: str, attempt: int = 0) -> tuple[str, str]:
+        """JSON and HTML keys of a verdict; ``attempt`` > 0: the re-run that stores the version's n-th one.
+
+        A re-run after an incomplete verdict (flows/retry.py) may use the same ruleset: the attempt keeps
+        its key apart, so the earlier verdict is never overwritten (history kept).
+        """
         base = self.reports_prefix(key, token) + safe_segment(ruleset_version)
+        if attempt:
+            base += f"{RETRY_MARK}{attempt:04d}"
         return base + ".json", base + ".html"
 
     def quarantine_key(self, key: str) -> str:
@@ -201,10 +220,14 @@ class PackageRef:
     def uri(self) -> str:
         return f"s3://{self.bucket}/{self.key}"
 
-    def idempotency_key(self, attempt: int = 0) -> str:
-        """The same package version always gives the same key; a new version a new one."""
+    def idempotency_key(self, attempt: int = 0, retry: int = 0) -> str:
+        """The same package version always gives the same key; a new version a new one.
+
+        ``retry``: the re-run of an incomplete verdict that stores the version's ``retry``-th verdict
+        (flows/retry.py); ``attempt``: the dispatch attempt of that run.
+        """
         digest = hashlib.sha256(f"{self.bucket}\0{self.key}\0{self.token}".encode()).hexdigest()[:32]
-        return f"proofcheck:{digest}:{attempt}"
+        return f"proofcheck:{digest}:r{retry}:{attempt}" if retry else f"proofcheck:{digest}:{attempt}"
 
 
 @dataclass(frozen=True)
@@ -550,6 +573,17 @@ class Store:
             budget -= written
         return members
 
+    def presigned_get(self, ref: PackageRef, expires: int) -> str:
+        """A time-limited GET URL of exactly this version (only ``flows.access.package_link`` calls it)."""
+        params: dict[str, Any] = {"Bucket": self.bucket, "Key": ref.key}
+        if ref.version_id and ref.version_id != "null":
+            params["VersionId"] = ref.version_id
+        try:
+            url: str = self.client.generate_presigned_url("get_object", Params=params, ExpiresIn=expires)
+        except (ClientError, BotoCoreError) as exc:
+            raise classify(exc, "presign package") from None
+        return url
+
     # -- verdicts -----------------------------------------------------------------------------------
 
     def verdict_keys_of(self, ref: PackageRef) -> list[str]:
@@ -560,6 +594,25 @@ class Store:
         except (ClientError, BotoCoreError) as exc:
             raise classify(exc, "list verdicts") from None
         return sorted(item["Key"] for item in answer.get("Contents", []) if item["Key"].endswith(".json"))
+
+    def verdict_listing(self, ref: PackageRef) -> list[tuple[str, float]]:
+        """The version's JSON verdicts with their storage time (epoch s), oldest first; the last is current.
+
+        Ordered by S3's LastModified (verdicts are written once, never rewritten), then by re-run number:
+        key order alone is not time order (a "none" ruleset sorts after dated ones).
+        """
+        prefix = self.layout.reports_prefix(ref.key, ref.token)
+        try:
+            pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
+            found = [
+                (item["Key"], item["LastModified"].timestamp() if item.get("LastModified") else 0.0)
+                for page in pages
+                for item in page.get("Contents", [])
+                if item["Key"].endswith(".json") and "/" not in item["Key"][len(prefix) :]
+            ]
+        except (ClientError, BotoCoreError) as exc:
+            raise classify(exc, "list verdicts") from None
+        return sorted(found, key=lambda kt: (kt[1], retry_attempt(kt[0]), kt[0]))
 
     def verdict_keys_for_content(self, key: str, etag: str, limit: int = 100) -> list[str]:
         """JSON verdicts of any version of ``key`` whose stored document names this ETag.
@@ -589,14 +642,20 @@ class Store:
         return sorted(found)
 
     def put_verdict(
-        self, ref: PackageRef, ruleset_version: str, document: bytes, html: bytes, attestation: bytes | None = None
+        self,
+        ref: PackageRef,
+        ruleset_version: str,
+        document: bytes,
+        html: bytes,
+        attempt: int = 0,
+        attestation: bytes | None = None,
     ) -> str | None:
-        """Store a verdict once: None if this version already has one under this ruleset.
+        """Store a verdict once: None if this version already has one under this ruleset (and attempt).
 
         The conditional write (If-None-Match) makes two racing runs of the same version store one
         verdict; its attestation (``.intoto.jsonl``) and HTML are written after the JSON that won.
         """
-        json_key, html_key = self.layout.verdict_keys(ref.key, ref.token, ruleset_version)
+        json_key, html_key = self.layout.verdict_keys(ref.key, ref.token, ruleset_version, attempt)
         try:
             self.client.put_object(
                 Bucket=self.bucket,
@@ -696,6 +755,24 @@ class Store:
             raise classify(exc, "tag package") from None
         return True
 
+    def tags_of(self, ref: PackageRef) -> dict[str, str] | None:
+        """The object's tags (this version), None when the server has no tagging."""
+        if not self._tags_supported:
+            return None
+        target: dict[str, Any] = {"Bucket": self.bucket, "Key": ref.key}
+        if ref.version_id and ref.version_id != "null":
+            target["VersionId"] = ref.version_id
+        try:
+            answer = self.client.get_object_tagging(**target)
+        except ClientError as exc:
+            if _code(exc) in {"NotImplemented", "NotSupported", "MethodNotAllowed"} or _status(exc) in {405, 501}:
+                self._tags_supported = False
+                return None
+            raise classify(exc, "read tags") from None
+        except BotoCoreError as exc:
+            raise classify(exc, "read tags") from None
+        return {t["Key"]: t["Value"] for t in answer.get("TagSet", [])}
+
     def quarantine(self, ref: PackageRef, tags: Mapping[str, str]) -> str:
         """Move the package version out of the area instructors read; returns its quarantine key."""
         target = self.layout.quarantine_key(ref.key)
@@ -740,6 +817,10 @@ class Store:
         except ValueError:
             log.warning("stored verdict is not JSON: quarantine state unknown")
             return False
+        return self.complete_quarantine_of(ref, doc)
+
+    def complete_quarantine_of(self, ref: PackageRef, doc: Any) -> bool:
+        """``complete_quarantine`` with the verdict document already read."""
         if not isinstance(doc, dict) or doc.get("quarantine") is not True:
             return False
         try:
@@ -757,6 +838,7 @@ class Store:
 
 __all__ = [
     "MARKER",
+    "TAG_CHECKED",
     "TAG_QUARANTINE",
     "TAG_RULESET",
     "TAG_STATUS",
@@ -774,5 +856,6 @@ __all__ = [
     "make_client",
     "member_path",
     "parse_s3_event",
+    "retry_attempt",
     "safe_segment",
 ]

@@ -13,6 +13,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+from flows.completeness import gaps_of
 from flows.storage import MARKER, PackageRef
 from validators import __version__, rules
 from validators.model import PackageInfo, PackageVerdict, Provenance
@@ -83,6 +84,25 @@ def document(verdict: PackageVerdict, ref: PackageRef, *, area: str, publisher: 
         "area": area,
         "publisher": publisher,
         "stored_at": _now(),
+    }
+    return doc
+
+
+def mark_checked(doc: dict[str, Any], attempt: int | None = None, next_try_after: str | None = None) -> dict[str, Any]:
+    """Add the ``checked`` section: whether every check ran, what did not, and the re-run schedule.
+
+    A summary for readers (index, workbench); the findings and checks of the document stay the truth
+    (``flows.completeness`` recomputes it). ``attempt``: how many verdicts this version had before this
+    one (None when unknown, e.g. a re-validation); ``next_try_after``: when the reconcile runs it again,
+    only while it is not checked in full.
+    """
+    gaps = gaps_of(doc)
+    doc["checked"] = {
+        "in_full": gaps.in_full,
+        "not_run": list(gaps.checks),
+        "rules": list(gaps.rules),
+        "attempt": attempt,
+        "next_try_after": None if gaps.in_full else next_try_after,
     }
     return doc
 

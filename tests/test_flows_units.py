@@ -91,18 +91,23 @@ def test_an_error_verdict_names_the_reason_and_is_status_error() -> None:
     )
 
 
-def _row(name: str, status: str) -> IndexRow:
+def _row(name: str, status: str, *, in_full: bool = True, not_run: str | None = None) -> IndexRow:
     return IndexRow(
         json_key=f"reports/inbox/acme/{name}/v-1/none.json", html_key=f"reports/inbox/acme/{name}/v-1/none.html",
         package_key=f"inbox/acme/{name}", package_name=name, publisher="Éditeur <b>Démo</b>",
         software="CabinetDémo", software_version="4.2", status=status, quarantine=status == "fail",
         ruleset_version="none", proofs=3, files=5, errors=1, warnings=2, stored_at="2026-03-02T10:00:00+00:00",
+        checked_in_full=in_full, not_run=not_run, next_try_at=None if in_full else "2026-03-02T10:01:00+00:00",
     )
 
 
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium is not installed (tools/install-system-deps.sh)")
 def test_the_index_page_reads_from_disk_in_headless_chromium(tmp_path: Path) -> None:
-    rows = [_row("ok.zip", "pass"), _row("risque.zip", "fail")]
+    rows = [
+        _row("ok.zip", "pass"),
+        _row("risque.zip", "fail"),
+        _row("attente.zip", "error", in_full=False, not_run="antivirus (system.check-not-run)"),
+    ]
     (tmp_path / "index.html").write_text(render_index(rows), encoding="utf-8")
     for row in rows:  # the package reports, where the relative links point
         target = tmp_path / row.html_key.removeprefix("reports/")
@@ -113,8 +118,13 @@ def test_the_index_page_reads_from_disk_in_headless_chromium(tmp_path: Path) -> 
          (tmp_path / "index.html").as_uri()],
         capture_output=True, text=True, timeout=120, check=True,
     ).stdout
-    assert "2 package(s): 1 fail, 1 pass" in dom
+    assert "3 paquet(s) / package(s) : 1 error, 1 fail, 1 pass; 1 pas encore vérifié(s) entièrement" in dom
     assert "Éditeur &lt;b&gt;Démo&lt;/b&gt;" in dom  # escaped, never markup
+    # Package bytes: linked only when checked in full and not quarantined; the others say why not.
+    assert dom.count('class="package"') == 1 and 'href="../inbox/acme/ok.zip"' in dom
+    assert "pas encore vérifié entièrement / not yet checked in full" in dom
+    assert "did not run : antivirus (system.check-not-run)" in dom
+    assert "en quarantaine (risque SSI)" in dom
     linked = (tmp_path / "inbox/acme/risque.zip/v-1/none.html").as_uri()
     followed = subprocess.run(
         ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom", linked],

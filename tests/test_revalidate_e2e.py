@@ -18,7 +18,7 @@ import json
 import time
 import zipfile
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -27,6 +27,7 @@ import pytest
 
 pytest.importorskip("prefect")
 
+from conftest_flows import s3_and_prefect
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import (
     ArtifactFilter,
@@ -35,7 +36,6 @@ from prefect.client.schemas.filters import (
     DeploymentFilterId,
 )
 from prefect.events.worker import EventsWorker
-from prefect.settings import PREFECT_API_URL, temporary_settings
 from test_valuesets_sync_support import RETIRED, VERSION_A, VERSION_B, VERSION_C, http_folder, j66, publish
 
 from flows import pipeline as pipeline_module
@@ -98,32 +98,12 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     root = tmp_path_factory.mktemp("revalidate")
     rulesets = root / "rulesets"
     sync(str(ANS_TREE), RulesetStore(rulesets), only=["VAC_2023.01"])  # ~2 s: one volet compiled
-    local = LocalPipeline(root)
-    try:
-        local.start_s3(notifications=False)
-        local.start_prefect()
-        assert local.prefect is not None
-        settings = replace(
-            local.settings,
-            bucket="proofcheck-revalidate",
-            engine_settings={"rulesets_dir": str(rulesets), "cda_profiles": []},
-            engine_retries=0,
-        )
-        store = Store.connect(settings)
-        store.ensure_bucket(versioning=True)
-        source = root / "valuesets"
-        publish(source, j66(VERSION_A))
-        with (
-            temporary_settings(updates={PREFECT_API_URL: local.prefect.url}),
-            pytest.MonkeyPatch.context() as patch,
-            http_folder(source) as url,
-        ):
-            for name, value in {**settings.to_env(), **local.env}.items():
-                patch.setenv(name, value)
-            patch.setattr(revalidate_module, "VALIDATORS_FACTORY", narrowed)
-            yield World(local, settings, store, source, url)
-    finally:
-        local.stop()
+    source = root / "valuesets"
+    publish(source, j66(VERSION_A))
+    engine_settings = {"rulesets_dir": str(rulesets), "cda_profiles": []}
+    with s3_and_prefect(root, "proofcheck-revalidate", engine_settings) as servers, http_folder(source) as url:
+        servers.patch.setattr(revalidate_module, "VALIDATORS_FACTORY", narrowed)
+        yield World(servers.local, servers.settings, servers.store, source, url)
 
 
 def synced(world: World) -> dict[str, Any]:

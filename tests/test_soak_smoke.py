@@ -194,9 +194,22 @@ def test_the_checker_sees_missing_doubled_and_stray_verdicts() -> None:
     rows = [{"json_key": k} for k in docs]
     assert _failed(soak.check_invariants(uploads, docs, rows)) == {
         "every current version has a verdict",
-        "exactly one verdict per version (no duplicates)",
+        "exactly one verdict per version (more only as re-runs of an incomplete one)",
         "no verdict for a version never uploaded",
     }
+
+
+def test_the_checker_accepts_re_runs_of_an_incomplete_verdict_only() -> None:
+    uploads = [_upload("inbox/p/a.zip", "e1"), _upload("inbox/p/b.zip", "e2")]
+    docs = {
+        _key("a"): _doc("inbox/p/a.zip", "e1", "error", checks="not_run"),  # clamd was down ...
+        _key("a").replace(".json", ".retry-0001.json"): _doc("inbox/p/a.zip", "e1", "pass"),  # ... re-run
+        _key("b"): _doc("inbox/p/b.zip", "e2", "pass"),  # checked in full: nothing to re-run ...
+        _key("b").replace(".json", ".retry-0001.json"): _doc("inbox/p/b.zip", "e2", "pass"),  # ... a duplicate
+    }
+    invariants = soak.check_invariants(uploads, docs, [{"json_key": k} for k in docs])
+    assert _failed(invariants) == {"exactly one verdict per version (more only as re-runs of an incomplete one)"}
+    assert next(i for i in invariants if not i.ok).detail == "1 doubled: b.zip"
 
 
 def test_the_checker_tells_a_replaced_version_without_verdict_from_a_current_one() -> None:
