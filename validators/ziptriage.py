@@ -112,6 +112,8 @@ class TriageLimits:
     # Small members (text, logs) legitimately compress beyond any ratio: judge only those above this size.
     ratio_floor: int = 1 * MiB
     max_depth: int = 3
+    # Memory a decoder may allocate for its dictionary or model (7z LZMA/LZMA2/PPMd, xz), from headers.
+    max_dictionary: int = 256 * MiB
 
     @classmethod
     def from_settings(
