@@ -245,9 +245,15 @@ def test_overlapping_entries_are_a_better_zip_bomb() -> None:
     assert report.structural and report.extractable() == []
 
 
-def test_a_local_header_that_disagrees_with_the_directory_is_inconsistent() -> None:
+def test_a_local_header_name_that_disagrees_with_the_directory_is_a_name_mismatch() -> None:
     report = run(build_zip([Member("visible.pdf", b"x", local_name=b"hidden.exe")]))
-    assert "ssi.archive.inconsistent" in rules_of(report) and report.structural
+    assert rules_of(report) == ["ssi.archive.name-mismatch"] and report.structural
+    assert [(f.location.entry, f.evidence) for f in report.findings] == [("visible.pdf", "hidden.exe")]
+
+
+def test_a_local_header_method_that_disagrees_with_the_directory_is_inconsistent() -> None:
+    report = run(build_zip([Member("visible.pdf", b"x" * 100, local_method=STORED)]))
+    assert rules_of(report) == ["ssi.archive.inconsistent"] and report.structural
 
 
 def test_lying_local_sizes_are_inconsistent() -> None:

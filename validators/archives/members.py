@@ -20,7 +20,7 @@ from validators.ziptriage import (
     TriageLimits,
     archive_kind,
     check_names,
-    display_name,
+    judge_other_name,
     safe_path,
 )
 
@@ -30,7 +30,6 @@ FILE, DIRECTORY, SYMLINK, HARDLINK, DEVICE, FIFO, OTHER = (
 SPARSE = "sparse file"  # declares more bytes than it stores: extracted, it is a bomb
 ANTI = "anti-item (deletes a file when extracted)"  # 7z
 SPECIAL_KINDS = frozenset({SYMLINK, HARDLINK, DEVICE, FIFO, OTHER, SPARSE, ANTI})
-MAX_SHOWN_NAME = 200
 
 
 @dataclass(slots=True)
@@ -110,12 +109,6 @@ class LimitExceededError(Exception):
         self.params = params
 
 
-def shown(name: str) -> str:
-    """A member name safe and short enough for a finding's evidence."""
-    text = display_name(name)
-    return text if len(text) <= MAX_SHOWN_NAME else text[: MAX_SHOWN_NAME - 1] + "…"
-
-
 def check_declared(listing: Listing, limits: TriageLimits, archive_size: int, out: CappedFindings) -> bool:
     """Entry count, sizes and overall ratio from the headers, before any byte is decompressed.
 
@@ -148,7 +141,7 @@ def judge(listing: Listing, out: CappedFindings) -> dict[int, str]:
     skipped.update(check_names(items, out))
     for member in listing.members:
         for other, source in member.other_names:
-            _judge_other_name(member, other, source, out)
+            judge_other_name(member.name, other, source, member.kind == DIRECTORY, out)
             skipped.setdefault(member.index, "names disagree")
         if member.kind in SPECIAL_KINDS:
             skipped[member.index] = member.kind
@@ -162,27 +155,6 @@ def judge(listing: Listing, out: CappedFindings) -> dict[int, str]:
         if member.index in listing.failed:
             skipped.setdefault(member.index, "unreadable")
     return skipped
-
-
-def _judge_other_name(member: ArchiveMember, other: str, source: str, out: CappedFindings) -> None:
-    """The other name is judged like the main one, and the disagreement itself is a finding."""
-    out.add("ssi.archive.name-mismatch", member.name, source=source, evidence=shown(other))
-    _, problem = safe_path(other)
-    if problem is not None:
-        out.add("ssi.archive.traversal", other, reason=f"{problem}, in its {source}")
-    check_names([(member.index, other, member.kind == DIRECTORY)], _NamesOnly(out))
-
-
-class _NamesOnly(CappedFindings):
-    """Name findings of an alternative name, without the traversal one already given with its source."""
-
-    def __init__(self, out: CappedFindings) -> None:
-        super().__init__(out.target)
-        self.counts = out.counts
-
-    def add(self, rule_id: str, name: str | None = None, **params: Any) -> None:
-        if rule_id != "ssi.archive.traversal":
-            super().add(rule_id, name, **params)
 
 
 def conclude(listing: Listing, heads: Mapping[int, bytes], depth: int, limits: TriageLimits) -> dict[int, str]:
