@@ -29,7 +29,6 @@ FILE, DIRECTORY, SYMLINK, HARDLINK, DEVICE, FIFO, OTHER = (
 )
 SPARSE = "sparse file"  # declares more bytes than it stores: extracted, it is a bomb
 ANTI = "anti-item (deletes a file when extracted)"  # 7z
-SPECIAL_KINDS = frozenset({SYMLINK, HARDLINK, DEVICE, FIFO, OTHER, SPARSE, ANTI})
 
 
 @dataclass(slots=True)
@@ -143,7 +142,7 @@ def judge(listing: Listing, out: CappedFindings) -> dict[int, str]:
         for other, source in member.other_names:
             judge_other_name(member.name, other, source, member.kind == DIRECTORY, out)
             skipped.setdefault(member.index, "names disagree")
-        if member.kind in SPECIAL_KINDS:
+        if member.kind not in (FILE, DIRECTORY):  # links, devices, FIFOs, anti-items, RAR file copies
             skipped[member.index] = member.kind
             out.add("ssi.archive.symlink", member.name, kind=member.kind)
         elif member.kind == FILE and member.encrypted:
