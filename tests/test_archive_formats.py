@@ -292,3 +292,73 @@ def test_7z_numbers_read_back_as_written() -> None:
 
     for value in (0, 1, 0x7F, 0x80, 0x3FFF, 0x4000, 1 << 21, (1 << 22) + 5, 1 << 40, (1 << 64) - 1):
         assert _Buffer(number(value)).number() == value
+
+
+_SAMPLES = {
+    "tar": files({"a/b.pdf": PDF[:600], "c.txt": b"ok"}),
+    "tar.gzip": files({"a/b.pdf": PDF[:600]}, "gz"),
+    "tar.xz": files({"a/b.pdf": PDF[:600]}, "xz"),
+    "7z": build_7z([SevenMember("a.pdf", PDF[:600], coder=LZMA), SevenMember("d", directory=True)], encode_header=True),
+    "7z-plain": build_7z([SevenMember("a.pdf", PDF[:600]), SevenMember("b.txt", b"ok")]),
+    "rar4": build_rar4([RarMember("a.pdf", PDF[:600]), RarMember("b.pdf", PDF[:300], compressed=True)]),
+    "rar5": build_rar5([RarMember("a.pdf", PDF[:600]), RarMember("l", redirection=1)]),
+}
+
+
+@pytest.mark.parametrize("sample", sorted(_SAMPLES))
+def test_mutated_archives_give_findings_never_exceptions(sample: str) -> None:
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    original = _SAMPLES[sample]
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(st.lists(st.tuples(st.integers(0, len(original) - 1), st.integers(0, 255)), max_size=6),
+           st.integers(0, len(original)))
+    def mutated(changes: list[tuple[int, int]], cut: int) -> None:
+        data = bytearray(original)
+        for position, value in changes:
+            data[position] = value
+        data = data[: max(cut, 1)]
+        kind = detect(bytes(data[:512]))
+        if kind is None:
+            return
+        listing = read_archive(io.BytesIO(bytes(data)), kind, file_name="x", limits=TriageLimits())
+        assert listing.kind.endswith(kind) or listing.kind.startswith(kind)
+
+    mutated()
+
+
+def _with_header(archive: bytes, header: bytes) -> bytes:
+    """The 7z ``archive`` with its (plain) header replaced and every checksum made right again."""
+    import struct
+    import zlib
+
+    offset, size, _ = struct.unpack_from("<QQL", archive, 12)
+    body = archive[32 : 32 + offset]
+    tail = struct.pack("<QQL", len(body), len(header), zlib.crc32(header))
+    return archive[:8] + struct.pack("<L", zlib.crc32(tail)) + tail + body + header
+
+
+def test_7z_headers_with_valid_checksums_and_random_fields_never_raise() -> None:
+    import struct
+
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    original = _SAMPLES["7z-plain"]
+    offset, size, _ = struct.unpack_from("<QQL", original, 12)
+    header = original[32 + offset : 32 + offset + size]
+
+    @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(st.lists(st.tuples(st.integers(0, len(header) - 1), st.integers(0, 255)), min_size=1, max_size=4),
+           st.integers(1, len(header)))
+    def mutated(changes: list[tuple[int, int]], cut: int) -> None:
+        data = bytearray(header)
+        for position, value in changes:
+            data[position] = value
+        archive = _with_header(original, bytes(data[:cut]))
+        listing = read_archive(io.BytesIO(archive), "7z", file_name="x", limits=TriageLimits())
+        assert listing.kind == "7z"
+
+    mutated()
