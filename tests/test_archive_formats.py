@@ -334,7 +334,7 @@ def _with_header(archive: bytes, header: bytes) -> bytes:
     import struct
     import zlib
 
-    offset, size, _ = struct.unpack_from("<QQL", archive, 12)
+    offset, _, _ = struct.unpack_from("<QQL", archive, 12)
     body = archive[32 : 32 + offset]
     tail = struct.pack("<QQL", len(body), len(header), zlib.crc32(header))
     return archive[:8] + struct.pack("<L", zlib.crc32(tail)) + tail + body + header
