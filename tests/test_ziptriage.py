@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fixtures.zipcraft import BZIP2, DEFLATED, LZMA, STORED, Member, build_zip, many_entries_zip
+from fixtures.zipcraft import BZIP2, DEFLATED, LZMA, STORED, Member, build_zip, many_entries_zip, unicode_path
 from validators.model import Severity
 from validators.ziptriage import (
     MAX_FINDINGS_PER_RULE,
@@ -165,6 +165,68 @@ def test_the_unicode_path_field_is_used_when_its_checksum_matches() -> None:
     extra = struct.pack("<HHBL", 0x7075, 5 + len(wanted), 1, zlib.crc32(raw)) + wanted
     (entry,) = run(build_zip([Member(raw, b"x", extra=extra)])).entries
     assert (entry.name, entry.name_encoding) == ("écran-ü.png", "unicode-path")
+
+
+def test_a_unicode_path_that_only_restates_a_legacy_name_is_not_a_disagreement() -> None:
+    raw = "Écran résumé.png".encode("cp850")
+    report = run(build_zip([Member(raw, b"x", extra=unicode_path("Écran résumé.png", raw))]))
+    assert report.findings == [] and report.entries[0].name == "Écran résumé.png"
+    assert [e.path for e in report.extractable()] == ["Écran résumé.png"]
+
+
+def _name_findings(report: TriageReport) -> list[tuple[str, str | None, str | None]]:
+    return sorted((f.rule, f.location.entry, f.evidence) for f in report.findings)
+
+
+@pytest.mark.parametrize(
+    ("raw", "field_name", "rules"),
+    [
+        # What Info-ZIP and 7-Zip write (the field) is judged as the name; the raw name is the other one.
+        (b"rapport.pdf", "../../.bashrc", ["ssi.archive.name-mismatch", "ssi.archive.traversal"]),
+        (b"rapport.pdf", "rapport.pdf.exe", ["ssi.archive.name-mismatch"]),
+        (b"rapport.pdf", "facture\u202efdp.exe", ["ssi.archive.deceptive-name", "ssi.archive.name-mismatch"]),
+        (b"rapport.pdf", "CON.pdf", ["ssi.archive.name-mismatch", "ssi.archive.suspicious-name"]),
+        ("\u00e9cran.png".encode("cp437"), "../\u00e9cran.png", ["ssi.archive.name-mismatch", "ssi.archive.traversal"]),
+    ],
+)
+def test_a_unicode_path_field_naming_another_file_is_a_disagreement(
+    raw: bytes, field_name: str, rules: list[str]
+) -> None:
+    report = run(build_zip([Member(raw, b"x", extra=unicode_path(field_name, raw)), Member("ok.txt", b"y")]))
+    assert rules_of(report) == rules
+    assert [e.path for e in report.extractable()] == ["ok.txt"]  # the disputed member is never extracted
+    mismatch = next(f for f in report.findings if f.rule == "ssi.archive.name-mismatch")
+    assert mismatch.severity is Severity.ERROR and mismatch.evidence == display_name(raw.decode("cp437"))
+
+
+def test_a_stale_unicode_path_field_is_judged_too() -> None:
+    # A CRC over other bytes: Info-ZIP ignores the field, tools that do not check the CRC write it.
+    report = run(build_zip([Member("rapport.pdf", b"x", extra=unicode_path("../evil.sh", b"autre"))]))
+    assert report.entries[0].name == "rapport.pdf"
+    assert _name_findings(report) == [
+        ("ssi.archive.name-mismatch", "rapport.pdf", "../evil.sh"),
+        ("ssi.archive.traversal", "rapport.pdf", None),
+    ]
+    assert "stale" in report.findings[0].message
+
+
+def test_the_local_header_name_and_its_own_unicode_path_are_judged() -> None:
+    # Streaming extractors read the local header: its Unicode Path field differs from the directory's.
+    raw = b"rapport.pdf"
+    member = Member(raw, b"x", extra=unicode_path("rapport.pdf", raw), local_extra=unicode_path("../x.pdf", raw))
+    report = run(build_zip([member]))
+    assert rules_of(report) == ["ssi.archive.name-mismatch", "ssi.archive.traversal"]
+    assert "local header" in report.findings[0].message and report.extractable() == []
+    # The same raw bytes read as UTF-8 in the local header and as CP437 in the directory.
+    flagged = Member("\u00e9t\u00e9.txt".encode("cp437"), b"x", local_flags=0x800)
+    assert rules_of(run(build_zip([flagged]))) == ["ssi.archive.name-mismatch"]
+
+
+def test_the_unicode_comment_field_is_not_a_name() -> None:
+    raw = b"rapport.pdf"
+    body = struct.pack("<BL", 1, zlib.crc32(b"")) + b"../commentaire"
+    comment = struct.pack("<HH", 0x6375, len(body)) + body
+    assert run(build_zip([Member(raw, b"x", extra=comment)])).findings == []
 
 
 # --- members that must not be extracted -----------------------------------------------------------
