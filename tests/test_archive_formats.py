@@ -19,6 +19,7 @@ from fixtures.tarcraft import TarMember, build_tar, files
 from validators.archive import ArchiveValidator
 from validators.archives import detect, read_archive
 from validators.archives.bounded import gzip_header
+from validators.archives.members import MemoryCollector
 from validators.base import CheckContext, ProofFile
 from validators.engine import Engine
 from validators.model import FileVerdict, Severity, Status
@@ -323,7 +324,8 @@ def test_mutated_archives_give_findings_never_exceptions(sample: str) -> None:
         kind = detect(bytes(data[:512]))
         if kind is None:
             return
-        listing = read_archive(io.BytesIO(bytes(data)), kind, file_name="x", limits=TriageLimits())
+        listing = read_archive(io.BytesIO(bytes(data)), kind, file_name="x", limits=TriageLimits(),
+                               sink=MemoryCollector(1 << 20, 1 << 22))
         assert listing.kind.endswith(kind) or listing.kind.startswith(kind)
 
     mutated()
@@ -358,7 +360,8 @@ def test_7z_headers_with_valid_checksums_and_random_fields_never_raise() -> None
         for position, value in changes:
             data[position] = value
         archive = _with_header(original, bytes(data[:cut]))
-        listing = read_archive(io.BytesIO(archive), "7z", file_name="x", limits=TriageLimits())
+        listing = read_archive(io.BytesIO(archive), "7z", file_name="x", limits=TriageLimits(),
+                               sink=MemoryCollector(1 << 20, 1 << 22))
         assert listing.kind == "7z"
 
     mutated()

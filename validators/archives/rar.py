@@ -26,6 +26,7 @@ from validators.archives.members import (
     ArchiveMember,
     LimitExceededError,
     Listing,
+    NullSink,
     Sink,
     check_declared,
 )
@@ -377,7 +378,7 @@ def read_rar(
             _walk_rar4(walk, check_time)
         else:
             raise MalformedError("not a RAR 4 or RAR 5 archive (RAR 1.x is not supported)")
-        if check_declared(listing, limits, archive_size, listing.out):
+        if check_declared(listing, limits, archive_size, listing.out) and not isinstance(sink, NullSink):
             _read_stored(walk, sink, check_time)
     except _EncryptedHeadersError:
         listing.stop("ssi.archive.encrypted")

@@ -29,6 +29,7 @@ from validators.archives.members import (
     ArchiveMember,
     LimitExceededError,
     Listing,
+    NullSink,
     Sink,
     check_declared,
 )
@@ -468,7 +469,8 @@ def read_7z(
         if folder_sizes > limits.max_total_size:
             raise LimitExceededError("ssi.archive.too-large", size=folder_sizes, limit=limits.max_total_size)
         blocked = _mark_undecodable(header, limits)
-        _extract(stream, header, listing, sink, check_time, blocked)
+        if not isinstance(sink, NullSink):  # a listing alone needs no decompression
+            _extract(stream, header, listing, sink, check_time, blocked)
     except _EncryptedHeaderError:
         out.add("ssi.archive.encrypted")
         listing.structural = True
