@@ -21,13 +21,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import py7zr  # noqa: E402
+import py7zr
 
-from fixtures.sevenzipcraft import LZMA, SevenMember, build_7z  # noqa: E402
-from fixtures.tarcraft import files  # noqa: E402
-from validators.archives import detect, read_archive  # noqa: E402
-from validators.archives.members import MemoryCollector  # noqa: E402
-from validators.ziptriage import TriageLimits  # noqa: E402
+from fixtures.sevenzipcraft import LZMA, SevenMember, build_7z
+from fixtures.tarcraft import files
+from validators.archives import detect, read_archive
+from validators.archives.members import MemoryCollector
+from validators.ziptriage import TriageLimits
 
 LIMITS = TriageLimits(max_total_size=1 << 30, max_entry_size=1 << 30)
 
@@ -65,7 +65,7 @@ def reference_7z(data: bytes) -> Callable[[], object]:
     def run() -> object:
         with py7zr.SevenZipFile(io.BytesIO(data)) as archive:
             factory = py7zr.io.BytesIOFactory(1 << 30)
-            archive.extractall(factory=factory)
+            archive.extract(factory=factory)  # py7zr, into memory: the unbounded reference
             return factory
 
     return run
