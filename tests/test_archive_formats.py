@@ -74,6 +74,27 @@ def test_long_names_in_pax_and_gnu_records_are_not_a_disagreement() -> None:
         assert verdict.findings == () and children(verdict) == [f"1:{long_name}"]
 
 
+@pytest.mark.parametrize(
+    "header",
+    [
+        "a" * 99 + "\udcc3",  # GNU: the 100-byte field cut inside the UTF-8 "é"
+        "captures/\udce9cran.png",  # a Windows tar writing its code page where the pax path has UTF-8
+        "captures/?cran.png",  # Python's tarfile: ASCII with "?"
+        "captu.../écran.png",  # libarchive: folders elided, file name kept
+    ],
+)
+def test_stand_in_header_names_writers_make_are_not_disagreements(header: str) -> None:
+    real = "a" * 99 + "éb.png" if header.startswith("aaa") else "captures/écran.png"
+    verdict = check(build_tar([TarMember(header, PNG, pax={"path": real})]), "a.tar")
+    assert verdict.findings == () and children(verdict) == [f"1:{real}"]
+
+
+def test_a_stand_in_header_name_that_escapes_is_still_judged() -> None:
+    verdict = check(build_tar([TarMember("../../captures/?cran.png", PNG, pax={"path": "captures/écran.png"})]),
+                    "a.tar")
+    assert errors(verdict) == ["ssi.archive.name-mismatch", "ssi.archive.traversal"]
+
+
 @pytest.mark.parametrize("name", ["lettre.pdf.gz", "lettre.pdf.bz2", "lettre.pdf.xz"])
 def test_a_single_compressed_file_is_its_content(name: str) -> None:
     import bz2

@@ -38,6 +38,8 @@ def compression_of(head: bytes) -> str | None:
         if head.startswith(magic):
             if name == "bzip2" and not (len(head) > 3 and 0x31 <= head[3] <= 0x39):
                 return None  # "BZh" then a block size digit, else mere text starting with BZh
+            if name == "gzip" and not (len(head) > 2 and head[2] == 8):
+                return None  # gzip is deflate (method 8) only
             return name
     return None
 

@@ -10,6 +10,7 @@ zero blocks; anything else after them is hidden data.
 
 from __future__ import annotations
 
+import re
 import tarfile
 from collections.abc import Callable
 from typing import Any, BinaryIO
@@ -30,7 +31,7 @@ from validators.archives.members import (
     Listing,
     Sink,
 )
-from validators.ziptriage import CappedFindings, TriageLimits
+from validators.ziptriage import CappedFindings, TriageLimits, name_oddities, safe_path
 
 BLOCK = tarfile.BLOCKSIZE
 MAX_HEADER_READ = 4 * 1024 * 1024  # a pax record or GNU long name larger than this is refused
@@ -96,22 +97,38 @@ def _kind(info: tarfile.TarInfo) -> str:
     return OTHER
 
 
-def _degraded(header: str, real: str) -> bool:
-    """Whether ``header`` is only a shortened or ASCII-only stand-in for ``real`` (what tar writers put
-    in the fixed header when a pax record or GNU long name holds the real name): not a second name."""
-    if header == real or not header:
-        return True
+_CUT_SEQUENCE = re.compile("[\udc80-\udcff]+$")  # bytes of a UTF-8 character cut by the field's end
+
+
+def _matches(header: str, real: str) -> bool:
+    """``header`` is ``real`` cut short, with any of its non-ASCII characters written otherwise (``?``,
+    ``_``, a legacy code page, a UTF-8 sequence cut at the field's end)."""
+    header = _CUT_SEQUENCE.sub("", header)
     if len(header) > len(real):
         return False
-    # Writers truncate to the field size and replace what ASCII cannot hold by "?" or "_".
-    return all(h == r or (h in "?_" and not r.isascii()) for h, r in zip(header, real, strict=False))
+    return all(
+        h == r or (not r.isascii() and (h in "?_" or not h.isascii())) for h, r in zip(header, real, strict=False)
+    )
+
+
+def _degraded(header: str, real: str) -> bool:
+    """Whether ``header`` is only a stand-in for ``real`` that tar writers put in the fixed header when a
+    pax record or GNU long name holds the real name: truncated, ASCII-only, or (libarchive) with its
+    folders elided but its file name kept. Not a second name."""
+    if header == real or not header:
+        return True
+    if _matches(header, real):
+        return True
+    return "..." in header and _matches(header.rsplit("/", 1)[-1], real.rsplit("/", 1)[-1])
 
 
 def _member(info: _TarInfo, index: int) -> ArchiveMember:
     kind = _kind(info)
     member = ArchiveMember(index=index, name=info.name, kind=kind, size=info.size)
     header = info.header_name.rstrip("/") if info.isdir() else info.header_name
-    if not _degraded(header, info.name):
+    # A stand-in name is still judged when it is dangerous in itself: old extractors write it.
+    dangerous = header != info.name and (safe_path(header)[1] is not None or name_oddities(header)[0])
+    if dangerous or not _degraded(header, info.name):
         member.other_names = ((header, "tar header (read by extractors that ignore pax and GNU long names)"),)
     return member
 
