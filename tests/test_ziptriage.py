@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import struct
+import unicodedata
 import zipfile
 import zlib
 
@@ -172,6 +173,12 @@ def test_a_unicode_path_that_only_restates_a_legacy_name_is_not_a_disagreement()
     report = run(build_zip([Member(raw, b"x", extra=unicode_path("Écran résumé.png", raw))]))
     assert report.findings == [] and report.entries[0].name == "Écran résumé.png"
     assert [e.path for e in report.extractable()] == ["Écran résumé.png"]
+
+
+def test_a_unicode_path_in_another_normal_form_is_the_same_name() -> None:
+    raw = unicodedata.normalize("NFD", "écran.png").encode()
+    report = run(build_zip([Member(raw, b"x", flags=0x800, extra=unicode_path("écran.png", raw))]))
+    assert report.findings == []
 
 
 def _name_findings(report: TriageReport) -> list[tuple[str, str | None, str | None]]:

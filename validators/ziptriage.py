@@ -290,8 +290,9 @@ _NON_ASCII_RUN = re.compile(r"[^\x00-\x7f]+")
 def _same_name(unicode_name: str, raw: bytes, flags: int) -> bool:
     """Whether a Unicode Path field only restates the raw name. A legacy code-page name may spell its
     accented letters differently, but its ASCII characters must stay where they are."""
-    if flags & FLAG_UTF8 or raw.isascii():
-        return unicode_name == _decode_raw(raw, flags)[0]
+    if flags & FLAG_UTF8 or raw.isascii():  # the same text, whatever its Unicode normal form (macOS: NFD)
+        decoded = _decode_raw(raw, flags)[0]
+        return unicodedata.normalize("NFC", unicode_name) == unicodedata.normalize("NFC", decoded)
     raw_skeleton = re.sub(rb"[\x80-\xff]+", b"*", raw).decode("ascii")
     return _NON_ASCII_RUN.sub("*", unicode_name) == raw_skeleton
 
