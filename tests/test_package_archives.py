@@ -155,3 +155,12 @@ def test_without_clamd_the_package_scan_is_reported_not_run(tmp_path: Path) -> N
     verdict = run(tmp_path, files({"INS.41.2.2/a.png": PNG}, "gz"), "p.tgz", settings)
     assert "system.check-not-run" in package_rules(verdict)
     assert verdict.status in (Status.ERROR, Status.FAIL) and verdict.status is not Status.PASS
+
+
+def test_an_engine_without_an_antivirus_says_the_package_was_not_scanned(tmp_path: Path, no_mapping: None) -> None:
+    from validators.archive import ArchiveValidator
+    from validators.engine import Engine
+
+    with open_package(write(tmp_path, files({"INS.1.1.1/a.txt": b"trace"}, "gz"), "p.tgz")) as contents:
+        verdict = Engine([ArchiveValidator()]).run(contents)
+    assert package_rules(verdict) == ["system.check-not-run"] and verdict.status is Status.ERROR
