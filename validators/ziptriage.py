@@ -696,6 +696,8 @@ def check_names(items: Iterable[tuple[int, str, bool]], out: CappedFindings) -> 
     folded: set[str] = set()
     for index, name, is_dir in items:
         path, problem = safe_path(name)
+        if is_dir and problem == "empty name":  # "./", the archive's own root (`tar czf x.tgz .`)
+            continue
         if problem is not None:
             unusable[index] = problem
             out.add("ssi.archive.traversal", name, reason=problem)

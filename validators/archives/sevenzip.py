@@ -402,7 +402,8 @@ def _decode_header(stream: BinaryIO, buf: _Buffer, archive_size: int, limits: Tr
         filter_id = lzma.FILTER_LZMA1 if method == LZMA1 else lzma.FILTER_LZMA2
         try:
             spec = lzma._decode_filter_properties(filter_id, properties)  # type: ignore[attr-defined]
-            plain = lzma.LZMADecompressor(lzma.FORMAT_RAW, filters=[spec]).decompress(data, size + 1)
+            # LZMA1 has no end marker here: decoding past the declared size yields junk, not an error.
+            plain = lzma.LZMADecompressor(lzma.FORMAT_RAW, filters=[spec]).decompress(data, size)
         except (lzma.LZMAError, ValueError):
             raise MalformedError("the encoded 7z header cannot be decoded") from None
     if len(plain) != size or (folder.crc is not None and zlib.crc32(plain) != folder.crc):
