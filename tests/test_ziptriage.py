@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import struct
+import unicodedata
 import zipfile
 import zlib
 
@@ -15,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fixtures.zipcraft import BZIP2, DEFLATED, LZMA, STORED, Member, build_zip, many_entries_zip
+from fixtures.zipcraft import BZIP2, DEFLATED, LZMA, STORED, Member, build_zip, many_entries_zip, unicode_path
 from validators.model import Severity
 from validators.ziptriage import (
     MAX_FINDINGS_PER_RULE,
@@ -167,6 +168,74 @@ def test_the_unicode_path_field_is_used_when_its_checksum_matches() -> None:
     assert (entry.name, entry.name_encoding) == ("écran-ü.png", "unicode-path")
 
 
+def test_a_unicode_path_that_only_restates_a_legacy_name_is_not_a_disagreement() -> None:
+    raw = "Écran résumé.png".encode("cp850")
+    report = run(build_zip([Member(raw, b"x", extra=unicode_path("Écran résumé.png", raw))]))
+    assert report.findings == [] and report.entries[0].name == "Écran résumé.png"
+    assert [e.path for e in report.extractable()] == ["Écran résumé.png"]
+
+
+def test_a_unicode_path_in_another_normal_form_is_the_same_name() -> None:
+    raw = unicodedata.normalize("NFD", "écran.png").encode()
+    report = run(build_zip([Member(raw, b"x", flags=0x800, extra=unicode_path("écran.png", raw))]))
+    assert report.findings == []
+
+
+def _name_findings(report: TriageReport) -> list[tuple[str, str | None, str | None]]:
+    return sorted((f.rule, f.location.entry, f.evidence) for f in report.findings)
+
+
+@pytest.mark.parametrize(
+    ("raw", "field_name", "rules"),
+    [
+        # What Info-ZIP and 7-Zip write (the field) is judged as the name; the raw name is the other one.
+        (b"rapport.pdf", "../../.bashrc", ["ssi.archive.name-mismatch", "ssi.archive.traversal"]),
+        (b"rapport.pdf", "rapport.pdf.exe", ["ssi.archive.name-mismatch"]),
+        (b"rapport.pdf", "facture\u202efdp.exe", ["ssi.archive.deceptive-name", "ssi.archive.name-mismatch"]),
+        (b"rapport.pdf", "CON.pdf", ["ssi.archive.name-mismatch", "ssi.archive.suspicious-name"]),
+        ("\u00e9cran.png".encode("cp437"), "../\u00e9cran.png", ["ssi.archive.name-mismatch", "ssi.archive.traversal"]),
+    ],
+)
+def test_a_unicode_path_field_naming_another_file_is_a_disagreement(
+    raw: bytes, field_name: str, rules: list[str]
+) -> None:
+    report = run(build_zip([Member(raw, b"x", extra=unicode_path(field_name, raw)), Member("ok.txt", b"y")]))
+    assert rules_of(report) == rules
+    assert [e.path for e in report.extractable()] == ["ok.txt"]  # the disputed member is never extracted
+    mismatch = next(f for f in report.findings if f.rule == "ssi.archive.name-mismatch")
+    assert mismatch.severity is Severity.ERROR and mismatch.evidence == display_name(raw.decode("cp437"))
+
+
+def test_a_stale_unicode_path_field_is_judged_too() -> None:
+    # A CRC over other bytes: Info-ZIP ignores the field, tools that do not check the CRC write it.
+    report = run(build_zip([Member("rapport.pdf", b"x", extra=unicode_path("../evil.sh", b"autre"))]))
+    assert report.entries[0].name == "rapport.pdf"
+    assert _name_findings(report) == [
+        ("ssi.archive.name-mismatch", "rapport.pdf", "../evil.sh"),
+        ("ssi.archive.traversal", "rapport.pdf", None),
+    ]
+    assert "stale" in report.findings[0].message
+
+
+def test_the_local_header_name_and_its_own_unicode_path_are_judged() -> None:
+    # Streaming extractors read the local header: its Unicode Path field differs from the directory's.
+    raw = b"rapport.pdf"
+    member = Member(raw, b"x", extra=unicode_path("rapport.pdf", raw), local_extra=unicode_path("../x.pdf", raw))
+    report = run(build_zip([member]))
+    assert rules_of(report) == ["ssi.archive.name-mismatch", "ssi.archive.traversal"]
+    assert "local header" in report.findings[0].message and report.extractable() == []
+    # The same raw bytes read as UTF-8 in the local header and as CP437 in the directory.
+    flagged = Member("\u00e9t\u00e9.txt".encode("cp437"), b"x", local_flags=0x800)
+    assert rules_of(run(build_zip([flagged]))) == ["ssi.archive.name-mismatch"]
+
+
+def test_the_unicode_comment_field_is_not_a_name() -> None:
+    raw = b"rapport.pdf"
+    body = struct.pack("<BL", 1, zlib.crc32(b"")) + b"../commentaire"
+    comment = struct.pack("<HH", 0x6375, len(body)) + body
+    assert run(build_zip([Member(raw, b"x", extra=comment)])).findings == []
+
+
 # --- members that must not be extracted -----------------------------------------------------------
 
 
@@ -245,9 +314,15 @@ def test_overlapping_entries_are_a_better_zip_bomb() -> None:
     assert report.structural and report.extractable() == []
 
 
-def test_a_local_header_that_disagrees_with_the_directory_is_inconsistent() -> None:
+def test_a_local_header_name_that_disagrees_with_the_directory_is_a_name_mismatch() -> None:
     report = run(build_zip([Member("visible.pdf", b"x", local_name=b"hidden.exe")]))
-    assert "ssi.archive.inconsistent" in rules_of(report) and report.structural
+    assert rules_of(report) == ["ssi.archive.name-mismatch"] and report.structural
+    assert [(f.location.entry, f.evidence) for f in report.findings] == [("visible.pdf", "hidden.exe")]
+
+
+def test_a_local_header_method_that_disagrees_with_the_directory_is_inconsistent() -> None:
+    report = run(build_zip([Member("visible.pdf", b"x" * 100, local_method=STORED)]))
+    assert rules_of(report) == ["ssi.archive.inconsistent"] and report.structural
 
 
 def test_lying_local_sizes_are_inconsistent() -> None:

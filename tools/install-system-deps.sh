@@ -2,7 +2,7 @@
 # Installs the Debian packages proofcheck's checks use, when they are missing.
 # ClamAV (clamd), Tesseract with French data (OCR of screenshots), ffmpeg (video frames),
 # libmagic (real file types), Chromium (HTML report tests), fonts for generated screenshots;
-# with --tests also PostgreSQL (the verdict index tests start a private cluster).
+# with --tests also PostgreSQL (the verdict index tests start a private cluster), 7-Zip and bsdtar.
 # Without root (and without sudo) it only lists what is missing: those checks then report "not run".
 set -euo pipefail
 
@@ -20,6 +20,9 @@ python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 # --tests: what only the test suite needs (a private Postgres cluster for the verdict index tests).
 if [ "${1:-}" = "--tests" ]; then
   ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+  # Real 7-Zip and bsdtar write the benign archives the archive readers are checked against.
+  have_cmd 7zz || need+=(7zip)
+  have_cmd bsdtar || need+=(libarchive-tools)
 fi
 
 if [ ${#need[@]} -eq 0 ]; then

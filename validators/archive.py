@@ -1,11 +1,12 @@
-"""The ``archive`` check: triage of every zip a proof file is or hides, and its members as children.
+"""The ``archive`` check: triage of every archive a proof file is or hides, and its members as children.
 
 Every non-empty file is looked at, because a zip appended to an image or a PDF (a polyglot) is as
 dangerous as a zip deposited as such; the look costs one read of the file's last 64 KiB. Members of
 plain zips (and of zips hidden in other files) that are within limits are decompressed in memory, with
 hard per-member and total byte limits, and handed to the engine as ``Embedded`` children so that each is
 checked like any proof file. Zip-based document formats (OOXML, ODF, JAR, EPUB) are triaged for
-dangerous structure only: their parts are the office check's business.
+dangerous structure only: their parts are the office check's business. tar (plain or compressed), single
+gzip/bzip2/xz files, 7z and RAR go through ``validators.archives`` with the same limits and member rules.
 
 Settings: ``settings["archive"]`` may set any ``TriageLimits`` field plus ``max_member_bytes`` and
 ``max_total_bytes`` (what is held in memory for the children of one archive).
@@ -17,9 +18,20 @@ from collections.abc import Mapping
 from typing import Any, BinaryIO, ClassVar
 
 from validators import rules
+from validators.archives import detect, read_archive
+from validators.archives.members import MemoryCollector, conclude
 from validators.base import DEFAULT_READ_LIMIT, CheckContext, CheckResult, Embedded, ProofFile, Validator
 from validators.model import CheckState, Location
-from validators.ziptriage import MemberError, TriageLimits, TriageReport, ZipEntry, read_member, triage
+from validators.ziptriage import (
+    HEAD_BYTES,
+    MemberError,
+    TriageLimits,
+    TriageReport,
+    ZipEntry,
+    display_name,
+    read_member,
+    triage,
+)
 
 PLAIN_ZIP_TYPES = frozenset({"application/zip", "application/x-zip-compressed", "application/x-zip"})
 ZIP_BASED_TYPES = frozenset(
@@ -34,13 +46,16 @@ DEFAULT_MAX_TOTAL_BYTES = 256 * 1024 * 1024
 
 ARCHIVE_RULES: tuple[str, ...] = (
     "ssi.archive.case-collision",
+    "ssi.archive.content-not-inspected",
     "ssi.archive.deceptive-name",
+    "ssi.archive.dictionary",
     "ssi.archive.duplicate-name",
     "ssi.archive.encrypted",
     "ssi.archive.inconsistent",
     "ssi.archive.malformed",
     "ssi.archive.member-not-checked",
     "ssi.archive.more-findings",
+    "ssi.archive.name-mismatch",
     "ssi.archive.nesting-depth",
     "ssi.archive.overlapping-entries",
     "ssi.archive.polyglot",
@@ -103,10 +118,16 @@ class ArchiveValidator(Validator):
     def check(self, file: ProofFile, ctx: CheckContext) -> CheckResult:
         zip_typed = is_zip_typed(file)
         with file.open() as stream:
+            other = detect(stream.read(HEAD_BYTES))
             # A proof file at depth 0 is an archive at nesting level 1 (the package is level 0).
             report = triage(
-                stream, limits=self.limits, depth=file.depth + 1, require_end_at_eof=not zip_typed
+                stream, limits=self.limits, depth=file.depth + 1, require_end_at_eof=not zip_typed or bool(other)
             )
+            if other is not None:
+                result = self._check_other(file, stream, other, ctx)
+                if report.is_zip:  # a zip appended to a tar, 7z...: two archives in one file
+                    result.findings.extend(report.findings)
+                return result
             if not report.is_zip:
                 if zip_typed:
                     reason = "no end-of-archive record: truncated, or not a zip"
@@ -118,6 +139,31 @@ class ArchiveValidator(Validator):
                 result.detail = "archive refused past its limits; members not inspected"
             if opens_members(file, report):
                 self._read_members(stream, report, result, ctx)
+        return result
+
+    def _check_other(self, file: ProofFile, stream: BinaryIO, kind: str, ctx: CheckContext) -> CheckResult:
+        collector = MemoryCollector(self.max_member_bytes, self.max_total_bytes)
+        listing = read_archive(
+            stream, kind, file_name=file.name, limits=self.limits, sink=collector, check_time=ctx.check_time
+        )
+        skipped = conclude(listing, collector.heads, file.depth + 1, self.limits)
+        result = CheckResult(findings=list(listing.findings), detail=f"{listing.kind} archive")
+        if not listing.complete:
+            result.state = CheckState.PARTIAL
+            result.detail = f"{listing.kind} archive refused past its limits; members not inspected"
+        over = {m.index for m in collector.over}
+        for member in collector.over:
+            if member.index not in skipped:
+                where = Location(entry=display_name(member.name))
+                reason = f"over the {min(self.max_member_bytes, self.max_total_bytes)}-byte limit of this check"
+                result.findings.append(rules.finding("ssi.archive.member-not-checked", where, reason=reason))
+                result.state = CheckState.PARTIAL
+        for member in listing.members:
+            data = collector.kept.get(member.index)
+            if data is None or member.index in skipped or member.index in over:
+                continue
+            name = display_name(member.path) if member.path else f"member-{member.index}"
+            result.children.append(Embedded(name=name, data=data, origin=f"{listing.kind} member"))
         return result
 
     def _read_members(

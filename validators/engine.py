@@ -37,6 +37,9 @@ log = logging.getLogger(__name__)
 
 MAX_CHILD_DEPTH = 4
 MAX_CHILDREN_PER_FILE = 1000
+# Checks that also run on the package file itself when the intake could not hand every byte of it to the
+# file checks (a tar, 7z or RAR package, a zip with members left out): clamd unpacks those formats.
+CONTAINER_CHECKS = frozenset({"antivirus"})
 SYSTEM_RULES = frozenset(r for r in rules.catalogue() if r.startswith("system."))
 
 
@@ -51,6 +54,7 @@ class PackageContents:
     proof_findings: dict[str, list[Finding]] = field(default_factory=dict)
     file_findings: dict[str, list[Finding]] = field(default_factory=dict)
     expectations: dict[str, dict[str, Any]] = field(default_factory=dict)
+    container: ProofFile | None = None  # the package file, when CONTAINER_CHECKS must see it whole
 
 
 @dataclass(frozen=True)
@@ -210,12 +214,25 @@ class Engine:
 
         return result
 
-    def check_file(self, file: ProofFile, expectations: Mapping[str, Any] | None = None) -> FileVerdict:
+    def check_container(self, container: ProofFile) -> list[Finding]:
+        """Findings of the container checks on the package file itself (fail closed if there are none)."""
+        validators = [v for v in self.validators if v.name in CONTAINER_CHECKS]
+        if not validators:
+            reason = "no antivirus check in this engine: the package file itself was not scanned"
+            return [rules.finding("system.check-not-run", check="antivirus", reason=reason)]
+        return list(self.check_file(container, validators=validators).findings)
+
+    def check_file(
+        self,
+        file: ProofFile,
+        expectations: Mapping[str, Any] | None = None,
+        validators: Sequence[Validator] | None = None,
+    ) -> FileVerdict:
         checks: list[CheckRun] = []
         findings: list[Finding] = []
         embedded: list[Embedded] = []
         planned: list[tuple[Validator, Callable[[], CheckResult] | None]] = []
-        for validator in self.validators:
+        for validator in self.validators if validators is None else validators:
             try:
                 applies = validator.applies_to(file)
             except Exception as exc:  # fail closed: the check is reported as crashed, the run goes on
@@ -319,6 +336,9 @@ class Engine:
             )
             for proof_id in proof_ids
         )
+        package_findings = list(contents.package_findings)
+        if contents.container is not None:
+            package_findings += self.check_container(contents.container)
         components = dict(self.ruleset.components)
         antivirus: dict[str, str] = {}
         for validator in self.validators:
@@ -336,5 +356,5 @@ class Engine:
             ),
             proofs=proofs,
             unmapped_files=tuple(unmapped),
-            package_findings=sorted_findings(contents.package_findings),
+            package_findings=sorted_findings(package_findings),
         )

@@ -39,11 +39,20 @@ QUICKTIME = _fmt("QuickTime video", "video", "video/quicktime", "mov qt")
 WEBM = _fmt("WebM video", "video", "video/webm", "webm")
 XML = _fmt("XML document", "text", "text/xml application/xml", "xml")
 ZIP = _fmt("ZIP archive", "archive", "application/zip", "zip")
+# Other archives are accepted as containers: the archive check opens them (or refuses what it cannot).
+TAR = _fmt("tar archive", "archive", "application/x-tar", "tar")
+GZIP = _fmt("gzip-compressed file", "archive", "application/gzip application/x-gzip", "gz tgz")
+BZIP2 = _fmt("bzip2-compressed file", "archive", "application/x-bzip2", "bz2 tbz tbz2")
+XZ = _fmt("xz-compressed file", "archive", "application/x-xz", "xz txz")
+SEVENZIP = _fmt("7z archive", "archive", "application/x-7z-compressed", "7z")
+RAR = _fmt("RAR archive", "archive", "application/x-rar application/vnd.rar", "rar")
 EML = _fmt("e-mail source", "text", "message/rfc822", "eml")
 MSG = _fmt("Outlook message", "email", "application/vnd.ms-outlook", "msg")
 TEXT = _fmt("text", "text", "text/plain text/csv application/json", "txt log csv tsv json text")
 
-ACCEPTED: tuple[ProofFormat, ...] = (PDF, PNG, JPEG, MP4, QUICKTIME, WEBM, XML, ZIP, EML, MSG, TEXT)
+ACCEPTED: tuple[ProofFormat, ...] = (
+    PDF, PNG, JPEG, MP4, QUICKTIME, WEBM, XML, ZIP, TAR, GZIP, BZIP2, XZ, SEVENZIP, RAR, EML, MSG, TEXT,
+)
 
 _BY_MEDIA_TYPE = {media: fmt for fmt in ACCEPTED for media in fmt.media_types}
 _BY_EXTENSION = {ext: fmt for fmt in ACCEPTED for ext in fmt.extensions}

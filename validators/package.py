@@ -1,10 +1,14 @@
-"""Proof package intake: a zip or a folder, safely turned into the proof files the engine checks.
+"""Proof package intake: an archive or a folder, safely turned into the proof files the engine checks.
 
 A zip is triaged first (``validators.ziptriage``: limits, traversal, links, encryption, overlaps...)
 and only then unpacked, member by member, streaming, into a private work directory (mode 0700, removed
 on exit). Members are written under generated names (``files/000001.pdf``), never under their own
 names, so no name can reach outside the work dir, collide on a case-insensitive disk or carry control
-characters into a file system; the member's name lives on as the proof file's ``path``.
+characters into a file system; the member's name lives on as the proof file's ``path``. tar (plain or
+compressed), 7z, RAR and single gzip/bzip2/xz packages go through ``validators.archives`` with the same
+limits and name rules, their members streamed to the same generated names. Whatever the intake could not
+hand whole to the file checks (any package but a fully unpacked zip) is also given to the engine as the
+package's ``container``, which clamd scans whole.
 
 A folder is walked without following any link; its regular files are hashed and used in place.
 
@@ -32,10 +36,13 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from validators import rules, sniff
+from validators.archives import detect, read_archive
+from validators.archives.members import ArchiveMember, conclude
 from validators.base import ProofFile
 from validators.engine import PackageContents
 from validators.model import Finding, Location, PackageInfo
 from validators.ziptriage import (
+    HEAD_BYTES,
     SIG_EOCD,
     SIG_LOCAL,
     CappedFindings,
@@ -82,6 +89,7 @@ class _Intake:
     kept: list[_Kept] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     file_findings: dict[str, list[Finding]] = field(default_factory=dict)
+    container: bool = False  # the package file must also be scanned whole
 
     def odd_encoding(self, path: str, encoding: str) -> None:
         finding = rules.finding("package.name-encoding", encoding=ODD_ENCODINGS[encoding])
@@ -125,7 +133,7 @@ def _intake(path: Path, workdir: Path, limits: TriageLimits) -> _Intake:
     if stat.S_ISDIR(mode):
         _intake_folder(path, intake, limits)
     elif stat.S_ISREG(mode):
-        _intake_zip(path, workdir, intake, limits)
+        _intake_file(path, workdir, intake, limits)
     else:
         intake.findings.append(rules.finding("package.not-a-package", what="a special file"))
     if not intake.kept and not any(f.rule in _NOTHING_TO_UNPACK for f in intake.findings):
@@ -142,7 +150,7 @@ _NOTHING_TO_UNPACK = frozenset(
 # --- zip ------------------------------------------------------------------------------------------
 
 
-def _intake_zip(path: Path, workdir: Path, intake: _Intake, limits: TriageLimits) -> None:
+def _intake_file(path: Path, workdir: Path, intake: _Intake, limits: TriageLimits) -> None:
     try:
         stream = path.open("rb")
     except OSError as exc:
@@ -150,21 +158,139 @@ def _intake_zip(path: Path, workdir: Path, intake: _Intake, limits: TriageLimits
         return
     with stream:
         intake.package_sha256, head = _hash_stream(stream)
-        report = triage(stream, limits=limits, depth=0)
+        kind = detect(head[:HEAD_BYTES])
+        # An end record that does not end the file is only a zip inside another format (a member).
+        report = triage(stream, limits=limits, depth=0, require_end_at_eof=kind is not None)
+        if kind is not None:
+            intake.container = True
+            _intake_archive(path, stream, kind, workdir, intake, limits)
+            if report.is_zip:  # a zip appended to the archive: two archives in one package
+                intake.findings.extend(report.findings)
+            return
         if not report.is_zip:
+            intake.container = True  # whatever it is, clamd sees it
             _not_a_zip(path, head, intake)
             return
         intake.findings.extend(report.findings)
         if report.structural:
+            intake.container = True
             intake.findings.append(
                 rules.finding("package.not-unpacked", reason="its archive structure is unsafe (see above)")
             )
             return
-        files = workdir / "files"
-        files.mkdir(mode=0o700)
+        files = _files_dir(workdir)
         used: set[str] = set()
         for entry in report.extractable():
             _extract(stream, entry, files, intake, limits, used)
+        regular = sum(1 for entry in report.entries if not entry.is_dir)
+        intake.container = len(intake.kept) < regular  # members left out: clamd looks at the whole zip
+
+
+def _files_dir(workdir: Path) -> Path:
+    files = workdir / "files"
+    files.mkdir(mode=0o700, exist_ok=True)
+    return files
+
+
+# --- other archives -------------------------------------------------------------------------------
+
+
+class _DiskSink:
+    """Writes each member to the work dir under a generated name, hashing it on the way."""
+
+    def __init__(self, files: Path, max_member_bytes: int) -> None:
+        self.files = files
+        self.max_member_bytes = max_member_bytes
+        self.written: dict[int, _Kept] = {}
+        self.heads: dict[int, bytes] = {}
+        self.over: list[ArchiveMember] = []
+        self._member: ArchiveMember | None = None
+        self._out: BinaryIO | None = None
+        self._target = files
+        self._digest = hashlib.sha256()
+        self._head = bytearray()
+        self._size = 0
+
+    def start(self, member: ArchiveMember) -> bool:
+        self._member = member
+        self._target = self.files / f"{member.index:06d}{_safe_suffix(member.name)}"
+        fd = os.open(self._target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        self._out = os.fdopen(fd, "wb")
+        self._digest = hashlib.sha256()
+        self._head = bytearray()
+        self._size = 0
+        return True
+
+    def write(self, data: bytes) -> None:
+        self._size += len(data)
+        if len(self._head) < sniff.SNIFF_BYTES:
+            self._head += data[: sniff.SNIFF_BYTES - len(self._head)]
+        if self._out is None:
+            return
+        if self._size > self.max_member_bytes:
+            self.abort()
+            assert self._member is not None
+            self.over.append(self._member)
+            return
+        self._out.write(data)
+        self._digest.update(data)
+
+    def abort(self) -> None:
+        """Remove the member being written, if any (over its limit, unreadable, or the walk failed)."""
+        if self._out is not None:
+            self._out.close()
+            self._out = None
+            self._target.unlink(missing_ok=True)
+
+    def finish(self, ok: bool) -> None:
+        member = self._member
+        if member is None:
+            return
+        self.heads[member.index] = bytes(self._head[:HEAD_BYTES])
+        if ok and self._out is not None:
+            self._out.close()
+            self._out = None
+            head = bytes(self._head)
+            digest = self._digest.hexdigest()
+            self.written[member.index] = _Kept("", self._target, self._size, digest, _media_type(head))
+        else:
+            self.abort()
+        self._member = None
+
+    def discard(self, index: int) -> None:
+        kept = self.written.pop(index, None)
+        if kept is not None:
+            kept.disk_path.unlink(missing_ok=True)
+
+
+def _intake_archive(
+    path: Path, stream: BinaryIO, kind: str, workdir: Path, intake: _Intake, limits: TriageLimits
+) -> None:
+    sink = _DiskSink(_files_dir(workdir), limits.max_entry_size)
+    try:
+        listing = read_archive(stream, kind, file_name=path.name, limits=limits, sink=sink)
+    finally:
+        sink.abort()  # a member left open by an error in the middle of the walk
+    skipped = conclude(listing, sink.heads, 0, limits)
+    intake.findings.extend(listing.findings)
+    if listing.structural:
+        intake.findings.append(
+            rules.finding("package.not-unpacked", reason="its archive structure is unsafe (see above)")
+        )
+    for member in sink.over:
+        where = Location(entry=display_name(member.name))
+        reason = f"over the {limits.max_entry_size}-byte limit"
+        intake.findings.append(rules.finding("ssi.archive.member-not-checked", where, reason=reason))
+    used: set[str] = set()
+    for member in listing.members:
+        kept = sink.written.get(member.index)
+        if kept is None:
+            continue
+        if member.index in skipped or member.path is None:
+            sink.discard(member.index)
+            continue
+        kept.path = _unique(display_name(member.path), used)
+        intake.kept.append(kept)
 
 
 def _not_a_zip(path: Path, head: bytes, intake: _Intake) -> None:
@@ -409,6 +535,8 @@ def _contents(
         )
     contents.info = _info(path, intake, overrides, profiles, settings)
     contents.package_findings.extend(intake.findings)
+    if intake.container:
+        contents.container = _container(path, intake)
     contents.file_findings = intake.file_findings
     contents.files = [
         ProofFile(
@@ -422,6 +550,14 @@ def _contents(
         for k in proof_files
     ]
     return contents
+
+
+def _container(path: Path, intake: _Intake) -> ProofFile:
+    with path.open("rb") as stream:
+        head = stream.read(sniff.SNIFF_BYTES)
+        size = stream.seek(0, os.SEEK_END)
+    return ProofFile(path=path.name, size=size, sha256=intake.package_sha256, media_type=_media_type(head),
+                     disk_path=path)
 
 
 def _info(

@@ -57,6 +57,7 @@ SYSTEM_UNIX = 3
 MAX_COMMENT = 0xFFFF
 MAX_FINDINGS_PER_RULE = 20
 HEAD_BYTES = 512  # enough for every archive magic we know, tar's at 257 included
+LOCAL_EXTRA_PEEK = 128  # local extra fields read with the header (timestamps, Unicode Path)
 
 # Magic numbers of archive formats a member may itself be; a nested archive is one more level of depth.
 ARCHIVE_MAGICS: tuple[tuple[int, bytes, str], ...] = (
@@ -112,6 +113,8 @@ class TriageLimits:
     # Small members (text, logs) legitimately compress beyond any ratio: judge only those above this size.
     ratio_floor: int = 1 * MiB
     max_depth: int = 3
+    # Memory a decoder may allocate for its dictionary or model (7z LZMA/LZMA2/PPMd, xz), from headers.
+    max_dictionary: int = 256 * MiB
 
     @classmethod
     def from_settings(
@@ -147,6 +150,8 @@ class ZipEntry:
     zip64: bool
     path: str | None  # safe relative POSIX path, None when the name is dangerous
     nested: str | None = None  # archive format of the member's first bytes, if any
+    # Other names extractors may write it under (raw name vs Unicode Path field, local header), by source.
+    other_names: tuple[tuple[str, str], ...] = ()
 
     @property
     def is_dir(self) -> bool:
@@ -264,7 +269,8 @@ def name_oddities(name: str) -> tuple[list[str], list[str]]:
     return deceptive, list(dict.fromkeys(suspicious))
 
 
-def _decode_name(raw: bytes, flags: int, extra: bytes) -> tuple[str, str]:
+def _decode_raw(raw: bytes, flags: int) -> tuple[str, str]:
+    """The raw name field as a reader without Unicode Path support decodes it, and which way."""
     if flags & FLAG_UTF8:
         try:
             return raw.decode("utf-8"), "ascii" if raw.isascii() else "utf-8"
@@ -272,13 +278,43 @@ def _decode_name(raw: bytes, flags: int, extra: bytes) -> tuple[str, str]:
             return raw.decode("utf-8", "replace"), "undecodable"
     if raw.isascii():
         return raw.decode("ascii"), "ascii"
-    unicode_path = _unicode_path_extra(raw, extra)
-    if unicode_path is not None:
-        return unicode_path, "unicode-path"
     try:
         return raw.decode("utf-8"), "utf-8 unflagged"
     except UnicodeDecodeError:
         return raw.decode("cp437"), "cp437"
+
+
+_NON_ASCII_RUN = re.compile(r"[^\x00-\x7f]+")
+
+
+def _same_name(unicode_name: str, raw: bytes, flags: int) -> bool:
+    """Whether a Unicode Path field only restates the raw name. A legacy code-page name may spell its
+    accented letters differently, but its ASCII characters must stay where they are."""
+    if flags & FLAG_UTF8 or raw.isascii():  # the same text, whatever its Unicode normal form (macOS: NFD)
+        decoded = _decode_raw(raw, flags)[0]
+        return unicodedata.normalize("NFC", unicode_name) == unicodedata.normalize("NFC", decoded)
+    raw_skeleton = re.sub(rb"[\x80-\xff]+", b"*", raw).decode("ascii")
+    return _NON_ASCII_RUN.sub("*", unicode_name) == raw_skeleton
+
+
+def _decode_name(raw: bytes, flags: int, extra: bytes) -> tuple[str, str, tuple[tuple[str, str], ...]]:
+    """(name an extractor writes, its encoding, other names extractors may write instead, by source).
+
+    Info-ZIP, 7-Zip and Python take the Unicode Path field (0x7075) over the raw name when its CRC
+    matches the raw name (APPNOTE 4.6.9); a field that says something else than the raw name, or a stale
+    one (CRC mismatch) that other tools may still trust, means extractors disagree on the name.
+    """
+    decoded, encoding = _decode_raw(raw, flags)
+    valid, stale = _unicode_path_extra(raw, extra)
+    others: list[tuple[str, str]] = []
+    name = decoded
+    if valid is not None:
+        name, encoding = valid, "unicode-path"
+        if not _same_name(valid, raw, flags):
+            others.append((decoded, "raw name field (read by tools without Unicode Path support)"))
+    if stale is not None and stale != name:
+        others.append((stale, "Unicode Path field, stale (its checksum does not match the raw name)"))
+    return name, encoding, tuple(others)
 
 
 def _iter_extra(extra: bytes) -> Iterator[tuple[int, bytes]]:
@@ -289,17 +325,14 @@ def _iter_extra(extra: bytes) -> Iterator[tuple[int, bytes]]:
         pos += 4 + size
 
 
-def _unicode_path_extra(raw: bytes, extra: bytes) -> str | None:
-    """Info-ZIP's Unicode Path field, trusted only when its CRC matches the raw name it replaces."""
+def _unicode_path_extra(raw: bytes, extra: bytes) -> tuple[str | None, str | None]:
+    """Info-ZIP's Unicode Path field: (name when its CRC matches the raw name, name when it does not)."""
     for tag, body in _iter_extra(extra):
         if tag == EXTRA_UNICODE_PATH and len(body) > 5 and body[0] == 1:
             (crc,) = struct.unpack_from("<L", body, 1)
-            if crc == zlib.crc32(raw):
-                try:
-                    return body[5:].decode("utf-8")
-                except UnicodeDecodeError:
-                    return None
-    return None
+            name = body[5:].decode("utf-8", "replace")
+            return (name, None) if crc == zlib.crc32(raw) else (None, name)
+    return None, None
 
 
 def _zip64_values(extra: bytes, usize: int, csize: int, offset: int) -> tuple[int, int, int, bool]:
@@ -530,7 +563,7 @@ def _read_central_directory(
         is64 = False
         if 0xFFFFFFFF in (usize, csize, offset):
             usize, csize, offset, is64 = _zip64_values(extra, usize, csize, offset)
-        name, encoding = _decode_name(raw, flags, extra)
+        name, encoding, others = _decode_name(raw, flags, extra)
         path, _ = safe_path(name)
         entry = ZipEntry(
             index=index,
@@ -548,6 +581,7 @@ def _read_central_directory(
             create_system=made_by >> 8,
             zip64=is64,
             path=path,
+            other_names=others,
         )
         report.entries.append(entry)
         report.zip64 = report.zip64 or is64
@@ -569,20 +603,28 @@ def _check_layout(src: _Source, report: TriageReport, out: CappedFindings, cd_st
     """Read every local header; find overlaps, disagreements and data hidden before the first entry."""
     spans: list[tuple[int, int, ZipEntry]] = []
     for entry in report.entries:
-        # One read for the header and the name it should carry: a read per field costs seconds at 100 000.
-        header = src.read(entry.local_offset, _LOCAL.size + len(entry.raw_name))
+        # One read for the header, its name and usually its extra field: a read per field costs seconds
+        # at 100 000 entries.
+        header = src.read(entry.local_offset, _LOCAL.size + len(entry.raw_name) + LOCAL_EXTRA_PEEK)
         if len(header) < _LOCAL.size or not header.startswith(SIG_LOCAL):
             _malformed(report, out, "a local header is missing", entry.name)
             continue
         _, _, flags, method, _, _, crc, csize, usize, nlen, xlen = _LOCAL.unpack_from(header)
-        local_name = header[_LOCAL.size :] if nlen == len(entry.raw_name) else None
-        if 0xFFFFFFFF in (csize, usize):  # ZIP64 in the local header even when the directory has none
+        local_name = header[_LOCAL.size : _LOCAL.size + nlen]
+        local_extra = header[_LOCAL.size + nlen : _LOCAL.size + nlen + xlen]
+        if len(local_extra) < xlen:
             local_extra = src.read(entry.local_offset + _LOCAL.size + nlen, xlen)
+        if 0xFFFFFFFF in (csize, usize):  # ZIP64 in the local header even when the directory has none
             usize, csize, _, _ = _zip64_values(local_extra, usize, csize, 0)
         data_offset = entry.local_offset + _LOCAL.size + nlen + xlen
-        if local_name != entry.raw_name or method != entry.method:
+        local_names = _local_names(entry, local_name, flags, local_extra)
+        if local_names:
+            # Streaming extractors write the local header's name: the member is not extracted.
+            report.structural = report.structural or local_name != entry.raw_name
+            entry.other_names = (*entry.other_names, *local_names)
+        if method != entry.method:
             report.structural = True
-            out.add("ssi.archive.inconsistent", entry.name, what="name or compression method")
+            out.add("ssi.archive.inconsistent", entry.name, what="compression method")
         elif not flags & FLAG_DATA_DESCRIPTOR and (
             (csize, usize, crc) != (entry.compressed_size, entry.declared_size, entry.crc)
         ):
@@ -606,9 +648,45 @@ def _check_layout(src: _Source, report: TriageReport, out: CappedFindings, cd_st
         out.add("ssi.archive.polyglot", position="before", what=f"{first_offset} bytes of {what}")
 
 
+def _local_names(entry: ZipEntry, raw: bytes, flags: int, extra: bytes) -> list[tuple[str, str]]:
+    """Names the local header gives that the central directory does not (raw name or Unicode Path)."""
+    name, _, others = _decode_name(raw, flags, extra)
+    found = [(other, f"local header's {source}") for other, source in others if other != entry.name]
+    if name != entry.name:
+        found.insert(0, (name, "local header (read by streaming extractors)"))
+    return found
+
+
 def _check_names(report: TriageReport, out: CappedFindings) -> None:
     items = [(entry.index, entry.name, entry.is_dir) for entry in report.entries]
     report.skipped.update(check_names(items, out))
+    for entry in report.entries:
+        seen: set[str] = set()
+        for other, source in entry.other_names:
+            if other not in seen:
+                seen.add(other)
+                judge_other_name(entry.name, other, source, entry.is_dir, out)
+            report.skipped.setdefault(entry.index, "names disagree")
+
+
+def judge_other_name(name: str, other: str, source: str, is_dir: bool, out: CappedFindings) -> None:
+    """Another name a member may be written under is judged like its name, and the disagreement itself
+    is a finding (``name`` locates the findings; the other name is shown in the evidence)."""
+    out.add("ssi.archive.name-mismatch", name, source=source, evidence=shown_name(other))
+    _, problem = safe_path(other)
+    if problem is not None:
+        out.add("ssi.archive.traversal", name, reason=f"{problem}, in its {source}")
+    deceptive, suspicious = name_oddities(other)
+    if deceptive:
+        out.add("ssi.archive.deceptive-name", name, traits=", ".join(deceptive) + f", in its {source}")
+    if suspicious:
+        out.add("ssi.archive.suspicious-name", name, traits=", ".join(suspicious) + f", in its {source}")
+
+
+def shown_name(name: str, limit: int = 200) -> str:
+    """A member name safe and short enough for a finding's evidence."""
+    text = display_name(name)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def check_names(items: Iterable[tuple[int, str, bool]], out: CappedFindings) -> dict[int, str]:
@@ -618,6 +696,8 @@ def check_names(items: Iterable[tuple[int, str, bool]], out: CappedFindings) -> 
     folded: set[str] = set()
     for index, name, is_dir in items:
         path, problem = safe_path(name)
+        if is_dir and problem == "empty name":  # "./", the archive's own root (`tar czf x.tgz .`)
+            continue
         if problem is not None:
             unusable[index] = problem
             out.add("ssi.archive.traversal", name, reason=problem)
@@ -812,6 +892,7 @@ __all__ = [
     "archive_kind",
     "check_names",
     "display_name",
+    "judge_other_name",
     "read_member",
     "safe_path",
     "triage",
