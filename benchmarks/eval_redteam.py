@@ -101,6 +101,7 @@ class Outcome:
     expect: str
     note: str
     category: str = ""
+    form: str = ""
     status: str = "missing"
     quarantine: bool | None = None
     quarantine_expected: bool = False
@@ -243,13 +244,13 @@ def score_nir(outcome: Outcome, document: Mapping[str, Any]) -> None:
     level = max((SEVERITY_RANK.get(str(f.get("severity")), 0) for f in detections), default=-1)
     outcome.verdict = {2: "error", 1: "warning"}.get(level, "none")
     outcome.rules = sorted({f"{f['rule']}({f['severity']})" for f in findings})
-    expected_level = {"error": 2, "warning": 1}.get(outcome.expect)
+    expected_level = {"error": 2, "warning": 1, "warn-only": 1}.get(outcome.expect)
     if expected_level is not None and level < expected_level:
         coverage = [f["rule"] for f in findings if f.get("rule") in PII_COVERAGE_RULES]
         outcome.why = f"got {outcome.verdict}" + (f" ({', '.join(sorted(set(coverage)))})" if coverage else "")
         outcome.why += f"; status {document.get('status')}"
-    elif outcome.expect == "clear" and level >= 2:
-        outcome.why = "error on a non-NIR: " + ", ".join(outcome.rules)
+    elif outcome.expect in ("clear", "warn-only") and level >= 2:
+        outcome.why = "error on a value that is not a NIR: " + ", ".join(outcome.rules)
 
 
 _HEX_DIGEST = re.compile(r"\b[0-9a-f]{40,64}\b")
@@ -281,7 +282,7 @@ def load_corpus(seed: int, args: argparse.Namespace) -> list[Any]:
     if args.only in (None, "nir"):
         from fixtures.redteam import nir_corpus
 
-        cases += nir_corpus.generate(seed, texts=args.nir, screens=args.screens)
+        cases += nir_corpus.generate(seed, texts=args.nir, screens_count=args.screens)
     return cases
 
 
@@ -349,10 +350,14 @@ def report_ssi(outcomes: list[Outcome], show: int) -> dict[str, Any]:
 
 
 def _confusion(rows: list[Outcome], level: str) -> tuple[int, int, int]:
+    """(true positives, false positives, false negatives) at ``level``; a key-valid look-alike in a context
+    that is no label ("warn-only") must be warned about but not be an error: positive at warning level,
+    negative at error level."""
     rank = {"error": 2, "warning": 1, "none": 0}
     threshold = 2 if level == "error" else 1
-    positive = [o for o in rows if o.expect in ("error", "warning")]
-    negative = [o for o in rows if o.expect == "clear"]
+    positive_expects = ("error", "warning") if level == "error" else ("error", "warning", "warn-only")
+    positive = [o for o in rows if o.expect in positive_expects]
+    negative = [o for o in rows if o.expect not in positive_expects]
     tp = sum(rank.get(o.verdict, 0) >= threshold for o in positive)
     fn = len(positive) - tp
     fp = sum(rank.get(o.verdict, 0) >= threshold for o in negative)
@@ -363,9 +368,9 @@ def report_nir(outcomes: list[Outcome], show: int) -> dict[str, Any]:
     nir = [o for o in outcomes if o.family == "nir"]
     if not nir:
         return {}
-    result: dict[str, Any] = {"by_carrier": {}, "by_context": {}}
+    result: dict[str, Any] = {"by_carrier": {}, "by_context": {}, "by_form": {}}
     print("\n== Issue 13: NIR (positives: real key-valid NIRs; negatives: near misses and cleared values) ==")
-    for axis, key in (("carrier", "klass"), ("context", "category")):
+    for axis, key in (("carrier", "klass"), ("context", "category"), ("form", "form")):
         print(f"\n{axis:22} {'pos':>4} {'neg':>4} | {'P@err':>5} {'R@err':>5} | {'P@warn':>6} {'R@warn':>6} | "
               f"{'must-err miss':>13} {'err on neg':>10}")
         for value in sorted({getattr(o, key) for o in nir}):
@@ -373,7 +378,7 @@ def report_nir(outcomes: list[Outcome], show: int) -> dict[str, Any]:
             tp_e, fp_e, fn_e = _confusion(rows, "error")
             tp_w, fp_w, fn_w = _confusion(rows, "warning")
             must = sum(o.expect == "error" and o.verdict != "error" for o in rows)
-            entry = {"positives": tp_e + fn_e, "negatives": sum(o.expect == "clear" for o in rows),
+            entry = {"positives": tp_w + fn_w, "negatives": sum(o.expect == "clear" for o in rows),
                      "precision_error": ratio(tp_e, tp_e + fp_e), "recall_error": ratio(tp_e, tp_e + fn_e),
                      "precision_warning": ratio(tp_w, tp_w + fp_w), "recall_warning": ratio(tp_w, tp_w + fn_w),
                      "labelled_not_error": must, "error_on_negative": fp_e}
@@ -393,7 +398,7 @@ def report_nir(outcomes: list[Outcome], show: int) -> dict[str, Any]:
     misses = [o for o in nir if o.why or o.problem]
     by_kind: dict[str, list[Outcome]] = defaultdict(list)
     for o in misses:
-        by_kind[f"{o.expect} expected" if o.expect != "clear" else "error on a non-NIR"].append(o)
+        by_kind["error on a non-NIR" if o.why.startswith("error on") else f"{o.expect} expected"].append(o)
     for title, items in sorted(by_kind.items()):
         print(f"\n-- {title} ({len(items)}) --")
         for o in items[:show]:
@@ -466,7 +471,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def collect(case: Any, verdicts: Path, problems: Mapping[str, str]) -> Outcome:
-    outcome = Outcome(case.name, case.family, case.klass, case.expect, case.note, case.category,
+    outcome = Outcome(case.name, case.family, case.klass, case.expect, case.note, case.category, case.form,
                       quarantine_expected=case.quarantine)
     run_file = verdicts / f"{case.name}.run.json"
     if run_file.exists():
