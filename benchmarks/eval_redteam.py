@@ -44,6 +44,7 @@ CAUGHT_FAMILIES = ("ssi.", "format.", "system.")
 ENVIRONMENT_RULES = ("system.ruleset-missing", "system.ruleset-gap")  # no CDA ruleset synced for the run
 IGNORED_FAMILIES = ("cda.",)  # CDA conformity is out of this corpus' scope
 PII_COVERAGE_RULES = ("pii.not-inspected", "pii.not-readable")
+POLICY_RULES = ("format.not-accepted",)  # a refused file type: a false alarm of policy, not of detection
 SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2}
 
 
@@ -236,6 +237,8 @@ def score_ssi(outcome: Outcome, document: Mapping[str, Any]) -> None:
         outcome.verdict = "false-alarm" if errors else "pass"
         if errors:
             outcome.why = f"status {document.get('status')}: {summarise(errors)}"
+            if all(f.get("rule") in POLICY_RULES for f in errors):
+                outcome.why += " (format policy: the file type itself is refused)"
 
 
 def score_nir(outcome: Outcome, document: Mapping[str, Any]) -> None:
