@@ -271,7 +271,8 @@ def leaks(text: str, secrets: Iterable[str]) -> list[str]:
     for match in _DIGIT_RUN.finditer(cleaned):
         digits = re.sub(r"\D", "", match.group())
         if len(digits) >= 6 and any(digits[i : i + 6] in grams for i in range(len(digits) - 5)):
-            found.append(cleaned[max(0, match.start() - 30) : match.start()].replace("\n", " ").strip()[-30:])
+            before = cleaned[max(0, match.start() - 30) : match.start()].replace("\n", " ").strip()[-30:]
+            found.append(re.sub(r"\d", "#", before))  # the excerpt locates the leak without repeating digits
     return found
 
 
@@ -435,7 +436,8 @@ def main(argv: list[str] | None = None) -> int:
     python = (args.checkout / ".venv" / "bin" / "python").absolute()
     if not python.exists():
         parser.error(f"no virtual environment at {python}")
-    print(f"seed {seed}; checkout {args.checkout.resolve()}; engine python {python}")
+    revision = _revision(args.checkout)
+    print(f"seed {seed}; checkout {args.checkout.resolve()} at {revision}; engine python {python}")
     began = time.monotonic()
     cases = load_corpus(seed, args)
     print(f"corpus: {len(cases)} cases generated in {time.monotonic() - began:.1f} s")
@@ -464,13 +466,22 @@ def main(argv: list[str] | None = None) -> int:
     print(f"seed {seed} (re-run: --seed {seed})")
     if args.json:
         args.json.write_text(json.dumps({
-            "seed": seed, "checkout": str(args.checkout.resolve()), "tables": tables,
+            "seed": seed, "checkout": str(args.checkout.resolve()), "revision": revision, "tables": tables,
             "cli_disagreements": disagreements, "engine_seconds": round(engine_seconds, 1),
             "outcomes": [asdict(o) for o in outcomes],
         }, ensure_ascii=False, indent=1))
     if args.keep is None:
         shutil.rmtree(work, ignore_errors=True)
     return 0
+
+
+def _revision(checkout: Path) -> str:
+    """The checkout's commit, and how many files differ from it (builders' worktrees are checked as they are)."""
+    head = subprocess.run(["git", "-C", str(checkout), "rev-parse", "--short", "HEAD"], capture_output=True,
+                          text=True, check=False).stdout.strip() or "unknown"
+    dirty = subprocess.run(["git", "-C", str(checkout), "status", "--porcelain", "--untracked-files=no"],
+                           capture_output=True, text=True, check=False).stdout.splitlines()
+    return f"{head}" + (f" + {len(dirty)} uncommitted file(s)" if dirty else "")
 
 
 def collect(case: Any, verdicts: Path, problems: Mapping[str, str]) -> Outcome:
