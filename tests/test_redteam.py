@@ -158,3 +158,11 @@ def test_no_nir_digit_in_any_report(redteam_run: dict[str, Any]) -> None:
     leaked = [f"{o['name']}: {o['leaks']} excerpt(s) after {o['leak_where'][:1]}" for o in redteam_run["outcomes"]
               if o["leaks"]]
     assert leaked == []
+
+
+def test_nir_corpus_builds_for_many_seeds_with_consistent_expectations() -> None:
+    for seed in range(12):
+        for case in nir_corpus.generate(seed, texts=240, screens_count=0):
+            assert case.files, case.name
+            if case.category.startswith("lookalike"):  # its words, never an identifier OID, make it a look-alike
+                assert "patientRole" not in case.note and case.klass != "filename"
