@@ -92,7 +92,22 @@ def cmd_valuesets_sync(args: argparse.Namespace) -> int:
     return 1 if outcome.reason else 0
 
 
+def _history(keyring: Any, package_key: str | None) -> int:
+    from flows.history import verify_history
+
+    return verify_history(keyring, package_key)
+
+
+def _fetch(location: str) -> tuple[bytes, bytes]:
+    from flows.history import fetch_stored
+
+    return fetch_stored(location)
+
+
 def register(subparsers: Any) -> None:
+    from validators.attest.cli import register_pipeline
+
+    register_pipeline(history=_history, fetch=_fetch)  # `proofcheck verify --history` and s3:// verdicts
     serve = subparsers.add_parser(
         "serve", help="run the S3 intake: queue events and reconcile -> validation runs"
     )

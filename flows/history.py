@@ -81,6 +81,20 @@ def history_problems(
     return problems, counts
 
 
+def fetch_stored(location: str) -> tuple[bytes, bytes]:
+    """A verdict and its attestation from ``s3://bucket/reports/...json`` (ValueError: why not)."""
+    from validators.attest.cli import attestation_path_for
+
+    bucket, _, key = location[len("s3://") :].partition("/")
+    if not bucket or not key.endswith(".json"):
+        raise ValueError("an s3 verdict is named s3://BUCKET/reports/.../RULESET.json")
+    store = Store.connect(PipelineSettings.from_env(), bucket)
+    try:
+        return store.get_bytes(key), store.get_bytes(attestation_path_for(key))
+    except StorageError as exc:
+        raise ValueError(str(exc)) from None
+
+
 def verify_history(keyring: Keyring | None, package_key: str | None = None) -> int:
     settings = PipelineSettings.from_env()
     store = Store.connect(settings)
@@ -101,4 +115,4 @@ def verify_history(keyring: Keyring | None, package_key: str | None = None) -> i
     return 1 if problems else 0
 
 
-__all__ = ["history_problems", "verify_history"]
+__all__ = ["fetch_stored", "history_problems", "verify_history"]

@@ -326,3 +326,16 @@ def test_declared_rules_are_catalogued_with_format_family() -> None:
     catalogued = {r for r in rules.catalogue() if r.startswith("format.") and not r.startswith("format.email.")}
     assert declared == catalogued
     assert all(rules.get(r).severity is Severity.ERROR for r in declared)
+
+
+def test_a_mailbox_file_is_an_email_source_not_a_mismatch(tmp_path: Path) -> None:
+    """`.mbox` (several messages, `From ` separators): libmagic says text/plain or application/mbox."""
+    from validators.dryrun import dry_run
+
+    proof = tmp_path / "MSS.1.1.1"
+    proof.mkdir()
+    (proof / "boite.mbox").write_bytes(
+        b"From alice@example.org Mon Jan  1 00:00:00 2024\nFrom: alice@example.org\nSubject: essai\n\nBonjour\n"
+    )
+    verdict = dry_run(tmp_path, settings={"clamd": "unix:/nonexistent/clamd.sock"})
+    assert "format.extension-mismatch" not in [rule for rule, _ in verdict.flatten(["rule", "path"])]

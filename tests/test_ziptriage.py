@@ -118,11 +118,46 @@ def test_hidden_characters_in_names_are_deceptive_and_shown_escaped(name: str) -
     assert entry is not None and entry.isprintable() and "\\u" in entry
 
 
-@pytest.mark.parametrize("name", ["CON.txt", "dossier/aux", "a\\b.txt", "preuve.pdf.", "what?.txt"])
+@pytest.mark.parametrize("name", ["a\\b.txt", "what?.txt", "Capture 10:12:33.png"])
 def test_names_windows_reads_differently_are_suspicious_only(name: str) -> None:
     report = run(build_zip([Member(name, b"x")]))
     assert rules_of(report) == ["ssi.archive.suspicious-name"]
     assert all(f.severity is Severity.WARNING for f in report.findings)
+
+
+@pytest.mark.parametrize("name", ["CON.txt", "dossier/aux", "LPT1", "preuve.pdf.", "rapport.exe ", "dossier./a.png"])
+def test_names_windows_writes_as_another_file_are_errors(name: str) -> None:
+    """A device name or a trailing dot or space: Windows writes another file than the one judged."""
+    report = run(build_zip([Member(name, b"x")]))
+    assert rules_of(report) == ["ssi.archive.suspicious-name"]
+    assert {f.severity for f in report.findings} == {Severity.ERROR}
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "\uff0e\uff0e\uff0fevil.png",
+        "a/\uff0e\uff0e/\uff0e\uff0e/b.png",
+        "..\u2215..\u2215evil.png",
+        "\uff0fetc\uff0fpasswd",
+    ],
+    ids=["fullwidth", "fullwidth-segments", "division-slash", "fullwidth-absolute"],
+)
+def test_look_alike_dots_and_slashes_are_traversal_once_folded(name: str) -> None:
+    """Extractors that fold compatibility forms (NFKC, Windows best fit) write `../` for `．．／`."""
+    report = run(build_zip([Member(name, b"x"), Member("ok.txt", b"y")]))
+    by_rule = {f.rule: f for f in report.findings}
+    assert "look-alike" in by_rule["ssi.archive.traversal"].message
+    assert by_rule["ssi.archive.deceptive-name"].severity is Severity.ERROR
+    assert [e.name for e in report.extractable()] == ["ok.txt"]
+
+
+def test_a_utf8_flagged_name_with_overlong_dots_is_deceptive() -> None:
+    """`C0 AE` is an overlong '.': strict decoders refuse it, lenient ones write `../`."""
+    report = run(build_zip([Member(b"\xc0\xae\xc0\xae/evil.png", b"x", flags=0x800)]))
+    found = [f for f in report.findings if f.rule == "ssi.archive.deceptive-name"]
+    assert found and "not valid in its declared encoding" in found[0].message
+    assert found[0].severity is Severity.ERROR
 
 
 def test_duplicate_names_and_case_collisions_are_errors() -> None:
@@ -226,7 +261,8 @@ def test_the_local_header_name_and_its_own_unicode_path_are_judged() -> None:
     assert "local header" in report.findings[0].message and report.extractable() == []
     # The same raw bytes read as UTF-8 in the local header and as CP437 in the directory.
     flagged = Member("\u00e9t\u00e9.txt".encode("cp437"), b"x", local_flags=0x800)
-    assert rules_of(run(build_zip([flagged]))) == ["ssi.archive.name-mismatch"]
+    # ... which is no valid UTF-8 there: the local name is also judged deceptive.
+    assert rules_of(run(build_zip([flagged]))) == ["ssi.archive.deceptive-name", "ssi.archive.name-mismatch"]
 
 
 def test_the_unicode_comment_field_is_not_a_name() -> None:

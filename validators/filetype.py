@@ -46,7 +46,7 @@ BZIP2 = _fmt("bzip2-compressed file", "archive", "application/x-bzip2", "bz2 tbz
 XZ = _fmt("xz-compressed file", "archive", "application/x-xz", "xz txz")
 SEVENZIP = _fmt("7z archive", "archive", "application/x-7z-compressed", "7z")
 RAR = _fmt("RAR archive", "archive", "application/x-rar application/vnd.rar", "rar")
-EML = _fmt("e-mail source", "text", "message/rfc822", "eml")
+EML = _fmt("e-mail source", "text", "message/rfc822 application/mbox", "eml mbox")
 MSG = _fmt("Outlook message", "email", "application/vnd.ms-outlook", "msg")
 TEXT = _fmt("text", "text", "text/plain text/csv application/json", "txt log csv tsv json text")
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any, BinaryIO
 
 from validators import rules
-from validators.model import Finding, Location
+from validators.model import Finding, Location, Severity
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -85,6 +85,7 @@ PREFIX_MAGICS: tuple[tuple[bytes, str], ...] = (
 )
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
+_LOOKALIKE_SEPARATORS = re.compile("[\uff0e\uff0f\uff3c\u2024\ufe52\ufe68\u2215\u2044\u29f8\u29f9]")
 _WINDOWS_RESERVED = frozenset(
     ["CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"]
     + [f"COM{i}" for i in range(1, 10)]
@@ -224,8 +225,26 @@ def display_name(name: str) -> str:
     )
 
 
+# Characters some extractors turn into a dot or a slash: NFKC compatibility forms (fullwidth `．／＼`, the
+# one-dot leader) and the slash look-alikes Windows' "best fit" code-page conversion maps to `/` or `\`.
+_SLASH_LOOKALIKES = str.maketrans({"\u2215": "/", "\u2044": "/", "\u29f8": "/", "\u29f9": "\\"})
+
+
+def folded_name(name: str) -> str:
+    """The name as an extractor that folds Unicode look-alikes (NFKC, best-fit slashes) would write it."""
+    return unicodedata.normalize("NFKC", name).translate(_SLASH_LOOKALIKES)
+
+
 def safe_path(name: str) -> tuple[str | None, str | None]:
     """The relative POSIX path a member may be given, or None and why it may not be used as a path."""
+    if not name.isascii():
+        folded = folded_name(name)
+        if folded != name and _plain_path(folded)[1] is not None:
+            return None, "parent-folder or absolute path once Unicode look-alikes are folded (fullwidth dots, slashes)"
+    return _plain_path(name)
+
+
+def _plain_path(name: str) -> tuple[str | None, str | None]:
     if (
         name[:1] not in ("/", "")
         and "\\" not in name
@@ -255,6 +274,10 @@ def name_oddities(name: str) -> tuple[list[str], list[str]]:
         deceptive.append("control characters")
     if _BIDI_AND_INVISIBLE.intersection(name):
         deceptive.append("bidirectional or invisible characters")
+    if "\ufffd" in name:
+        deceptive.append("bytes that are not valid in its declared encoding (decoders disagree on them)")
+    if _LOOKALIKE_SEPARATORS.search(name):
+        deceptive.append("look-alike dots or slashes (fullwidth or best-fit forms)")
     if "\\" in name:
         suspicious.append("backslash separators")
     for part in name.replace("\\", "/").split("/"):
@@ -676,11 +699,22 @@ def judge_other_name(name: str, other: str, source: str, is_dir: bool, out: Capp
     _, problem = safe_path(other)
     if problem is not None:
         out.add("ssi.archive.traversal", name, reason=f"{problem}, in its {source}")
-    deceptive, suspicious = name_oddities(other)
+    judge_oddities(other, name, out, f", in its {source}")
+
+
+# Traits that make Windows write another file than the one judged: an error, not a portability warning.
+WRITES_ELSEWHERE = frozenset({"a Windows reserved device name", "a trailing dot or space"})
+
+
+def judge_oddities(name: str, located_at: str, out: CappedFindings, where: str = "") -> None:
+    """Deceptive (error) and suspicious traits of ``name``; suspicious ones that change the file Windows
+    writes are errors too, the others (backslashes, forbidden characters) warnings."""
+    deceptive, suspicious = name_oddities(name)
     if deceptive:
-        out.add("ssi.archive.deceptive-name", name, traits=", ".join(deceptive) + f", in its {source}")
+        out.add("ssi.archive.deceptive-name", located_at, traits=", ".join(deceptive) + where)
     if suspicious:
-        out.add("ssi.archive.suspicious-name", name, traits=", ".join(suspicious) + f", in its {source}")
+        severity = Severity.ERROR if WRITES_ELSEWHERE.intersection(suspicious) else Severity.WARNING
+        out.add("ssi.archive.suspicious-name", located_at, traits=", ".join(suspicious) + where, severity=severity)
 
 
 def shown_name(name: str, limit: int = 200) -> str:
@@ -701,11 +735,7 @@ def check_names(items: Iterable[tuple[int, str, bool]], out: CappedFindings) -> 
         if problem is not None:
             unusable[index] = problem
             out.add("ssi.archive.traversal", name, reason=problem)
-        deceptive, suspicious = name_oddities(name)
-        if deceptive:
-            out.add("ssi.archive.deceptive-name", name, traits=", ".join(deceptive))
-        if suspicious:
-            out.add("ssi.archive.suspicious-name", name, traits=", ".join(suspicious))
+        judge_oddities(name, name, out)
         if path is None:
             continue
         key = path + ("/" if is_dir else "")

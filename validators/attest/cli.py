@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -85,30 +86,36 @@ def print_verification(result: Verification, label: str) -> None:
         print(f"ÉCHEC {label}: [{problem.code}] {problem.message}")
 
 
+# The pipeline layer (flows.cli) plugs in what needs the bucket and the index: the engine never imports it.
+HistoryHook = Callable[[Keyring | None, str | None], int]
+FetchHook = Callable[[str], tuple[bytes, bytes]]
+_PIPELINE: dict[str, Any] = {}
+
+
+def register_pipeline(*, history: HistoryHook, fetch: FetchHook) -> None:
+    """Called by ``flows.cli``: ``--history`` and ``s3://`` verdicts (fetch raises ValueError with a reason)."""
+    _PIPELINE.update(history=history, fetch=fetch)
+
+
+def _pipeline(name: str) -> Any:
+    if name not in _PIPELINE:
+        raise UsageProblem(f"{name} needs the pipeline install (pip install 'proofcheck[pipeline]')")
+    return _PIPELINE[name]
+
+
 def _stored(location: str) -> tuple[bytes, bytes]:
     """A verdict and its attestation read from the bucket (``s3://bucket/reports/...json``)."""
+    fetch: FetchHook = _pipeline("fetch")
     try:
-        from flows.settings import PipelineSettings
-        from flows.storage import StorageError, Store
-    except ModuleNotFoundError:
-        raise UsageProblem("s3:// verdicts need the pipeline install (pip install 'proofcheck[pipeline]')") from None
-    bucket, _, key = location[len("s3://") :].partition("/")
-    if not bucket or not key.endswith(".json"):
-        raise UsageProblem("an s3 verdict is named s3://BUCKET/reports/.../RULESET.json")
-    store = Store.connect(PipelineSettings.from_env(), bucket)
-    try:
-        return store.get_bytes(key), store.get_bytes(attestation_path_for(key))
-    except StorageError as exc:
+        return fetch(location)
+    except ValueError as exc:
         raise UsageProblem(f"{location}: {exc}") from None
 
 
 def _verify_history(args: argparse.Namespace) -> int:
-    try:
-        from flows.history import verify_history
-    except ModuleNotFoundError:
-        raise UsageProblem("--history needs the pipeline install (pip install 'proofcheck[pipeline]')") from None
+    history: HistoryHook = _pipeline("history")
     trusted = bool(args.key or os.environ.get("PROOFCHECK_TRUSTED_KEYS"))
-    return verify_history(keyring_from(args) if trusted else None, package_key=args.verdict)
+    return history(keyring_from(args) if trusted else None, args.verdict)
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -180,4 +187,4 @@ def register(sub: Any) -> None:
     show.set_defaults(handler=cmd_keys_show)
 
 
-__all__ = ["ATTESTATION_SUFFIX", "attestation_path_for", "register"]
+__all__ = ["attestation_path_for", "register", "register_pipeline"]
