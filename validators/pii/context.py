@@ -117,10 +117,26 @@ def _declared(before: str, after: str) -> str | None:
     return None
 
 
+_LETTER = re.compile(r"[^\W\d_]")
+
+
+def label_near(text: str, start: int, end: int) -> str | None:
+    """The label naming ``text[start:end]`` as a NIR, if any (the only word a number without a valid key
+    needs; cheaper than ``context_of`` for the many such candidates of a log of numbers)."""
+    before = text[max(0, start - WINDOW_BEFORE) : start]
+    after = text[end : end + WINDOW_AFTER]
+    if _LETTER.search(before) is None and _LETTER.search(after) is None:
+        return None
+    return _word(_LABEL, before, after)
+
+
 def context_of(text: str, start: int, end: int) -> ContextHit:
     """What the words just before and after ``text[start:end]`` say the number is."""
     before = text[max(0, start - WINDOW_BEFORE) : start]
-    after = text[end : end + WINDOW_AFTER]
+    after = text[end : end + DECLARED_AFTER]
+    if _LETTER.search(before) is None and _LETTER.search(after) is None:
+        return NO_CONTEXT  # numbers and punctuation only: no word at all
+    after = after[:WINDOW_AFTER]
     return ContextHit(
         label=_word(_LABEL, before, after),
         person=_word(_PERSON, before, after),
@@ -131,4 +147,4 @@ def context_of(text: str, start: int, end: int) -> ContextHit:
 
 
 __all__ = ["DECLARED_AFTER", "DECLARED_BEFORE", "NO_CONTEXT", "WINDOW_AFTER", "WINDOW_BEFORE", "ContextHit",
-           "context_of"]
+           "context_of", "label_near"]

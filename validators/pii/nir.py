@@ -53,7 +53,7 @@ class KeyStatus(StrEnum):
     ABSENT = "absent"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class NirMatch:
     """A NIR-shaped number found in a text: where, what it is, and why (no digits kept but the key)."""
 
@@ -193,53 +193,44 @@ def ocr_deconfused(text: str) -> str:
     return _OCR_TOKEN.sub(lambda m: m.group(0).translate(_OCR_CONFUSIONS), text)
 
 
-def _body_of(m: re.Match[str]) -> str:
-    overseas = m.group("dom") is not None
-    place = m.group("dom") + m.group("domc") if overseas else m.group("dept") + m.group("commune")
-    return (m.group("sex") + m.group("year") + m.group("month") + place + m.group("order")).upper()
-
-
-def _separators(m: re.Match[str]) -> list[str]:
-    s4 = m.group("s4") if m.group("dom") is None else m.group("s4d")
-    return [m.group("s1"), m.group("s2"), m.group("s3"), s4, m.group("s5")]
+_GROUPS = ("sex", "s1", "year", "s2", "month", "s3", "dept", "s4", "commune", "dom", "s4d", "domc", "s5", "order",
+           "s6", "key")
 
 
 def _find(text: str, lenient: bool) -> Iterator[NirMatch]:
+    # Hot loop: a log of numbers yields millions of candidates, so each is read with one group() call
+    # and the common compact layout skips the separator rules.
     for m in PATTERN.finditer(text):
-        seps = _separators(m)
-        body = _body_of(m)
+        sex, s1, year, s2, month, s3, dept, s4, commune, dom, s4d, domc, s5, order, s6, key = m.group(*_GROUPS)
+        if dom is None:
+            body = sex + year + month + dept + commune + order
+            if not dept.isdigit():
+                body = body.upper()
+        else:
+            body, s4 = sex + year + month + dom + domc + order, s4d
         if structure_problem(body) is not None:
             continue
+        compact = not (s1 or s2 or s3 or s4 or s5)
+        valid_key = key is not None and int(key) == nir_key(body)
+        seps = [s1, s2, s3, s4, s5]
         # An irregular grouping with blanks is still a NIR when its key proves it ("185 05 78...").
-        key_proves = m.group("key") is not None and int(m.group("key")) == nir_key(body)
-        if not _layout_ok(seps, lenient or key_proves):
+        if not compact and not _layout_ok(seps, lenient or valid_key):
             continue
-        if "." in "".join(seps) and _inside_dotted_run(text, m.start(), m.end()):
+        if not compact and "." in "".join(seps) and _inside_dotted_run(text, m.start(), m.end()):
             continue
-        key = m.group("key")
         end = m.end()
-        if key is not None and int(key) != nir_key(body):
+        if valid_key:
+            status = KeyStatus.VALID
+        elif key is None:
+            status = KeyStatus.ABSENT
+        elif _written_as_key(s6, seps):
+            status = KeyStatus.INVALID
+        else:
             # A wrong key may simply be the next field: keep the body alone, the key counts as absent
             # unless it was written like the groups (glued, blank, or the same mark) or labelled as a key.
-            status = KeyStatus.INVALID
-            if not _written_as_key(m.group("s6"), seps):
-                key, status, end = None, KeyStatus.ABSENT, m.end("order")
-        elif key is not None:
-            status = KeyStatus.VALID
-        else:
-            status = KeyStatus.ABSENT
-        layout = "compact" if all(not s for s in seps) else "grouped"
-        if m.group("dom") is not None and seps[3]:
-            layout = "overseas-grouped"
-        yield NirMatch(
-            start=m.start(),
-            end=end,
-            body=body,
-            key=key,
-            key_status=status,
-            sex=body[0],
-            explanation=f"pattern nir-{layout}; structure ok; key {status.value}",
-        )
+            key, status, end = None, KeyStatus.ABSENT, m.end("order")
+        layout = "compact" if compact else ("overseas-grouped" if dom is not None and s4 else "grouped")
+        yield NirMatch(m.start(), end, body, key, status, body[0], f"pattern nir-{layout}; structure ok; key {status}")
 
 
 def find_nirs(text: str, *, lenient: bool = False, ocr: bool = False) -> Iterator[NirMatch]:

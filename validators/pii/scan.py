@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from validators import rules
 from validators.model import Finding, Location
 from validators.pii.allowlist import Allowlist
-from validators.pii.context import context_of
+from validators.pii.context import context_of, label_near
 from validators.pii.decide import DECISION_RULES, Decision, decide
 from validators.pii.ins import authority_near
 from validators.pii.mask import mask_nir
-from validators.pii.nir import NirMatch, find_nirs
+from validators.pii.nir import KeyStatus, NirMatch, find_nirs
 from validators.pii.segments import TextSegment
 from validators.pii.structure import identified_as
 
@@ -39,6 +39,13 @@ def classify(text: str, match: NirMatch, allowlist: Allowlist) -> Decision | Non
         context_of(text, match.start, match.end),
         allowlist,
     )
+
+
+def _named(text: str, match: NirMatch) -> bool:
+    """A label or an INS authority near ``match``: cheap checks before the whole evidence is gathered."""
+    if label_near(text, match.start, match.end) is not None:
+        return True
+    return authority_near(text, match.start, match.end) is not None
 
 
 @dataclass
@@ -106,6 +113,8 @@ def scan_segments(
         for count, match in enumerate(find_nirs(text, lenient=segment.ocr, ocr=segment.ocr), start=1):
             if count % _CLOCK_EVERY == 0:
                 check_time()
+            if match.key_status is not KeyStatus.VALID and not _named(text, match):
+                continue  # without a valid key, only a number the document names as a NIR is reported
             decision = classify(text, match, allowlist)
             if decision is not None:
                 groups.add(segment, match, decision)

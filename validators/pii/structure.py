@@ -90,10 +90,15 @@ def _gs1(text: str, start: int, end: int) -> str | None:
 
 def identified_as(text: str, start: int, end: int) -> str | None:
     """What the structure around ``text[start:end]`` says the number is, or None (never a person's id)."""
-    for check in (_xml_attribute, _hl7_component, _fhir_identifier, _gs1):
-        found = check(text, start, end)
-        if found is not None:
-            return found
+    # Each structure has a tell-tale character right at the number's edge: cheap to rule out first.
+    following = text[end : end + 1]
+    previous = text[start - 1 : start] if start else ""
+    if following in ('"', "'"):
+        return _xml_attribute(text, start, end) or _fhir_identifier(text, start, end)
+    if following == "^" and previous in ("|", "~"):
+        return _hl7_component(text, start, end)
+    if ")" in text[max(0, start - 2) : start]:
+        return _gs1(text, start, end)
     return None
 
 
