@@ -193,6 +193,8 @@ def ocr_deconfused(text: str) -> str:
     return _OCR_TOKEN.sub(lambda m: m.group(0).translate(_OCR_CONFUSIONS), text)
 
 
+_MONTHS = frozenset(f"{m:02d}" for m in (*range(1, 13), *range(20, 43), *range(50, 100)))
+_PLACES = frozenset({f"{d:02d}" for d in range(1, 96)} | {"2A", "2B", "97", "98", "99"})
 _GROUPS = ("sex", "s1", "year", "s2", "month", "s3", "dept", "s4", "commune", "dom", "s4d", "domc", "s5", "order",
            "s6", "key")
 
@@ -208,7 +210,7 @@ def _find(text: str, lenient: bool) -> Iterator[NirMatch]:
                 body = body.upper()
         else:
             body, s4 = sex + year + month + dom + domc + order, s4d
-        if structure_problem(body) is not None:
+        if body[3:5] not in _MONTHS or body[5:7] not in _PLACES:  # structure_problem(), inlined
             continue
         compact = not (s1 or s2 or s3 or s4 or s5)
         valid_key = key is not None and int(key) == nir_key(body)

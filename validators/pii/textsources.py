@@ -23,6 +23,8 @@ from validators.pii.segments import Anchor, Extraction, TextSegment
 
 MAX_TEXT_CHARS = 256 * 1024 * 1024
 MAX_PDF_PAGES = 500
+# Past this much content on one page, pypdf's per-operator extraction takes minutes: raw strings instead.
+MAX_LAYOUT_BYTES = 1024 * 1024
 MAX_EML_PARTS = 200
 MAX_EML_BYTES = 64 * 1024 * 1024
 MAX_B64_SKIP = "B64"
@@ -240,7 +242,7 @@ def pdf_text(data: bytes, base: Location, check_time: CheckTime) -> Extraction:
         check_time()
         try:
             page = reader.pages[index]
-            text = page.extract_text() or ""
+            text = _page_text(page, index + 1, out)
         except Exception as exc:
             out.not_inspected.append(f"page {index + 1} could not be read ({type(exc).__name__})")
             continue
@@ -253,6 +255,21 @@ def pdf_text(data: bytes, base: Location, check_time: CheckTime) -> Extraction:
         shown = ", ".join(str(p) for p in textless[:10]) + (" ..." if len(textless) > 10 else "")
         out.not_inspected.append(f"page(s) {shown} hold images but no text layer (not OCR'd)")
     return out
+
+
+def _page_text(page: Any, number: int, out: Extraction) -> str:
+    """A page's text: pypdf's extraction, or for a huge content stream its raw strings (linear time)."""
+    contents = page.get_contents()
+    data = contents.get_data() if contents is not None else b""
+    if len(data) <= MAX_LAYOUT_BYTES:
+        return str(page.extract_text() or "")
+    from validators.pii.pdfraw import strings_text
+
+    out.not_inspected.append(
+        f"the layout of page {number} ({len(data)} bytes of content, read from its raw strings: text in fonts "
+        "with their own encoding is not decoded)"
+    )
+    return strings_text(data)
 
 
 def _has_images(page: Any) -> bool:
