@@ -1,29 +1,41 @@
 """Benchmark of the personal-data check (run on demand: `make bench` or `python benchmarks/bench_pii.py`).
 
-Prints: precision and recall on the labelled snippet set (goal >= 0.98 each); text throughput in MB/s
-on generated logs of 12.5, 25 and 50 MB (goal >= 20 MB/s, linear); OCR recall by font size on
-generated 1366x768 screenshots (goal >= 95 % at 11 px and above) and the time per screenshot.
-Options: --skip-ocr, --log-mb N (largest log size), --ocr-images N (screenshots per font size).
+Prints: precision and recall on the labelled snippet set (the hand-written cases the rules were written
+against); precision and recall per category on adversarial cases generated at bench time with a printed
+seed (``fixtures/pii_generator.py``: never the tests' cases), at error and at warning-or-worse; text
+throughput in MB/s on generated logs of 12.5, 25 and 50 MB (goal >= 20 MB/s, linear); bad inputs (a
+50 MB log of numbers, a 50 MB digit run, a PDF page of 10 M characters: time and peak memory, each in
+its own process); OCR recall by font size on generated 1366x768 screenshots (goal >= 95 % at 11 px and
+above) and the time per screenshot.
+Options: --seed N (default: random), --cases N, --skip-ocr, --skip-bad-input, --log-mb N (largest log
+size), --bad-mb N, --pdf-chars N, --ocr-images N (screenshots per font size).
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import random
+import resource
+import subprocess
 import sys
 import time
+from collections import defaultdict
+from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchjson import Results, add_json_option
 
+from fixtures import builders as build
+from fixtures.pii_generator import EXPECTED, LEVELS, generate
 from fixtures.pii_snippets import NirFactory, grouped, screenshots, snippets
 from validators import sniff
 from validators.base import CheckContext, ProofFile
 from validators.engine import Engine
-from validators.model import Severity
+from validators.model import Finding, Severity
 from validators.pii import PiiValidator, make_validators
 from validators.pii.nir import KeyStatus, find_nirs
 from validators.pii.ocr import ocr_image, tesseract_problem
@@ -53,7 +65,8 @@ def precision_recall(results: Results) -> None:
             tn += 1
     precision = tp / (tp + fp) if tp + fp else 0.0
     recall = tp / (tp + fn) if tp + fn else 0.0
-    print(f"snippets: {tp + fp + fn + tn} ({tp + fn} positive)  precision {precision:.3f}  recall {recall:.3f}")
+    print(f"hand-written snippets: {tp + fp + fn + tn} ({tp + fn} positive, at error)  precision {precision:.3f}  "
+          f"recall {recall:.3f}")
     note = f"{tp + fp + fn + tn} labelled snippets, {tp + fn} positive"
     results.add("PII precision on labelled snippets", precision, unit="fraction", goal=">= 0.98",
                 met=precision >= 0.98, note=note)
@@ -61,6 +74,100 @@ def precision_recall(results: Results) -> None:
                 note=note)
     for line in misses:
         print("  " + line)
+
+
+_RANK = {Severity.INFO: 1, Severity.WARNING: 2, Severity.ERROR: 3}
+_GAPS = ("pii.not-inspected", "pii.not-readable")
+
+
+def _level(findings: list[Finding]) -> int:
+    return max((_RANK[f.severity] for f in findings if f.rule.startswith("pii.") and f.rule not in _GAPS), default=0)
+
+
+@dataclass
+class Tally:
+    """Counts of one group of generated cases, at error (level 3) and at warning-or-worse (level >= 2)."""
+
+    cases: int = 0
+    exact: int = 0
+    tp: dict[int, int] = field(default_factory=lambda: {2: 0, 3: 0})
+    fp: dict[int, int] = field(default_factory=lambda: {2: 0, 3: 0})
+    fn: dict[int, int] = field(default_factory=lambda: {2: 0, 3: 0})
+
+    def add(self, expected: int, got: int) -> None:
+        self.cases += 1
+        self.exact += expected == got
+        for at in (2, 3):
+            if expected >= at and got >= at:
+                self.tp[at] += 1
+            elif got >= at:
+                self.fp[at] += 1
+            elif expected >= at:
+                self.fn[at] += 1
+
+    def precision(self, at: int) -> float | None:
+        flagged = self.tp[at] + self.fp[at]
+        return self.tp[at] / flagged if flagged else None
+
+    def recall(self, at: int) -> float | None:
+        positive = self.tp[at] + self.fn[at]
+        return self.tp[at] / positive if positive else None
+
+
+def _fmt(value: float | None) -> str:
+    return "  -  " if value is None else f"{value:.3f}"
+
+
+def generated(seed: int, count: int, results: Results) -> None:
+    """Precision/recall on adversarial cases drawn now, per category and per template."""
+    engine = Engine(make_validators({}))
+    by_category: dict[str, Tally] = defaultdict(Tally)
+    by_template: dict[str, Tally] = defaultdict(Tally)
+    by_family: dict[str, Tally] = defaultdict(Tally)
+    total = Tally()
+    silent_valid = 0
+    misses: list[str] = []
+    start = time.perf_counter()
+    for case in generate(seed, count):
+        verdict = engine.check_file(proof_file(case.filename, case.content))
+        expected, got = LEVELS[case.expected], _level(verdict.findings)
+        for tally in (by_category[case.category], by_template[case.template],
+                      by_family[case.category.split("/")[0]], total):
+            tally.add(expected, got)
+        # "No key-valid NIR without a finding": every category whose value has a valid key and structure.
+        if expected >= 1 and case.category != "body/labelled" and got == 0:
+            silent_valid += 1
+        if expected != got:
+            misses.append(f"{case.case_id} {case.category} {case.template} {case.form}: expected {case.expected}, "
+                          f"got {['none', 'info', 'warning', 'error'][got]}")
+    seconds = time.perf_counter() - start
+    print(f"generated cases: {count} with seed {seed} ({seconds:.1f} s); exact outcome {total.exact}/{total.cases}")
+    header = (f"  {'':28} {'cases':>5} {'exact':>5} {'expected':>8}  {'P@error':>7} {'R@error':>7}  {'P@warn+':>7} "
+              f"{'R@warn+':>7} {'FP@warn+':>8}")
+    for title, table in (("per category", by_category), ("per template", by_template)):
+        print(f" {title}:")
+        print(header)
+        for name in sorted(table):
+            t = table[name]
+            expected = EXPECTED.get(name, "mixed")
+            print(f"  {name:28} {t.cases:5d} {t.exact:5d} {expected:>8}  {_fmt(t.precision(3)):>7} "
+                  f"{_fmt(t.recall(3)):>7}  {_fmt(t.precision(2)):>7} {_fmt(t.recall(2)):>7} {t.fp[2]:8d}")
+    for line in misses[:30]:
+        print("  " + line)
+    note = f"{count} cases generated with seed {seed} (fixtures/pii_generator.py)"
+    for at, label in ((3, "at error"), (2, "at warning or worse")):
+        precision, recall = total.precision(at) or 0.0, total.recall(at) or 0.0
+        results.add(f"PII generated cases: precision {label}", precision, unit="fraction", goal=">= 0.98",
+                    met=precision >= 0.98, note=note)
+        results.add(f"PII generated cases: recall {label}", recall, unit="fraction", goal=">= 0.98",
+                    met=recall >= 0.98, note=note)
+    for family in sorted(by_family):
+        t = by_family[family]
+        results.add(f"PII generated {family}/*: exact outcome", t.exact / t.cases, unit="fraction",
+                    note=f"{t.cases} cases; P/R at error {_fmt(t.precision(3))}/{_fmt(t.recall(3))}, "
+                         f"at warning+ {_fmt(t.precision(2))}/{_fmt(t.recall(2))}")
+    results.add("PII generated: key-valid NIRs without any finding", silent_valid, unit="cases", goal="0",
+                met=silent_valid == 0, note=note)
 
 
 def make_log(megabytes: float, seed: int = 1) -> tuple[bytes, int]:
@@ -152,16 +259,78 @@ def ocr_recall(per_size: int, results: Results) -> None:
     results.add_timings("OCR time per 1366x768 screenshot", times, note=f"{len(times)} images")
 
 
+def _bad_input_data(name: str, megabytes: float, pdf_chars: int) -> tuple[str, bytes]:
+    rng = random.Random(7)  # noqa: S311 - reproducible hostile input, not a secret
+    size = int(megabytes * 1_000_000)
+    if name == "digit-run":
+        block = "".join(rng.choice("0123456789") for _ in range(1_000_000)).encode()
+        return "dump.txt", (block * (size // len(block) + 1))[:size]
+    if name == "number-lines":
+        block = ("\n".join("".join(rng.choice("0123456789") for _ in range(15)) for _ in range(62_500)) + "\n").encode()
+        return "numbers.log", (block * (size // len(block) + 1))[:size]
+    line = "Ligne de journal 0123456789 valeur 42 statut ok "
+    lines = [line] * (pdf_chars // len(line))
+    lines[len(lines) // 2] = f"Assuré {NirFactory(7).nir()}"
+    return "journal.pdf", build.make_pdf(["\n".join(lines)])
+
+
+def bad_input_one(name: str, megabytes: float, pdf_chars: int) -> None:
+    """One hostile input in this process: prints a JSON line (seconds, peak RSS, findings)."""
+    file_name, data = _bad_input_data(name, megabytes, pdf_chars)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    file = proof_file(file_name, data)
+    start = time.perf_counter()
+    result = PiiValidator({}).check(file, CheckContext(deadline=time.monotonic() + 600))
+    seconds = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rules = sorted({f"{f.rule} {f.severity.value}" for f in result.findings})
+    print(json.dumps({"seconds": seconds, "peak_mib": peak, "before_mib": before, "bytes": len(data),
+                      "rules": rules, "findings": len(result.findings), "state": result.state.value}))
+
+
+def bad_inputs(megabytes: float, pdf_chars: int, results: Results) -> None:
+    for name in ("digit-run", "number-lines", "pdf-page"):
+        done = subprocess.run(
+            [sys.executable, __file__, "--bad-input-one", name, "--bad-mb", str(megabytes), "--pdf-chars",
+             str(pdf_chars)],
+            capture_output=True, text=True, timeout=900, check=False,
+        )
+        if done.returncode != 0:
+            print(f"bad input {name}: failed ({done.stderr.strip()[-300:]})")
+            continue
+        row = json.loads(done.stdout.strip().splitlines()[-1])
+        what = f"{pdf_chars / 1e6:.0f} M-character PDF page" if name == "pdf-page" else \
+            f"{row['bytes'] / 1e6:.0f} MB {name.replace('-', ' ')}"
+        print(f"bad input {what}: {row['seconds']:.1f} s, peak RSS {row['peak_mib']:.0f} MiB "
+              f"({row['before_mib']:.0f} before), {row['findings']} finding(s): {', '.join(row['rules']) or 'none'}")
+        results.add(f"PII bad input: {what}", row["seconds"], peak_mib=row["peak_mib"],
+                    goal="bounded, a verdict with findings", met=bool(row["rules"]) or name == "digit-run",
+                    note=f"{row['findings']} finding(s); {', '.join(row['rules']) or 'none (no NIR in a digit run)'}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seed", type=int, default=None, help="seed of the generated cases (default: random)")
+    parser.add_argument("--cases", type=int, default=3000)
     parser.add_argument("--skip-ocr", action="store_true")
+    parser.add_argument("--skip-bad-input", action="store_true")
     parser.add_argument("--log-mb", type=float, default=50.0)
+    parser.add_argument("--bad-mb", type=float, default=50.0)
+    parser.add_argument("--pdf-chars", type=int, default=10_000_000)
     parser.add_argument("--ocr-images", type=int, default=3)
+    parser.add_argument("--bad-input-one", help=argparse.SUPPRESS)
     add_json_option(parser)
     args = parser.parse_args()
+    if args.bad_input_one:
+        bad_input_one(args.bad_input_one, args.bad_mb, args.pdf_chars)
+        return
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1, 10**9)
     results = Results()
     precision_recall(results)
+    generated(seed, args.cases, results)
     throughput(args.log_mb, results)
+    if not args.skip_bad_input:
+        bad_inputs(args.bad_mb, args.pdf_chars, results)
     if not args.skip_ocr:
         ocr_recall(args.ocr_images, results)
     results.write(args.json)
