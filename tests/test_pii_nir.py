@@ -78,7 +78,7 @@ LAYOUTS = [
     ("1234567890121", []),  # ANS examples' local patient id: month 45 does not exist
     ("0" + NIR, []),
     (NIR + "0", []),
-    ("A" + NIR, []),
+    ("A" + NIR, [KeyStatus.VALID]),  # glued to letters ("NIR185...", "ID185..."): still a NIR
 ]
 
 

@@ -31,12 +31,14 @@ _KEY_SEP = (
 )
 
 # The first character is a plain class so that the regex engine can skip ahead fast; the look-behind
-# right after it rejects a start in the middle of a longer alphanumeric run. The place of birth is a
+# right after it rejects a start in the middle of a longer number. A number glued to letters
+# ("NIR185...", "patient185...", "ID185...") is still read: letters before a NIR do not make it less
+# real, and the words themselves are weighed as context. The place of birth is a
 # 2-character department and a 3-digit commune, or, overseas, a 3-digit department (97x, 98x) and a
 # 2-digit commune: the digits are the same, only where a writer puts the blank differs
 # (``2 21 09 971 05 889 20``).
 PATTERN = re.compile(
-    rf"(?P<sex>[1-478])(?<![0-9A-Za-z][1-478])(?P<s1>{_SEP})(?P<year>\d\d)(?P<s2>{_SEP})(?P<month>\d\d)"
+    rf"(?P<sex>[1-478])(?<![0-9][1-478])(?P<s1>{_SEP})(?P<year>\d\d)(?P<s2>{_SEP})(?P<month>\d\d)"
     rf"(?P<s3>{_SEP})(?:(?P<dept>\d[\dABab])(?P<s4>{_SEP})(?P<commune>\d{{3}})"
     rf"|(?P<dom>9[78]\d)(?P<s4d>{_SEP})(?P<domc>\d\d))"
     rf"(?P<s5>{_SEP})(?P<order>\d{{3}})(?:(?P<s6>{_KEY_SEP})(?P<key>\d\d))?(?![0-9])"
