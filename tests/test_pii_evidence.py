@@ -120,18 +120,21 @@ def test_an_idnat_struct_identifier_is_cleared_and_the_patient_next_to_it_is_not
     [
         '{{"identifier": [{{"system": "urn:oid:1.2.250.1.71.4.2.2", "value": "{v}"}}]}}',
         '{{"identifier": [{{"value": "{v}", "system": "https://finess.esante.gouv.fr"}}]}}',
+        '<Organization xmlns="http://hl7.org/fhir"><identifier><system value="urn:oid:1.2.250.1.71.4.2.2"/>'
+        '<value value="{v}"/></identifier></Organization>',
         "PRD|RP||||||{v}^^^ASIP-SANTE-ST&1.2.250.1.71.4.2.2&ISO^IDNST\r",
         "ORC|1|||||||||||{v}^^^^^^^^^IDNPS\r",
         "Étiquette (01)03400930000120(17)271231(10){v}",
         "GS1 (01) 03400930000120 (21) {v}",
     ],
-    ids=["fhir-oid", "fhir-finess-url", "hl7-idnat-struct", "hl7-type-idnps", "gs1-lot", "gs1-serial"],
+    ids=["fhir-oid", "fhir-finess-url", "fhir-xml", "hl7-idnat-struct", "hl7-type-idnps", "gs1-lot", "gs1-serial"],
 )
 def test_identifier_structures_clear(engine: Engine, template: str) -> None:
     import random
 
     value = nir_shaped_idnat_struct(random.Random(11))
-    name = "id.json" if template.startswith("{") else ("msg.hl7" if "|" in template else "etiquette.txt")
+    names = {"{": "id.json", "<": "id.xml"}
+    name = names.get(template[0], "msg.hl7" if "|" in template else "etiquette.txt")
     verdict = check(engine, name, template.format(v=value))
     assert rules_of(verdict) == [("pii.other-identifier", "info")]
 
@@ -145,8 +148,11 @@ def test_identifier_structures_clear(engine: Engine, template: str) -> None:
         '{{"system": "urn:oid:1.2.250.1.71.4.2.2", "value": "1120456789"}}, {{"value": "{v}"}}',
         "PRD|RP||||||1120456789^^^ST&1.2.250.1.71.4.2.2&ISO^IDNST|{v}\r",
         "(10){v}",  # a lot field without its GTIN is not a GS1 element string
+        '<identifier><system value="urn:oid:1.2.250.1.71.4.2.2"/><value value="1120456789"/></identifier>'
+        '<identifier><value value="{v}"/></identifier>',
     ],
-    ids=["oid-in-prose", "next-element", "siret-word", "next-json-object", "next-hl7-field", "lone-ai"],
+    ids=["oid-in-prose", "next-element", "siret-word", "next-json-object", "next-hl7-field", "lone-ai",
+         "next-fhir-xml-identifier"],
 )
 def test_evidence_next_to_a_nir_does_not_clear_it(engine: Engine, text: str) -> None:
     ext = "xml" if text.startswith("<") else ("json" if text.startswith("{") else "txt")

@@ -39,6 +39,11 @@ _JSON_SYSTEM = re.compile(
     rf""""system"\s*:\s*"(?P<system>urn:oid:{_OID}|[^"]{{0,80}}(?:finess|sirene|siret|siren|rpps|adeli)[^"]{{0,80}})\"""",
     re.IGNORECASE,
 )
+_FHIR_XML_SYSTEM = re.compile(
+    rf"""<(?:system\s+)?value\s*=\s*["'](?P<system>urn:oid:{_OID}|[^"'<>]{{0,80}}(?:finess|sirene|siret|siren|rpps|adeli)"""
+    r"""[^"'<>]{0,80})["'][^<>]*>\s*$""",
+    re.IGNORECASE,
+)
 _GS1_BEFORE = re.compile(r"\(01\)\s?\d{14}(?:\s?\(\d{2,4}\)\s?[^()\s]{1,20})*\s?\((?P<ai>10|21)\)\s?$")
 _WINDOW = 400
 
@@ -53,7 +58,11 @@ def _xml_attribute(text: str, start: int, end: int) -> str | None:
     closing = after.find(">")
     tag = opening.group(0) + " " + (after[:closing] if closing >= 0 else "")
     root = _ROOT_ATTR.search(tag)
-    return f"identifier under {ORGANISATION_OIDS[root.group('oid')]}" if root is not None else None
+    if root is not None:
+        return f"identifier under {ORGANISATION_OIDS[root.group('oid')]}"
+    # FHIR XML: <system value="..."/> right before <value value="..."/> in the same identifier.
+    system = _FHIR_XML_SYSTEM.search(before[: opening.start()])
+    return f"FHIR identifier of system {system.group('system')}" if system is not None else None
 
 
 def _hl7_component(text: str, start: int, end: int) -> str | None:
