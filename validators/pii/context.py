@@ -7,8 +7,9 @@ explanation of a finding:
 
 - ``label``: names the identifier itself (NIR, n° SS, sécurité sociale, INS, matricule, carte Vitale...).
   Makes a 13-character body without key, or a number failing its key, worth reporting.
-- ``person``: names the person a number belongs to (patient, assuré, bénéficiaire). With ``label``,
-  raises a key-valid number to an error whatever else is around it.
+- ``person``: names the person a number belongs to (patient, bénéficiaire, ayant droit). Like a label,
+  keeps a key-valid number an error whatever lowering words are around it; unlike a label, it does not
+  make a number without a valid key reportable (a 13-digit local patient id sits next to "patient" too).
 - ``declared``: the writer says the value is not real (test, fictif, démo, exemple). A declaration is
   not evidence: it lowers the number at this place to a warning, never further.
 - ``lowering``: names another kind of number (facture, commande, suivi, tél., version, SIRET...). Lowers
