@@ -22,6 +22,7 @@ import re
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -285,11 +286,12 @@ def _bad_input_data(name: str, megabytes: float, pdf_chars: int) -> tuple[str, b
     return "journal.pdf", build.make_pdf(["\n".join(lines)])
 
 
-def bad_input_one(name: str, megabytes: float, pdf_chars: int) -> None:
-    """One hostile input in this process: prints a JSON line (seconds, peak RSS, findings)."""
-    file_name, data = _bad_input_data(name, megabytes, pdf_chars)
+def bad_input_one(path: str) -> None:
+    """One hostile input, read from ``path`` in this fresh process: prints a JSON line (seconds, peak RSS
+    over the process's size once the input is read, findings)."""
+    data = Path(path).read_bytes()
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    file = proof_file(file_name, data)
+    file = proof_file(Path(path).name, data)
     start = time.perf_counter()
     result = PiiValidator({}).check(file, CheckContext(deadline=time.monotonic() + 600))
     seconds = time.perf_counter() - start
@@ -300,23 +302,27 @@ def bad_input_one(name: str, megabytes: float, pdf_chars: int) -> None:
 
 
 def bad_inputs(megabytes: float, pdf_chars: int, results: Results) -> None:
-    for name in ("digit-run", "number-lines", "pdf-page"):
-        done = subprocess.run(
-            [sys.executable, __file__, "--bad-input-one", name, "--bad-mb", str(megabytes), "--pdf-chars",
-             str(pdf_chars)],
-            capture_output=True, text=True, timeout=900, check=False,
-        )
-        if done.returncode != 0:
-            print(f"bad input {name}: failed ({done.stderr.strip()[-300:]})")
-            continue
-        row = json.loads(done.stdout.strip().splitlines()[-1])
-        what = f"{pdf_chars / 1e6:.0f} M-character PDF page" if name == "pdf-page" else \
-            f"{row['bytes'] / 1e6:.0f} MB {name.replace('-', ' ')}"
-        print(f"bad input {what}: {row['seconds']:.1f} s, peak RSS {row['peak_mib']:.0f} MiB "
-              f"({row['before_mib']:.0f} before), {row['findings']} finding(s): {', '.join(row['rules']) or 'none'}")
-        results.add(f"PII bad input: {what}", row["seconds"], peak_mib=row["peak_mib"],
-                    goal="bounded, a verdict with findings", met=bool(row["rules"]) or name == "digit-run",
-                    note=f"{row['findings']} finding(s); {', '.join(row['rules']) or 'none (no NIR in a digit run)'}")
+    with tempfile.TemporaryDirectory(prefix="bench-pii-") as folder:
+        for name in ("digit-run", "number-lines", "pdf-page"):
+            file_name, data = _bad_input_data(name, megabytes, pdf_chars)
+            path = Path(folder) / file_name
+            path.write_bytes(data)
+            del data
+            done = subprocess.run([sys.executable, __file__, "--bad-input-one", str(path)],
+                                  capture_output=True, text=True, timeout=900, check=False)
+            if done.returncode != 0:
+                print(f"bad input {name}: failed ({done.stderr.strip()[-300:]})")
+                continue
+            row = json.loads(done.stdout.strip().splitlines()[-1])
+            what = f"{pdf_chars / 1e6:.0f} M-character PDF page" if name == "pdf-page" else \
+                f"{row['bytes'] / 1e6:.0f} MB {name.replace('-', ' ')}"
+            print(f"bad input {what}: {row['seconds']:.1f} s, peak RSS {row['peak_mib']:.0f} MiB "
+                  f"({row['before_mib']:.0f} once read), {row['findings']} finding(s): "
+                  f"{', '.join(row['rules']) or 'none'}")
+            found = ", ".join(row["rules"]) or "none (no NIR in a digit run)"
+            results.add(f"PII bad input: {what}", row["seconds"], peak_mib=row["peak_mib"],
+                        goal="bounded, a verdict with findings", met=bool(row["rules"]) or name == "digit-run",
+                        note=f"{row['findings']} finding(s): {found}; {row['before_mib']:.0f} MiB once read")
 
 
 def main() -> None:
@@ -333,7 +339,7 @@ def main() -> None:
     add_json_option(parser)
     args = parser.parse_args()
     if args.bad_input_one:
-        bad_input_one(args.bad_input_one, args.bad_mb, args.pdf_chars)
+        bad_input_one(args.bad_input_one)
         return
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1, 10**9)
     load = " ".join(f"{v:.2f}" for v in os.getloadavg())

@@ -168,3 +168,8 @@ def test_a_page_too_large_for_layout_extraction_is_read_from_its_strings(engine:
     assert rules_of(verdict) == [("pii.nir", "error")]
     gaps = [f for f in verdict.findings if f.rule == "pii.not-inspected"]
     assert len(gaps) == 1 and "raw strings" in gaps[0].message and pii_level(verdict) == "error"
+
+
+def test_line_numbers_in_any_order_of_findings() -> None:
+    segment = TextSegment("a\nb\nc\nd")
+    assert [segment.locate(o, o + 1).line for o in (4, 6, 0, 2, 6)] == [3, 4, 1, 2, 4]
