@@ -1,9 +1,11 @@
 """The NIR / NIA recognizer: one compiled pattern, structure rules, the key, and an explanation.
 
 In the style of a Presidio recognizer: the pattern finds candidates in any written form (compact,
-grouped, dots, hyphens, no-break spaces, split across lines, key in a separate field); ``structure``
-and the key decide what a candidate is; the result holds offsets and an explanation, never the text.
-Context words are weighed elsewhere (``context.py``) so that every caller scores them the same way.
+grouped by any blank, dot, hyphen, slash, underscore or table-cell mark, split across lines or cells,
+overseas 3+2 grouping, key in a separate field, glued to letters; in OCR text, look-alike letters inside
+digit runs); ``structure`` and the key decide what a candidate is; the result holds offsets and an
+explanation, never the text. Evidence around a candidate (words, INS authority, identifier structure)
+is weighed elsewhere (``decide.py``) so that every caller decides the same way.
 
 Rules (DOMAIN.md §4): sex 1/2 (3, 4, 7, 8 are NIR-like: provisional or foreign numbers), year 00-99,
 month 01-12, 20-42 or 50-99, department 01-95, 2A/2B, 97x/98x + 2-digit commune, 99 + country code,
