@@ -166,9 +166,13 @@ def generated(seed: int, count: int, results: Results) -> None:
                     met=recall >= 0.98, note=note)
     for family in sorted(by_family):
         t = by_family[family]
+        def short(value: float | None) -> str:
+            return "n/a" if value is None else f"{value:.3f}"
+
         results.add(f"PII generated {family}/*: exact outcome", t.exact / t.cases, unit="fraction",
-                    note=f"{t.cases} cases; P/R at error {_fmt(t.precision(3))}/{_fmt(t.recall(3))}, "
-                         f"at warning+ {_fmt(t.precision(2))}/{_fmt(t.recall(2))}")
+                    note=f"{t.cases} cases; P/R at error {short(t.precision(3))}/{short(t.recall(3))}, "
+                         f"at warning+ {short(t.precision(2))}/{short(t.recall(2))}; "
+                         f"false positives at warning+: {t.fp[2]}")
     results.add("PII generated: key-valid NIRs without any finding", silent_valid, unit="cases", goal="0",
                 met=silent_valid == 0, note=note)
 
