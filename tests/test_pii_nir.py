@@ -6,7 +6,7 @@ import pytest
 
 from fixtures.pii_snippets import FICTITIOUS_NESSI, FICTITIOUS_PAT_TROIS, grouped, key_of
 from validators.pii.allowlist import AllowlistError, load_allowlist
-from validators.pii.context import Context, context_of
+from validators.pii.context import NO_CONTEXT, ContextHit, context_of
 from validators.pii.ins import Authority, authority_near
 from validators.pii.mask import mask_nir
 from validators.pii.nir import KeyStatus, find_nirs, nir_key, structure_problem
@@ -78,7 +78,7 @@ LAYOUTS = [
     ("1234567890121", []),  # ANS examples' local patient id: month 45 does not exist
     ("0" + NIR, []),
     (NIR + "0", []),
-    ("A" + NIR, []),
+    ("A" + NIR, [KeyStatus.VALID]),  # glued to letters ("NIR185...", "ID185..."): still a NIR
 ]
 
 
@@ -101,22 +101,30 @@ def test_match_offsets_cover_the_number() -> None:
 
 
 @pytest.mark.parametrize(
-    ("before", "expected"),
+    ("before", "after", "expected"),
     [
-        ("N° de sécurité sociale : ", Context.EXPLICIT),
-        ("n° SS ", Context.EXPLICIT),
-        ("Matricule INS ", Context.EXPLICIT),
-        ("Facture n° ", Context.NEGATIVE),
-        ("Commande ", Context.NEGATIVE),
-        ("SIRET ", Context.NEGATIVE),
-        ("Le patient ", Context.NONE),
-        ("NIR (commande) ", Context.EXPLICIT),  # an explicit word wins
+        ("N° de sécurité sociale : ", "", ContextHit(label="sécurité sociale")),
+        ("n° SS ", "", ContextHit(label="n° ss")),
+        ("Matricule INS ", "", ContextHit(label="matricule")),
+        ("Facture n° ", "", ContextHit(lowering="facture")),
+        ("Commande ", "", ContextHit(lowering="commande")),
+        ("SIRET ", "", ContextHit(lowering="siret")),
+        ("Le patient ", "", ContextHit(person="patient")),
+        ("Suivi patient DUPONT Marie ", "", ContextHit(person="patient", lowering="suivi")),
+        ("NIR (commande) ", "", ContextHit(label="nir", lowering="commande")),
+        ("Numéro ", " (fictif)", ContextHit(declared="fictif")),
+        ("Patient test ", "", ContextHit(person="patient", declared="test")),
+        # A declaration belongs to the value beside it, not to a neighbour or a host name.
+        ("", " et patient test 279035121518989", ContextHit(person="patient")),
+        ("https://dpi.example.fr/p/", "", NO_CONTEXT),
+        ("test du 12/03 : ", "", NO_CONTEXT),
+        ("Le ", "", NO_CONTEXT),
     ],
-    ids=[f"context-{i}" for i in range(8)],
+    ids=[f"context-{i:02d}" for i in range(15)],
 )
-def test_context_words(before: str, expected: Context) -> None:
-    text = before + NIR
-    assert context_of(text, len(before), len(text)).kind is expected
+def test_context_words(before: str, after: str, expected: ContextHit) -> None:
+    text = before + NIR + after
+    assert context_of(text, len(before), len(before) + len(NIR)) == expected
 
 
 @pytest.mark.parametrize(

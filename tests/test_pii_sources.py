@@ -87,7 +87,7 @@ def test_cda_attributes_give_an_xpath(engine: Engine) -> None:
     assert finding.location.xpath == "/ClinicalDocument/recordTarget/patientRole/id[2]"
 
 
-def test_a_test_identity_declared_in_the_file_is_info_everywhere_in_it(engine: Engine) -> None:
+def test_a_value_under_the_test_oid_does_not_silence_it_elsewhere_in_the_file(engine: Engine) -> None:
     other_body = "1660699123456"
     other = other_body + key_of(other_body)
     cda = (
@@ -97,7 +97,13 @@ def test_a_test_identity_declared_in_the_file_is_info_everywhere_in_it(engine: E
         "</ClinicalDocument>"
     ).encode()
     verdict = engine.check_file(proof_file("doc.xml", cda))
-    assert rules_of(verdict) == [("pii.fictitious-identity", "info"), ("pii.ins-test", "info")]
+    # Under the test OID: a declaration, a warning there; the labelled occurrence in the text is judged
+    # where it is written (an error); the published test patient is information.
+    assert rules_of(verdict) == [
+        ("pii.fictitious-identity", "info"), ("pii.ins-test", "warning"), ("pii.nir", "error"),
+    ]
+    by_rule = {f.rule: f for f in verdict.findings}
+    assert by_rule["pii.ins-test"].location.xpath != by_rule["pii.nir"].location.xpath
 
 
 def test_broken_xml_is_still_scanned_as_text(engine: Engine) -> None:

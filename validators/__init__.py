@@ -1,3 +1,3 @@
 """proofcheck's engine: pure Python checks of Ségur proof packages (never imports prefect or boto3)."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

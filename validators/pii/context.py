@@ -1,69 +1,151 @@
-"""Context words around a candidate number: the one place where they raise or lower its score.
+"""Words around a candidate number: what the text *says* it is. Words never clear a number, they only
+move its severity (``decide.py`` weighs them); only positive evidence (the allow-list, an identifier
+structure) clears one.
 
-``explicit`` words name the identifier itself (NIR, n° SS, sécurité sociale, matricule INS...): they
-make a 13-digit body without key, or a number that fails its key, worth reporting. ``negative`` words
-name another kind of number (invoice, order, SIRET, IBAN, CIP...): a key-valid number under them alone
-is taken for what the document says it is. An explicit word always wins over a negative one.
+Four kinds of words, each a label from a fixed vocabulary (never document content) kept for the
+explanation of a finding:
+
+- ``label``: names the identifier itself (NIR, n° SS, sécurité sociale, INS, matricule, carte Vitale...).
+  Makes a 13-character body without key, or a number failing its key, worth reporting.
+- ``person``: names the person a number belongs to (patient, bénéficiaire, ayant droit). Like a label,
+  keeps a key-valid number an error whatever lowering words are around it; unlike a label, it does not
+  make a number without a valid key reportable (a 13-digit local patient id sits next to "patient" too).
+- ``declared``: the writer says the value is not real (test, fictif, démo, exemple). A declaration is
+  not evidence: it lowers the number at this place to a warning, never further.
+- ``lowering``: names another kind of number (facture, commande, suivi, tél., version, SIRET...). Lowers
+  a key-valid number to a warning when nothing names it as a NIR.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from enum import StrEnum
 
 WINDOW_BEFORE = 48
 WINDOW_AFTER = 24
+# A declaration concerns the value it stands next to, not a whole paragraph.
+DECLARED_BEFORE = 32
+DECLARED_AFTER = 32
 
-_EXPLICIT = re.compile(
-    r"(?<![a-z0-9])(?:nir|nia|ins(?:-nir|-nia)?|nss|ssn|insee|matricule|immatriculation|"
-    r"s[ée]cu(?:rit[ée])?(?:[ \u00a0]+sociale)?|n[°o]\s*(?:de\s+)?s\.?\s?s\b\.?|num[ée]ro\s+ss|"
-    r"social\s+security|assur[ée](?:\s+social)?|carte\s+vitale|r[ée]pertoire\s+des\s+personnes|"
-    r"nir@|@patient\.mssante)(?![a-z0-9])",
+_WORD_START = r"(?<![a-z0-9à-ÿ])"
+_WORD_END = r"(?![a-z0-9à-ÿ])"
+
+_LABEL = re.compile(
+    _WORD_START
+    + r"(?:nir|nia|ins(?:-nir|-nia|-c)?|nss|ssn|insee|matricule|immatricul\w*|"
+    r"s[ée]cu(?:rit[ée])?(?:[ \u00a0]+sociale)?|n[°o]\s*(?:de\s+)?s\.?\s?s\b\.?|num[ée]ro\s+(?:de\s+)?ss|"
+    r"social\s+security|assur[ée]e?s?(?:\s+social)?|carte\s+vitale|r[ée]pertoire\s+des\s+personnes|"
+    r"nir@|@patient\.mssante)"
+    + _WORD_END,
     re.IGNORECASE,
 )
-_NEGATIVE = re.compile(
-    r"(?<![a-z0-9])(?:factur\w*|invoice|commande|order|cde|cmd|bon|ticket|transaction|trace|"
+_PERSON = re.compile(
+    _WORD_START + r"(?:patiente?s?|b[ée]n[ée]ficiaires?|ayants?[ -]droits?|usagers?)" + _WORD_END,
+    re.IGNORECASE,
+)
+# A host or path part ("dpi.example.fr", "/test/") is an address, not a declaration about the value.
+_DECLARED = re.compile(
+    r"(?<!\.)"
+    + _WORD_START
+    + r"(?:tests?|ficti(?:f|ve|fs|ves|tious)|factices?|d[ée]mo(?:nstration)?s?|exemples?|examples?|"
+    r"dummy|fake|bidon|anonymis[ée]e?s?)"
+    + _WORD_END
+    + r"(?![./]\w)",
+    re.IGNORECASE,
+)
+_LOWERING = re.compile(
+    _WORD_START
+    + r"(?:factur\w*|invoice|commande|order|cde|cmd|bon|ticket|transaction|trace|r[ée]f(?:[ée]rence)?|"
     r"siret|siren|finess|rpps|adeli|iban|bic|rib|cip(?:13)?|ean(?:13)?|gtin|lot|colis|tracking|suivi|"
-    r"t[ée]l[ée]?(?:phone)?|tel|phone|fax|oid|codesystem|isbn|serial|s[ée]rie|version)(?![a-z0-9])",
+    r"t[ée]l[ée]?(?:phone)?|tel|phone|fax|oid|codesystem|isbn|serial|s[ée]rie|version|build|release)"
+    + _WORD_END,
     re.IGNORECASE,
 )
-
-
-class Context(StrEnum):
-    EXPLICIT = "explicit"
-    NEGATIVE = "negative"
-    NONE = "none"
 
 
 @dataclass(frozen=True)
 class ContextHit:
-    kind: Context
-    word: str | None  # the context word (a label, never document content) for the explanation
+    """The context words found next to a candidate (the words themselves, lower-cased; None if absent)."""
+
+    label: str | None = None
+    person: str | None = None
+    declared: str | None = None
+    lowering: str | None = None
+
+    @property
+    def positive(self) -> str | None:
+        """The word that names the number as a person's identifier, if any."""
+        return self.label or self.person
+
+
+NO_CONTEXT = ContextHit()
+
+
+def _word(pattern: re.Pattern[str], *windows: str) -> str | None:
+    for window in windows:
+        found = pattern.search(window)
+        if found is not None:
+            return " ".join(found.group(0).lower().split())
+    return None
+
+
+# Another number next to a declaration: digits (possibly grouped) with at least three of them, so that a
+# "worker-1" tag or a "4.2" version does not steal a declaration from the value it stands beside.
+_NUMBER = re.compile(r"\d(?:[\d .\-/\u00a0\u202f]*\d)?")
+
+
+def _numbers(window: str) -> list[tuple[int, int]]:
+    return [m.span() for m in _NUMBER.finditer(window) if sum(c.isdigit() for c in m.group(0)) >= 3]
+
+
+def _nearer_to_us(window: str, found: re.Match[str], to_us: int) -> bool:
+    """Whether ``found`` is nearer to our value (``to_us`` characters away) than to any other number."""
+    for start, end in _numbers(window):
+        gap = found.start() - end if start < found.start() else start - found.end()
+        if gap < to_us:
+            return False
+    return True
+
+
+def _declared(before: str, after: str) -> str | None:
+    """A declaration word that belongs to this value: nearer to it than to any other number around."""
+    for found in _DECLARED.finditer(before):
+        if _nearer_to_us(before, found, len(before) - found.end()):
+            return " ".join(found.group(0).lower().split())
+    for found in _DECLARED.finditer(after):
+        if _nearer_to_us(after, found, found.start()):
+            return " ".join(found.group(0).lower().split())
+    return None
+
+
+_LETTER = re.compile(r"[^\W\d_]")
+
+
+def label_near(text: str, start: int, end: int) -> str | None:
+    """The label naming ``text[start:end]`` as a NIR, if any (the only word a number without a valid key
+    needs; cheaper than ``context_of`` for the many such candidates of a log of numbers)."""
+    before = text[max(0, start - WINDOW_BEFORE) : start]
+    after = text[end : end + WINDOW_AFTER]
+    if _LETTER.search(before) is None and _LETTER.search(after) is None:
+        return None
+    return _word(_LABEL, before, after)
 
 
 def context_of(text: str, start: int, end: int) -> ContextHit:
     """What the words just before and after ``text[start:end]`` say the number is."""
     before = text[max(0, start - WINDOW_BEFORE) : start]
-    after = text[end : end + WINDOW_AFTER]
-    window = before + " " + after
-    explicit = _EXPLICIT.search(window)
-    if explicit is not None:
-        return ContextHit(Context.EXPLICIT, explicit.group(0).lower())
-    negative = _NEGATIVE.search(before)
-    if negative is not None:
-        return ContextHit(Context.NEGATIVE, negative.group(0).lower())
-    return ContextHit(Context.NONE, None)
+    after = text[end : end + DECLARED_AFTER]
+    if _LETTER.search(before) is None and _LETTER.search(after) is None:
+        return NO_CONTEXT  # numbers and punctuation only: no word at all
+    after = after[:WINDOW_AFTER]
+    return ContextHit(
+        label=_word(_LABEL, before, after),
+        person=_word(_PERSON, before, after),
+        declared=_declared(before[-DECLARED_BEFORE:], text[end : end + DECLARED_AFTER]),
+        # Another kind of number is named before it ("Facture n° ..."), not after.
+        lowering=_word(_LOWERING, before),
+    )
 
 
-def score(key_valid: bool, key_present: bool, context: Context) -> float:
-    """A Presidio-style confidence: the key makes a match near-certain, context moves it."""
-    base = 0.85 if key_valid else (0.3 if not key_present else 0.1)
-    if context is Context.EXPLICIT:
-        base += 0.15 if key_valid else 0.4
-    elif context is Context.NEGATIVE:
-        base -= 0.5
-    return round(min(1.0, max(0.0, base)), 2)
-
-
-__all__ = ["WINDOW_AFTER", "WINDOW_BEFORE", "Context", "ContextHit", "context_of", "score"]
+__all__ = ["DECLARED_AFTER", "DECLARED_BEFORE", "NO_CONTEXT", "WINDOW_AFTER", "WINDOW_BEFORE", "ContextHit",
+           "context_of", "label_near"]

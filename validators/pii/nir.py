@@ -1,9 +1,11 @@
 """The NIR / NIA recognizer: one compiled pattern, structure rules, the key, and an explanation.
 
 In the style of a Presidio recognizer: the pattern finds candidates in any written form (compact,
-grouped, dots, hyphens, no-break spaces, split across lines, key in a separate field); ``structure``
-and the key decide what a candidate is; the result holds offsets and an explanation, never the text.
-Context words are weighed elsewhere (``context.py``) so that every caller scores them the same way.
+grouped by any blank, dot, hyphen, slash, underscore or table-cell mark, split across lines or cells,
+overseas 3+2 grouping, key in a separate field, glued to letters; in OCR text, look-alike letters inside
+digit runs); ``structure`` and the key decide what a candidate is; the result holds offsets and an
+explanation, never the text. Evidence around a candidate (words, INS authority, identifier structure)
+is weighed elsewhere (``decide.py``) so that every caller decides the same way.
 
 Rules (DOMAIN.md §4): sex 1/2 (3, 4, 7, 8 are NIR-like: provisional or foreign numbers), year 00-99,
 month 01-12, 20-42 or 50-99, department 01-95, 2A/2B, 97x/98x + 2-digit commune, 99 + country code,
@@ -17,21 +19,31 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 
-# Between two groups: nothing, blanks (incl. U+00A0 / U+202F), a dot, a hyphen or a line break. One
-# bounded character class (not an alternation) keeps the regex engine fast on digit-heavy logs; which
-# combinations are acceptable is decided afterwards, on the few candidates (``_sep_kind``).
-_SEP = r"[ \t\u00a0\u202f.\-\r\n]{0,4}"
+# Between two groups: nothing, blanks (any Unicode space a PDF or a word processor writes), a dot, a
+# hyphen (or its typographic variants), a slash, an underscore (file names), a table-cell mark (; , | tab)
+# or a line break. One bounded character class (not an alternation) keeps the regex engine fast on
+# digit-heavy logs; which combinations are acceptable is decided afterwards, on the few candidates
+# (``_sep_kind``/``_layout_ok``).
+_BLANKS = " \t\u00a0\u202f\u2000-\u200a\u3000"
+_HYPHENS = "\\-\u2010-\u2013\u2212"
+_SEP = rf"[{_BLANKS}.{_HYPHENS}/_;,|\r\n]{{0,4}}"
 # Before the key the number may also be cut into two fields (CSV, HL7 components, a "Clé" label).
 _KEY_SEP = (
-    r"(?:[ \t\u00a0\u202f]{0,12}(?:[.\-/;,|^\t(]|\r?\n|(?i:cl[ée]|key)[ \t\u00a0]*:?)?[ \t\u00a0\u202f]{0,3})"
+    rf"(?:[{_BLANKS}]{{0,12}}(?:[.{_HYPHENS}/_;,|^(]|\r?\n|(?i:cl[ée]|key)[{_BLANKS}]{{0,3}}:?)?[{_BLANKS}]{{0,3}})"
 )
 
 # The first character is a plain class so that the regex engine can skip ahead fast; the look-behind
-# right after it rejects a start in the middle of a longer alphanumeric run.
+# right after it rejects a start in the middle of a longer number. A number glued to letters
+# ("NIR185...", "patient185...", "ID185...") is still read: letters before a NIR do not make it less
+# real, and the words themselves are weighed as context. The place of birth is a
+# 2-character department and a 3-digit commune, or, overseas, a 3-digit department (97x, 98x) and a
+# 2-digit commune: the digits are the same, only where a writer puts the blank differs
+# (``2 21 09 971 05 889 20``).
 PATTERN = re.compile(
-    rf"(?P<sex>[1-478])(?<![0-9A-Za-z][1-478])(?P<s1>{_SEP})(?P<year>\d\d)(?P<s2>{_SEP})(?P<month>\d\d)"
-    rf"(?P<s3>{_SEP})(?P<dept>\d[\dABab])(?P<s4>{_SEP})(?P<commune>\d{{3}})(?P<s5>{_SEP})(?P<order>\d{{3}})"
-    rf"(?:(?P<s6>{_KEY_SEP})(?P<key>\d\d))?(?![0-9])"
+    rf"(?P<sex>[1-478])(?<![0-9][1-478])(?P<s1>{_SEP})(?P<year>\d\d)(?P<s2>{_SEP})(?P<month>\d\d)"
+    rf"(?P<s3>{_SEP})(?:(?P<dept>\d[\dABab])(?P<s4>{_SEP})(?P<commune>\d{{3}})"
+    rf"|(?P<dom>9[78]\d)(?P<s4d>{_SEP})(?P<domc>\d\d))"
+    rf"(?P<s5>{_SEP})(?P<order>\d{{3}})(?:(?P<s6>{_KEY_SEP})(?P<key>\d\d))?(?![0-9])"
 )
 
 _NIR_SEXES = frozenset("12")
@@ -45,7 +57,7 @@ class KeyStatus(StrEnum):
     ABSENT = "absent"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class NirMatch:
     """A NIR-shaped number found in a text: where, what it is, and why (no digits kept but the key)."""
 
@@ -106,16 +118,29 @@ def structure_problem(body: str) -> str | None:
     return None
 
 
+_BLANK_CHARS = frozenset(" \t\u00a0\u202f\u3000" + "".join(chr(c) for c in range(0x2000, 0x200B)))
+_MARKS = {
+    ".": ".", "/": "/", "_": "_", ";": ";", ",": ",", "|": "|",
+    "-": "-", "\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": "-", "\u2212": "-",
+}
+# Table-cell marks may have blanks around them ("1 ; 85 ; 05"); the others are written glued.
+_CELL_MARKS = frozenset(";,|")
+
+
 def _sep_kind(sep: str) -> str:
-    """"" (none), "blank", "newline", "." or "-"; "bad" for anything else (".-", two line breaks...)."""
+    """"" (none), "blank", "newline", a mark (".", "-", "/", "_", ";", ",", "|"), or "bad" (".-", two
+    line breaks, a mark between blanks where one is not expected...)."""
     if not sep:
         return ""
-    stripped = sep.strip(" \t\u00a0\u202f")
+    stripped = "".join(c for c in sep if c not in _BLANK_CHARS)
     if not stripped:
         return "blank"
-    if stripped in ("\n", "\r\n"):
+    if stripped in ("\n", "\r\n", "\r"):
         return "newline"
-    return stripped if stripped in (".", "-") and sep == stripped else "bad"
+    mark = _MARKS.get(stripped)
+    if mark is None:
+        return "bad"
+    return mark if sep == stripped or mark in _CELL_MARKS else "bad"
 
 
 def _layout_ok(seps: list[str], lenient: bool) -> bool:
@@ -136,7 +161,20 @@ def _layout_ok(seps: list[str], lenient: bool) -> bool:
     if "" in kinds:
         return False
     marks = {k for k in kinds if k not in ("blank", "newline")}
-    return len(marks) == 0 or (len(marks) == 1 and kinds.count("blank") == 0)
+    # Blanks and line breaks mix freely (a PDF table, a wrapped line); a mark is used throughout.
+    return len(marks) == 0 or (len(marks) == 1 and kinds.count("blank") + kinds.count("newline") == 0)
+
+
+_KEY_WORD = re.compile(r"cl[ée]|key", re.IGNORECASE)
+
+
+def _written_as_key(sep: str, seps: list[str]) -> bool:
+    """Whether two digits after the body are written as its key rather than as the next field."""
+    kind = _sep_kind(sep)
+    if kind in ("", "blank", "newline") or _KEY_WORD.search(sep):
+        return True
+    layout = {_sep_kind(s) for s in seps}
+    return layout == {kind}
 
 
 def _inside_dotted_run(text: str, start: int, end: int) -> bool:
@@ -144,44 +182,89 @@ def _inside_dotted_run(text: str, start: int, end: int) -> bool:
     return bool(_OID_BEFORE.search(text[max(0, start - 2) : start]) or _OID_AFTER.match(text[end : end + 2]))
 
 
-def find_nirs(text: str, *, lenient: bool = False) -> Iterator[NirMatch]:
+# OCR reads some digits as look-alike letters. Only inside a token that already holds a digit, so that
+# words ("SOLO", "Il") are never read as numbers; 2A/2B stay letters in the original text, which is
+# scanned too.
+_OCR_CONFUSIONS = str.maketrans({"O": "0", "o": "0", "I": "1", "l": "1", "|": "1", "S": "5", "B": "8", "Z": "2"})
+_OCR_TOKEN = re.compile(r"[0-9OoIl|SBZ]*[0-9][0-9OoIl|SBZ]*")
+_CONFUSABLE = frozenset("OoIl|SBZ")
+
+
+def ocr_deconfused(text: str) -> str:
+    """``text`` with look-alike letters read as digits inside digit tokens (same length, same offsets)."""
+    if not any(c in _CONFUSABLE for c in text):
+        return text
+    return _OCR_TOKEN.sub(lambda m: m.group(0).translate(_OCR_CONFUSIONS), text)
+
+
+_MONTHS = frozenset(f"{m:02d}" for m in (*range(1, 13), *range(20, 43), *range(50, 100)))
+_PLACES = frozenset({f"{d:02d}" for d in range(1, 96)} | {"2A", "2B", "97", "98", "99"})
+_GROUPS = ("sex", "s1", "year", "s2", "month", "s3", "dept", "s4", "commune", "dom", "s4d", "domc", "s5", "order",
+           "s6", "key")
+
+
+def _find(text: str, lenient: bool) -> Iterator[NirMatch]:
+    # Hot loop: a log of numbers yields millions of candidates, so each is read with one group() call
+    # and the common compact layout skips the separator rules.
+    for m in PATTERN.finditer(text):
+        sex, s1, year, s2, month, s3, dept, s4, commune, dom, s4d, domc, s5, order, s6, key = m.group(*_GROUPS)
+        if dom is None:
+            body = sex + year + month + dept + commune + order
+            if not dept.isdigit():
+                body = body.upper()
+        else:
+            body, s4 = sex + year + month + dom + domc + order, s4d
+        if body[3:5] not in _MONTHS or body[5:7] not in _PLACES:  # structure_problem(), inlined
+            continue
+        compact = not (s1 or s2 or s3 or s4 or s5)
+        valid_key = key is not None and int(key) == nir_key(body)
+        seps = [s1, s2, s3, s4, s5]
+        # An irregular grouping with blanks is still a NIR when its key proves it ("185 05 78...").
+        if not compact and not _layout_ok(seps, lenient or valid_key):
+            continue
+        if not compact and "." in "".join(seps) and _inside_dotted_run(text, m.start(), m.end()):
+            continue
+        end = m.end()
+        if valid_key:
+            status = KeyStatus.VALID
+        elif key is None:
+            status = KeyStatus.ABSENT
+        elif _written_as_key(s6, seps):
+            status = KeyStatus.INVALID
+        else:
+            # A wrong key may simply be the next field: keep the body alone, the key counts as absent
+            # unless it was written like the groups (glued, blank, or the same mark) or labelled as a key.
+            key, status, end = None, KeyStatus.ABSENT, m.end("order")
+        layout = "compact" if compact else ("overseas-grouped" if dom is not None and s4 else "grouped")
+        yield NirMatch(m.start(), end, body, key, status, body[0], f"pattern nir-{layout}; structure ok; key {status}")
+
+
+def find_nirs(text: str, *, lenient: bool = False, ocr: bool = False) -> Iterator[NirMatch]:
     """Every structurally valid NIR-shaped number in ``text`` (key valid, invalid or absent).
 
     ``lenient`` accepts any mix of blanks and glued groups: OCR drops and adds spaces between digits.
+    ``ocr`` also reads look-alike letters inside digit runs as digits (O/o->0, I/l/|->1, S->5, B->8,
+    Z->2); a match found that way is kept where the text as written gave nothing better at that place.
+    Plain text is never read that way: a letter typed in a number is not a recognition error.
     """
-    for m in PATTERN.finditer(text):
-        seps = [m.group(f"s{i}") for i in range(1, 6)]
-        body = "".join(m.group(g) for g in ("sex", "year", "month", "dept", "commune", "order")).upper()
-        if structure_problem(body) is not None:
-            continue
-        # An irregular grouping with blanks is still a NIR when its key proves it ("185 05 78...").
-        key_proves = m.group("key") is not None and int(m.group("key")) == nir_key(body)
-        if not _layout_ok(seps, lenient or key_proves):
-            continue
-        if "." in "".join(seps) and _inside_dotted_run(text, m.start(), m.end()):
-            continue
-        key = m.group("key")
-        end = m.end()
-        if key is not None and int(key) != nir_key(body):
-            # A wrong key may simply be the next field: keep the body alone, the key counts as absent
-            # only when it was not written right against the number.
-            status = KeyStatus.INVALID
-            if _sep_kind(m.group("s6")) not in ("", "blank"):
-                key, status, end = None, KeyStatus.ABSENT, m.end("order")
-        elif key is not None:
-            status = KeyStatus.VALID
-        else:
-            status = KeyStatus.ABSENT
-        layout = "compact" if all(not s for s in seps) else "grouped"
-        yield NirMatch(
-            start=m.start(),
-            end=end,
-            body=body,
-            key=key,
-            key_status=status,
-            sex=body[0],
-            explanation=f"pattern nir-{layout}; structure ok; key {status.value}",
-        )
+    if not ocr:
+        yield from _find(text, lenient)
+        return
+    found = {m.start: m for m in _find(text, lenient)}
+    fixed = ocr_deconfused(text)
+    if fixed != text:
+        for m in _find(fixed, lenient):
+            kept = found.get(m.start)
+            better = kept is None or (kept.key_status is not KeyStatus.VALID and m.key_status is KeyStatus.VALID)
+            if better and m.body != (kept.body if kept else None):
+                found[m.start] = NirMatch(
+                    m.start, m.end, m.body, m.key, m.key_status, m.sex,
+                    m.explanation + "; OCR look-alike letters read as digits",
+                )
+    yield from sorted(found.values(), key=lambda m: m.start)
 
 
-__all__ = ["PATTERN", "KeyStatus", "NirMatch", "find_nirs", "nir_key", "numeric_body", "structure_problem"]
+__all__ = [
+    "PATTERN", "KeyStatus", "NirMatch", "find_nirs", "nir_key", "numeric_body", "ocr_deconfused",
+    "structure_problem",
+]

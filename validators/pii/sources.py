@@ -19,6 +19,7 @@ TimeLeft = Callable[[], float]
 
 class Kind(StrEnum):
     TEXT = "text"
+    HTML = "html"
     XML = "xml"
     PDF = "pdf"
     EML = "eml"
@@ -26,11 +27,8 @@ class Kind(StrEnum):
     VIDEO = "video"
 
 
-_TEXT_EXTENSIONS = frozenset(
-    {"txt", "log", "csv", "tsv", "hl7", "er7", "json", "ndjson", "ini", "conf", "cfg", "properties"}
-    | {"yaml", "yml", "md", "html", "htm", "sql", "out", "err"}
-)
 _XML_EXTENSIONS = frozenset({"xml", "cda", "svg", "xsl", "xhtml"})
+_HTML_EXTENSIONS = frozenset({"html", "htm"})
 _IMAGE_EXTENSIONS = frozenset({"png", "jpg", "jpeg", "gif", "bmp", "tif", "tiff", "webp"})
 _VIDEO_EXTENSIONS = frozenset({"mp4", "m4v", "mov", "avi", "mkv", "webm", "wmv", "mpg", "mpeg", "ogv", "flv"})
 _NOT_TEXT_MEDIA = ("application/zip", "application/x-", "application/vnd.", "application/octet-stream")
@@ -48,6 +46,12 @@ def _looks_textual(head: bytes) -> bool:
     return printable / len(head) > 0.95
 
 
+def _textual_kind(extension: str) -> Kind:
+    if extension in _XML_EXTENSIONS:
+        return Kind.XML
+    return Kind.HTML if extension in _HTML_EXTENSIONS else Kind.TEXT
+
+
 def kind_of(media_type: str, extension: str, head: bytes) -> Kind | None:
     media = media_type.split(";", 1)[0].strip().lower()
     if media == "message/rfc822" or extension == "eml":
@@ -60,12 +64,14 @@ def kind_of(media_type: str, extension: str, head: bytes) -> Kind | None:
         return Kind.IMAGE
     if media.startswith("video/") or (media.startswith("application/") and extension in _VIDEO_EXTENSIONS):
         return Kind.VIDEO
+    if media == "text/html":
+        return Kind.HTML
     if media.startswith("text/") or media in ("application/json", "application/csv", "application/x-empty"):
-        return Kind.XML if extension in _XML_EXTENSIONS else Kind.TEXT
+        return _textual_kind(extension)
     if media.startswith(_NOT_TEXT_MEDIA) or not media:
         # libmagic may not recognise a log with odd bytes; trust the bytes over the name.
         if _looks_textual(head):
-            return Kind.XML if extension in _XML_EXTENSIONS else Kind.TEXT
+            return _textual_kind(extension)
         if media in ("application/octet-stream", "") and extension in _IMAGE_EXTENSIONS:
             return Kind.IMAGE
         return None
@@ -83,6 +89,8 @@ def extract(
     """Text of ``data`` read as ``kind`` (an e-mail: its headers; its parts are children)."""
     if kind is Kind.TEXT:
         return textsources.plain_text(data, base)
+    if kind is Kind.HTML:
+        return textsources.html_source(data, base)
     if kind is Kind.XML:
         parsed = textsources.xml_text(data, base, check_time)
         # Not parseable (hostile or broken): the raw text is still scanned, never skipped.

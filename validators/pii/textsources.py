@@ -21,6 +21,8 @@ from validators.pii.segments import Anchor, Extraction, TextSegment
 MAX_TEXT_CHARS = 256 * 1024 * 1024
 MAX_PDF_PAGES = 500
 MAX_EML_HEADER_BYTES = 4 * 1024 * 1024
+# Past this much content on one page, pypdf's per-operator extraction takes minutes: raw strings instead.
+MAX_LAYOUT_BYTES = 1024 * 1024
 MAX_B64_SKIP = "B64"
 
 CheckTime = Callable[[], None]
@@ -57,6 +59,74 @@ def plain_text(data: bytes, base: Location = NO_LOCATION) -> Extraction:
 def html_text(markup: str) -> str:
     """Visible-ish text of HTML: tags become spaces, entities are decoded (no parser, no rendering)."""
     return html.unescape(_TAG.sub(" ", markup))
+
+
+_MARKUP_TOKEN = re.compile(r"<[^<>]{0,2000}>|[^<]+|<")
+_BLANK_CHARS = " \t\r\f\v\u00a0"
+_BLANK_RUN = re.compile(rf"[{_BLANK_CHARS}]+")
+
+
+class _CellText:
+    """HTML text with tags read as blanks and blank runs collapsed; every source line break is kept, so
+    that line numbers are the source's."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.pending_blank = False
+        self.at_line_start = True
+
+    def blank(self) -> None:
+        self.pending_blank = True
+
+    def newlines(self, count: int) -> None:
+        if count:
+            self.parts.append("\n" * count)
+            self.pending_blank = False
+            self.at_line_start = True
+
+    def words(self, text: str) -> None:
+        collapsed = _BLANK_RUN.sub(" ", text)
+        core = collapsed.strip(" ")
+        if not core:
+            self.pending_blank = self.pending_blank or bool(collapsed)
+            return
+        if (self.pending_blank or collapsed.startswith(" ")) and not self.at_line_start:
+            self.parts.append(" ")
+        self.parts.append(core)
+        self.pending_blank = collapsed.endswith(" ")
+        self.at_line_start = False
+
+
+def html_source(data: bytes, base: Location = NO_LOCATION) -> Extraction:
+    """HTML as two segments: the text between tags, and the tags themselves (attributes, comments).
+
+    Each tag reads as a blank in the text, so that a number cut across table cells
+    (``<td>1</td><td>85</td>...``) reads as a grouped number; blank runs are collapsed because markup
+    indentation is not a separator a writer chose. Both segments keep every line break of the source,
+    so a finding's line is the source's.
+    """
+    markup = decode_text(data)
+    out = Extraction()
+    if len(markup) > MAX_TEXT_CHARS:
+        out.not_inspected.append(f"text beyond the first {MAX_TEXT_CHARS} characters")
+        markup = markup[:MAX_TEXT_CHARS]
+    cells = _CellText()
+    tags: list[str] = []
+    for token in _MARKUP_TOKEN.finditer(markup):
+        raw = token.group(0)
+        if raw.startswith("<") and len(raw) > 1:
+            tags.append(raw + " ")
+            cells.blank()
+            cells.newlines(raw.count("\n"))
+            continue
+        tags.append("\n" * raw.count("\n"))
+        for index, part in enumerate(html.unescape(raw).split("\n")):
+            if index:
+                cells.newlines(1)
+            cells.words(part)
+    out.segments.append(TextSegment("".join(cells.parts), base))
+    out.segments.append(TextSegment("".join(tags), base))
+    return out
 
 
 # ---------------------------------------------------------------- XML
@@ -166,7 +236,7 @@ def pdf_text(data: bytes, base: Location, check_time: CheckTime) -> Extraction:
         check_time()
         try:
             page = reader.pages[index]
-            text = page.extract_text() or ""
+            text = _page_text(page, index + 1, out)
         except Exception as exc:
             out.not_inspected.append(f"page {index + 1} could not be read ({type(exc).__name__})")
             continue
@@ -179,6 +249,21 @@ def pdf_text(data: bytes, base: Location, check_time: CheckTime) -> Extraction:
         shown = ", ".join(str(p) for p in textless[:10]) + (" ..." if len(textless) > 10 else "")
         out.not_inspected.append(f"page(s) {shown} hold images but no text layer (not OCR'd)")
     return out
+
+
+def _page_text(page: Any, number: int, out: Extraction) -> str:
+    """A page's text: pypdf's extraction, or for a huge content stream its raw strings (linear time)."""
+    contents = page.get_contents()
+    data = contents.get_data() if contents is not None else b""
+    if len(data) <= MAX_LAYOUT_BYTES:
+        return str(page.extract_text() or "")
+    from validators.pii.pdfraw import strings_text
+
+    out.not_inspected.append(
+        f"the layout of page {number} ({len(data)} bytes of content, read from its raw strings: text in fonts "
+        "with their own encoding is not decoded)"
+    )
+    return strings_text(data)
 
 
 def _has_images(page: Any) -> bool:
@@ -217,4 +302,4 @@ def _header(value: Any) -> str:
         return str(value)
 
 
-__all__ = ["decode_text", "eml_headers", "html_text", "pdf_text", "plain_text", "xml_text"]
+__all__ = ["decode_text", "eml_headers", "html_source", "html_text", "pdf_text", "plain_text", "xml_text"]

@@ -1,0 +1,39 @@
+"""What the personal-data tests share: a file checked through the real engine, and its pii severity."""
+
+from __future__ import annotations
+
+import hashlib
+
+from validators import sniff
+from validators.base import ProofFile
+from validators.engine import Engine
+from validators.model import FileVerdict, Finding, Severity
+
+# Findings about coverage (what could not be read) are not findings about a value.
+GAP_RULES = frozenset({"pii.not-inspected", "pii.not-readable"})
+LEVEL = {None: "none", Severity.INFO: "info", Severity.WARNING: "warning", Severity.ERROR: "error"}
+_RANK = {Severity.INFO: 1, Severity.WARNING: 2, Severity.ERROR: 3}
+
+
+def proof_file(path: str, data: bytes) -> ProofFile:
+    return ProofFile(path=path, size=len(data), sha256=hashlib.sha256(data).hexdigest(),
+                     media_type=sniff.media_type(data), data=data)
+
+
+def check(engine: Engine, path: str, data: bytes | str) -> FileVerdict:
+    return engine.check_file(proof_file(path, data.encode() if isinstance(data, str) else data))
+
+
+def value_findings(verdict: FileVerdict) -> list[Finding]:
+    """The pii findings about values (rules and severities), coverage gaps left out."""
+    return [f for f in verdict.findings if f.rule.startswith("pii.") and f.rule not in GAP_RULES]
+
+
+def pii_level(verdict: FileVerdict) -> str:
+    """The highest severity of a pii finding about a value: none, info, warning or error."""
+    found = [f.severity for f in value_findings(verdict)]
+    return LEVEL[max(found, key=_RANK.__getitem__) if found else None]
+
+
+def rules_of(verdict: FileVerdict) -> list[tuple[str, str]]:
+    return sorted((f.rule, f.severity.value) for f in value_findings(verdict))
