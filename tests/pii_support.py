@@ -24,9 +24,23 @@ def check(engine: Engine, path: str, data: bytes | str) -> FileVerdict:
     return engine.check_file(proof_file(path, data.encode() if isinstance(data, str) else data))
 
 
+def pii_engine() -> Engine:
+    """The pii check with the e-mail check: an e-mail's bodies and attachments are its children."""
+    from validators.mail.check import MailValidator
+    from validators.pii import make_validators
+
+    return Engine([*make_validators({}), MailValidator()])
+
+
 def value_findings(verdict: FileVerdict) -> list[Finding]:
-    """The pii findings about values (rules and severities), coverage gaps left out."""
-    return [f for f in verdict.findings if f.rule.startswith("pii.") and f.rule not in GAP_RULES]
+    """The pii findings about values (rules and severities) in the file and its children, coverage gaps
+    and the parent's copy of a child's error (``pii.embedded``) left out."""
+    return [
+        f
+        for file in verdict.iter_files()
+        for f in file.findings
+        if f.rule.startswith("pii.") and f.rule not in GAP_RULES and f.rule != "pii.embedded"
+    ]
 
 
 def pii_level(verdict: FileVerdict) -> str:

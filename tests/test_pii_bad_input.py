@@ -9,19 +9,18 @@ from __future__ import annotations
 import random
 
 import pytest
-from pii_support import check, value_findings
+from pii_support import check, pii_engine, value_findings
 from test_fuzz_support import assert_evidence_masked, assert_no_nir_leak
 
 from fixtures import builders as b
 from fixtures.pii_generator import nir_of
 from validators.engine import Engine
-from validators.pii import make_validators
 from validators.pii.scan import MAX_FINDINGS_PER_RULE
 
 
 @pytest.fixture(scope="module")
 def engine() -> Engine:
-    return Engine(make_validators({}))
+    return pii_engine()
 
 
 def test_a_log_of_random_15_digit_numbers(engine: Engine) -> None:

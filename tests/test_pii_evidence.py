@@ -8,12 +8,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from pii_support import check, pii_level, rules_of, value_findings
+from pii_support import check, pii_engine, pii_level, rules_of, value_findings
 
 from fixtures.pii_generator import LOWERING, nir_of, nir_shaped_idnat_struct
 from fixtures.pii_snippets import FICTITIOUS_NESSI, FICTITIOUS_PAT_TROIS, NirFactory, grouped
 from validators.engine import Engine
-from validators.pii import make_validators
 
 FACTORY = NirFactory(1313)
 NIR = FACTORY.nir()
@@ -22,7 +21,7 @@ OTHER = FACTORY.nir()
 
 @pytest.fixture(scope="module")
 def engine() -> Engine:
-    return Engine(make_validators({}))
+    return pii_engine()
 
 
 # The phrases, as a new user wrote them: each was a silent pass.

@@ -4,13 +4,12 @@ without key, and the raw-strings reading of a huge PDF page."""
 from __future__ import annotations
 
 import pytest
-from pii_support import check, pii_level, rules_of
+from pii_support import check, pii_engine, pii_level, rules_of
 
 from fixtures import builders as b
 from fixtures.pii_generator import groups_of
 from fixtures.pii_snippets import NirFactory, grouped, key_of
 from validators.engine import Engine
-from validators.pii import make_validators
 from validators.pii.allowlist import load_allowlist
 from validators.pii.nir import KeyStatus, find_nirs, ocr_deconfused
 from validators.pii.pdfraw import strings_text
@@ -25,7 +24,7 @@ CORSICA_B = FACTORY.nir(place="2B123")
 
 @pytest.fixture(scope="module")
 def engine() -> Engine:
-    return Engine(make_validators({}))
+    return pii_engine()
 
 
 def statuses(text: str, **options: bool) -> list[KeyStatus]:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from pii_support import check, pii_level
+from pii_support import check, pii_engine, pii_level
 from test_fuzz_support import digits_only, fuzz_settings
 
 from fixtures.pii_generator import (
@@ -32,7 +32,6 @@ from fixtures.pii_generator import (
 from fixtures.pii_snippets import FICTITIOUS_NESSI, FICTITIOUS_PAT_TROIS
 from validators.dryrun import build_engine, dry_run
 from validators.engine import Engine
-from validators.pii import make_validators
 from validators.report import json_report
 
 CASES = generate(seed=20261202, count=400)
@@ -40,7 +39,7 @@ CASES = generate(seed=20261202, count=400)
 
 @pytest.fixture(scope="module")
 def engine() -> Engine:
-    return Engine(make_validators({}))
+    return pii_engine()
 
 
 def test_the_generator_is_deterministic_and_covers_every_category() -> None:
