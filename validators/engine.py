@@ -32,6 +32,7 @@ from validators.model import (
     sorted_findings,
     with_findings,
 )
+from validators.pii.mask import mask_identifiers
 
 log = logging.getLogger(__name__)
 
@@ -270,7 +271,7 @@ class Engine:
         children = self._check_children(file, embedded, findings, expectations)
         findings.extend(_risks_inside(children))
         return FileVerdict(
-            path=file.path,
+            path=mask_identifiers(file.path),  # a NIR in a file name is reported (pii.*), never repeated
             sha256=file.sha256,
             size=file.size,
             media_type=file.media_type,

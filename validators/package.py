@@ -41,6 +41,7 @@ from validators.archives.members import ArchiveMember, conclude
 from validators.base import ProofFile
 from validators.engine import PackageContents
 from validators.model import Finding, Location, PackageInfo
+from validators.pii.mask import mask_identifiers
 from validators.ziptriage import (
     HEAD_BYTES,
     SIG_EOCD,
@@ -568,7 +569,7 @@ def _info(
     settings: Mapping[str, Any],
 ) -> PackageInfo:
     return PackageInfo(
-        name=path.name,
+        name=mask_identifiers(path.name),
         sha256=intake.package_sha256,
         source=str(settings.get("source", "local")),
         referential=str(overrides.get("referential") or DEFAULT_REFERENTIAL),

@@ -10,7 +10,7 @@ A rule id is never reused for another meaning; a renamed rule keeps its old id u
 from __future__ import annotations
 
 import string
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from validators.model import NO_LOCATION, Finding, Location, Severity
+from validators.pii.mask import mask_identifiers
 
 FAMILIES = ("package", "format", "ssi", "pii", "cda", "system")
 
@@ -133,10 +134,13 @@ def finding(
     """
     rule = get(rule_id)
     message = string.Formatter().vformat(rule.message, (), _Lenient(params))
+    # Names taken from the package (members, attachments) may hold a NIR: reports never repeat it.
+    if location.entry is not None:
+        location = replace(location, entry=mask_identifiers(location.entry))
     return Finding(
         rule=rule.id,
         severity=severity or rule.severity,
-        message=message,
+        message=mask_identifiers(message),
         location=location,
-        evidence=evidence,
+        evidence=mask_identifiers(evidence) if evidence is not None else None,
     )

@@ -12,4 +12,25 @@ def mask_nir(sex: str, key: str | None) -> str:
     return f"{shown_sex} {_HIDDEN_GROUPS} {shown_key}"
 
 
-__all__ = ["mask_nir"]
+
+
+
+def mask_identifiers(text: str) -> str:
+    """``text`` with every NIR-shaped number in it masked (key valid, wrong or absent).
+
+    For what reports repeat from the package itself — file and folder names, member and attachment names
+    — so that a NIR a publisher put in a file name is reported (pii.*) but never copied into the report.
+    """
+    if sum(c.isdigit() for c in text) < 13:  # the common case: no room for a NIR body
+        return text
+    from validators.pii.nir import find_nirs  # the recognizer imports this module's neighbours
+
+    out: list[str] = []
+    last = 0
+    for match in find_nirs(text, lenient=True):
+        if match.start < last:
+            continue
+        out += [text[last : match.start], mask_nir(match.sex, match.key)]
+        last = match.end
+    return "".join(out) + text[last:] if out else text
+__all__ = ["mask_identifiers", "mask_nir"]
