@@ -38,7 +38,32 @@ def cmd_sync(args: argparse.Namespace) -> int:
     state = "already present" if result.reused else "imported"
     print(f"{state}: {_summary(result.version)}")
     print(f"compile: {result.version.manifest.get('compile_seconds', 0)} s; total {result.seconds:.1f} s")
+    print(_coverage_line(result.version))
     return EXIT_OK
+
+
+def _coverage_line(version: RulesetVersion) -> str:
+    found = (version.manifest.get("volet_map") or {}).get("coverage")
+    if not found:
+        return "volet map: not learned (a store synced before it existed: run `proofcheck rulesets sync` again)"
+    line = (
+        f"volet map: {found['found']} of {found['named_structured']} structured reference examples named after a "
+        f"volet get it ({found['found_without_own_example']} without their own example); "
+        f"{found['examples']} examples read"
+    )
+    if found["missed"]:
+        line += f"; missed: {', '.join(found['missed'])}"
+    return line
+
+
+def _volet_line(name: str, facts: dict[str, Any]) -> str:
+    parts = [
+        f"templateIds {', '.join(facts.get('template_ids') or []) or '-'}",
+        f"types {', '.join(facts.get('type_codes') or []) or '-'}",
+        f"names {', '.join(facts.get('names') or []) or '-'}",
+        f"examples {len(facts.get('examples') or [])}",
+    ]
+    return f"  {name}: {'; '.join(parts)}"
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -80,6 +105,9 @@ def cmd_show(args: argparse.Namespace) -> int:
     )
     for gap in version.gaps:
         print(_gap_line(gap))
+    print(_coverage_line(version))
+    for name, facts in sorted(((version.manifest.get("volet_map") or {}).get("volets") or {}).items()):
+        print(_volet_line(name, facts))
     return EXIT_OK
 
 

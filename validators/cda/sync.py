@@ -10,6 +10,7 @@ the same version: the second sync reuses it.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import shutil
 import tempfile
@@ -22,15 +23,17 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from validators.cda import profiles, valuesets
+from validators.cda import profiles, valuesets, voletmap
 from validators.cda.compiler import SchematronCompileError, SchematronCompiler
 from validators.cda.repair import closure, repair_tree
 from validators.cda.store import RulesetStore, RulesetVersion, version_name
+from validators.cda.volet_choice import coverage
 
 log = logging.getLogger(__name__)
 
 DEFAULT_URL = "https://github.com/ansforge/TestContenuCDA-3-0/archive/refs/heads/main.zip"
 FOLDERS = ("infrastructure/cda", "jeuxDeValeurs", "schematrons")
+EXAMPLES = "ExemplesCDA"  # read at sync (templateIds of the reference examples), never copied
 XSD_PATH = "infrastructure/cda/CDA_extended.xsd"
 MAX_DOWNLOAD_BYTES = 512 * 1024 * 1024
 MAX_FILE_BYTES = 256 * 1024 * 1024
@@ -143,12 +146,15 @@ def copy_tree(source: Path, tree: Path) -> None:
             destination.chmod(0o644)
 
 
-def tree_digest(tree: Path) -> str:
-    """sha256 over (relative path, content sha256) of every file, in path order."""
+def tree_digest(tree: Path, examples: list[dict[str, Any]] | None = None) -> str:
+    """sha256 over (relative path, content sha256) of every file, in path order, then over what the
+    reference examples taught (they choose volets: other examples, other verdicts, another version)."""
     outer = hashlib.sha256()
     for path in sorted(p for p in tree.rglob("*") if p.is_file()):
         outer.update(path.relative_to(tree).as_posix().encode("utf-8") + b"\0")
         outer.update(hashlib.sha256(path.read_bytes()).digest())
+    if examples:
+        outer.update(json.dumps(examples, sort_keys=True, ensure_ascii=False).encode("utf-8"))
     return outer.hexdigest()
 
 
@@ -186,16 +192,24 @@ def compile_all(
 
 
 def build_manifest(
-    tree: Path, digest: str, source: str, imported_at: datetime, only: Callable[[str], bool] | None
+    tree: Path,
+    digest: str,
+    source: str,
+    imported_at: datetime,
+    only: Callable[[str], bool] | None,
+    examples: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     roots = profiles.discover(tree)
     report, root_gaps = repair_tree(tree, [r.sch for r in roots])
     entries: dict[str, dict[str, Any]] = {
         r.sch: {"kind": r.kind, "name": r.name, "gaps": root_gaps.get(r.sch, [])} for r in roots
     }
+    volet_files = {root.name: closure(root.sch, report) for root in roots if root.kind == "volet"}
+    volet_map = voletmap.learn(tree, volet_files, examples or [])
+    volet_map["coverage"] = coverage(volet_map)
     for root in roots:
         if root.kind == "volet":
-            entries[root.sch]["template_ids"] = profiles.volet_template_ids(tree, closure(root.sch, report))
+            entries[root.sch]["template_ids"] = volet_map["volets"][root.name]["template_ids"]
     started = time.monotonic()
     compile_all(tree, entries, only)
     compile_seconds = round(time.monotonic() - started, 3)
@@ -214,6 +228,7 @@ def build_manifest(
         "fixes": report.fixes,
         "schematrons": entries,
         "gaps": profiles.global_gaps(tree, entries),
+        "volet_map": volet_map,
         "compile_seconds": compile_seconds,
     }
 
@@ -244,12 +259,13 @@ def sync(
                     raise SyncError(f"no such folder: {source}")
                 origin = find_tree_root(folder)
             copy_tree(origin, staging / "tree")
-        digest = tree_digest(staging / "tree")
+            examples = voletmap.read_examples(origin / EXAMPLES)
+        digest = tree_digest(staging / "tree", examples)
         existing = store.with_digest(digest)
         if existing is not None:
             store.discard(staging)
             return SyncResult(existing, True, time.monotonic() - started)
-        manifest = build_manifest(staging / "tree", digest, source, datetime.now(UTC), accept)
+        manifest = build_manifest(staging / "tree", digest, source, datetime.now(UTC), accept, examples)
         version = store.publish(staging, manifest)
     except BaseException:
         store.discard(staging)
