@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from validators.cda.store import RulesetNotFoundError, RulesetStore, RulesetVersion
-from validators.cda.sync import DEFAULT_URL, SyncError, sync
+from validators.cda.sync import DEFAULT_URL, TOTAL_DOWNLOAD_TIMEOUT, SyncError, sync
 
 EXIT_OK = 0
 EXIT_FAIL = 1
@@ -30,10 +30,11 @@ def _summary(version: RulesetVersion) -> str:
 
 def cmd_sync(args: argparse.Namespace) -> int:
     only = args.only.split(",") if args.only else None
+    store = _store(args)
     try:
-        result = sync(args.source, _store(args), only=only, timeout=args.timeout)
+        result = sync(args.source, store, only=only, timeout=args.timeout, total_timeout=args.total_timeout)
     except SyncError as exc:
-        print(f"proofcheck: rulesets sync failed: {exc}", file=sys.stderr)
+        print(f"proofcheck: rulesets sync failed: {exc}; {in_force(store)}", file=sys.stderr)
         return EXIT_FAIL
     state = "already present" if result.reused else "imported"
     print(f"{state}: {_summary(result.version)}")
@@ -64,6 +65,14 @@ def _volet_line(name: str, facts: dict[str, Any]) -> str:
         f"examples {len(facts.get('examples') or [])}",
     ]
     return f"  {name}: {'; '.join(parts)}"
+
+
+def in_force(store: RulesetStore) -> str:
+    """What stays in use after a failed sync, in words."""
+    current = store.latest()
+    if current is None:
+        return "no ruleset in force (CDA schema and Schematron checks report themselves not run)"
+    return f"the ruleset in force stays {current.version}"
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -135,7 +144,10 @@ def register(subparsers: Any) -> None:
         "--only",
         help="compile only these schematrons now (comma-separated names); the others compile on first use",
     )
-    sync_cmd.add_argument("--timeout", type=float, default=60.0, help="download timeout in seconds")
+    sync_cmd.add_argument("--timeout", type=float, default=60.0, help="timeout of each network operation, seconds")
+    sync_cmd.add_argument(
+        "--total-timeout", type=float, default=TOTAL_DOWNLOAD_TIMEOUT, help="timeout of the whole download, seconds"
+    )
     sync_cmd.set_defaults(handler=cmd_sync)
     list_cmd = sub.add_parser("list", help="list the synced versions, oldest first")
     list_cmd.set_defaults(handler=cmd_list)
