@@ -16,9 +16,9 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
-from test_cda_volets import write_tree
 from test_valuesets_sync_support import http_folder, serve
 
+from fixtures.cda_tree import write_tree
 from validators.cda.store import RulesetStore
 from validators.cda.sync import SyncError, sync
 
