@@ -94,7 +94,9 @@ def obtain(
         try:
             result = sync(source.location, store, only=names, timeout=timeout, total_timeout=total_timeout)
         except (SyncError, OSError) as exc:  # OSError: a source folder that cannot be read, a full disk
-            tried.append(f"{source.label}: {_short(str(exc) or type(exc).__name__)}")
+            # The label already says where: the URL or path is not repeated in the one line.
+            reason = (str(exc) or type(exc).__name__).replace(f" {source.location}", "")
+            tried.append(f"{source.label}: {_short(reason)}")
             continue
         how = "already synced" if result.reused else f"synced in {time.monotonic() - started:.0f} s"
         after = f" (after {'; '.join(tried)})" if tried else ""
