@@ -23,12 +23,12 @@ sys.path.insert(0, str(ROOT))
 
 from benchjson import Results, add_json_option  # noqa: E402
 
+from fixtures.ans import ANS_TREE  # noqa: E402  ($PROOFCHECK_ANS_TREE, else ../shared beside the clone)
 from validators.base import CheckContext, ProofFile  # noqa: E402
 from validators.cda import CdaSchematronValidator, CdaValidator, ruleset_info  # noqa: E402
 from validators.cda.store import RulesetStore  # noqa: E402
 from validators.cda.sync import sync  # noqa: E402
 
-ANS_TREE = ROOT.parent / "shared" / "ans" / "TestContenuCDA-3-0"
 COLD_SCRIPT = """
 import sys, time
 started = time.monotonic()

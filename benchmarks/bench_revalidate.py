@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from benchjson import Results, add_json_option
 from test_valuesets_sync_support import RETIRED, http_folder, j66, publish
 
+from fixtures.ans import ANS_TREE  # $PROOFCHECK_ANS_TREE, else ../shared beside the clone
 from flows import verdicts as vd
 from flows.index import VerdictIndex
 from flows.local import LocalPipeline
@@ -49,7 +50,6 @@ from validators.engine import Engine
 from validators.package import open_package
 from validators.registry import default_validators
 
-ANS_TREE = Path(__file__).resolve().parents[2] / "shared" / "ans" / "TestContenuCDA-3-0"
 VACCINATION = ANS_TREE / "ExemplesCDA" / "VAC_2023.01.xml"
 
 

@@ -1,9 +1,12 @@
 """The embedded demo (``python -m flows.demo``, ``make demo``): the real event path, end to end, locally.
 
-Starts moto (S3 + SQS), a Prefect server, clamd and ``proofcheck serve``; uploads the fixture packages;
-waits for each verdict to be stored through S3 event -> queue -> bridge -> flow run; prints one line per
-package ``<package> <status> <report>``; copies the reports next to the index page so they open from
-disk; stops every process it started by its PID. Exit 0 when every package got a verdict.
+Obtains a CDA ruleset as an operator would (``validators/cda/obtain.py``: the ANS repository, then
+``$PROOFCHECK_RULESET_SOURCE``, then the ANS tree beside the clone; cached in ``var/rulesets``, never in
+the user's home) while it starts moto (S3 + SQS), a Prefect server, clamd and ``proofcheck serve``;
+uploads the fixture packages (CDA proofs among them); waits for each verdict to be stored through S3
+event -> queue -> bridge -> flow run; prints one line per package ``<package> <status> <report> (ruleset
+<version>)``; copies the reports next to the index page so they open from disk; stops every process it
+started by its PID. Exit 0 when every package got a verdict.
 """
 
 from __future__ import annotations
@@ -13,12 +16,33 @@ import shutil
 import sys
 import tempfile
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from flows.local import LocalPipeline, local_pipeline
 from flows.storage import PackageRef, StorageError, Store
+from validators.cda.obtain import Obtained, default_sources, obtain
+from validators.cda.store import RulesetStore
 
 PUBLISHER = "editeur-demo"
+RULESETS = Path("var/rulesets")  # the demo's own ruleset store (relative to where it runs: the clone)
+# Compiled at sync: what the demo's documents use (volet VAC_2023.01 and the five transverse profiles);
+# the other volets compile on first use, as `proofcheck rulesets sync --only` does.
+DEMO_SCHEMATRONS = ("VAC_2023.01", "IHE", "ModelesDeContenusCDA", "Modeles_ANS", "StructurationMinimale",
+                    "terminologies")
+
+
+def obtain_ruleset(store_root: Path) -> Obtained:
+    """The ruleset the demo runs with, and its one line (fixtures.ans knows where the clone's ANS tree is)."""
+    try:
+        from fixtures.ans import ANS_TREE
+
+        beside: Path | None = ANS_TREE
+    except ModuleNotFoundError:  # an install without the repository: no tree beside it
+        beside = None
+    # A short timeout: a demo says in one line that the repository did not answer, and goes on.
+    return obtain(RulesetStore(store_root), default_sources(beside), only=DEMO_SCHEMATRONS, timeout=5,
+                  total_timeout=30)
 
 
 def _packages(out_dir: Path) -> list[Path]:
@@ -59,29 +83,46 @@ def _wait_index(store: Store, names: list[str], timeout: float) -> None:
         time.sleep(0.3)
 
 
-def run_demo(*, keep: bool = False, timeout: float = 300.0, out: Path | None = None) -> int:
+def run_demo(
+    *, keep: bool = False, timeout: float = 300.0, out: Path | None = None, rulesets: Path | None = None
+) -> int:
     root = Path(tempfile.mkdtemp(prefix="proofcheck-demo-"))
     report_dir = out or Path("var/demo").resolve()
+    store_root = (rulesets or RULESETS).resolve()
     started = time.monotonic()
     try:
-        with local_pipeline(root) as pipeline:
-            return _run(pipeline, root, report_dir, timeout, started)
+        # The ruleset is synced (a Schematron compile: seconds) while the services start.
+        with ThreadPoolExecutor(1) as background, local_pipeline(root) as pipeline:
+            ruleset = background.submit(obtain_ruleset, store_root)
+            return _run(pipeline, root, report_dir, timeout, started, ruleset, store_root)
     finally:
         if not keep:
             shutil.rmtree(root, ignore_errors=True)
 
 
-def _run(pipeline: LocalPipeline, root: Path, report_dir: Path, timeout: float, started: float) -> int:
+def _run(
+    pipeline: LocalPipeline,
+    root: Path,
+    report_dir: Path,
+    timeout: float,
+    started: float,
+    ruleset: Future[Obtained],
+    store_root: Path,
+) -> int:
     store = pipeline.start_s3(notifications=True)
     pipeline.start_prefect()
-    if not pipeline.start_clamd():
-        print(
-            "demo: ClamAV is not installed: the antivirus check will report itself as not run",
-            file=sys.stderr,
-        )
+    clamd = pipeline.start_clamd()
     # The demo knowingly runs on the project's test signatures (no download here): the verdicts'
     # provenance says so, and the notice is info rather than a warning on every package.
     pipeline.env["PROOFCHECK_ANTIVIRUS_TEST_SIGNATURES"] = "accept"
+    # Its own store, always: a ruleset synced by hand into the user's home never changes the demo.
+    pipeline.env["PROOFCHECK_RULESETS"] = str(store_root)
+    obtained = ruleset.result()
+    tag = f"(ruleset {obtained.name})"
+    print(f"demo: {obtained.line}", flush=True)
+    if not clamd:
+        print(f"demo: ClamAV is not installed: the antivirus check will report itself as not run {tag}",
+              file=sys.stderr)
     pipeline.start_serve()
     refs: list[PackageRef] = []
     for path in _packages(root / "packages"):
@@ -94,11 +135,12 @@ def _run(pipeline: LocalPipeline, root: Path, report_dir: Path, timeout: float, 
     for ref in refs:
         key = found.get(ref)
         if key is None:
-            print(f"{Path(ref.key).name} missing (no verdict after {timeout:.0f} s)")
+            print(f"{Path(ref.key).name} missing (no verdict after {timeout:.0f} s) {tag}")
             continue
         doc = json.loads(store.get_bytes(key))
-        print(f"{Path(ref.key).name} {doc['status']} {report_dir / (key[: -len('.json')] + '.html')}")
-    print(f"index: {report_dir / store.layout.index_html} ({time.monotonic() - started:.0f} s)")
+        report = report_dir / (key[: -len(".json")] + ".html")
+        print(f"{Path(ref.key).name} {doc['status']} {report} (ruleset {doc['ruleset']['version']})")
+    print(f"index: {report_dir / store.layout.index_html} ({time.monotonic() - started:.0f} s) {tag}")
     if len(found) < len(refs) and pipeline.serve_process is not None:
         print(pipeline.serve_process.log_tail(3000), file=sys.stderr)
     return 0 if len(found) == len(refs) else 1

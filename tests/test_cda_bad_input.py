@@ -3,7 +3,6 @@ hostile or broken IHE_XDM archives. Each gives findings, no crash, in bounded ti
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import io
 import shutil
@@ -12,9 +11,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from fixtures import hostile
+from fixtures import cda_docs, hostile
 from validators.archive import ArchiveValidator
 from validators.base import CheckContext, ProofFile
 from validators.cda import CdaSchematronValidator, CdaValidator, ruleset_info
@@ -23,10 +20,6 @@ from validators.engine import Engine
 from validators.model import CheckState
 from validators.ssi.pdf import PdfValidator
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-EXAMPLES = SHARED / "ans" / "TestContenuCDA-3-0" / "ExemplesCDA"
-pytestmark = pytest.mark.skipif(not EXAMPLES.is_dir(), reason=f"ANS examples absent ({EXAMPLES})")
-LEVEL1 = "DOC_NON_STRUCTURE_CDA-R2-N1.xml"
 BILLION_LAUGHS = b"""<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">
 <!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">]><lolz>&lol2;</lolz>"""
 
@@ -37,17 +30,10 @@ def proof_file(data: bytes, name: str = "doc.xml", media_type: str = "text/xml")
     )
 
 
-def with_body(body: bytes) -> bytes:
-    """The ANS level-1 example with ``body`` as its base64 nonXMLBody."""
-    data = (EXAMPLES / LEVEL1).read_bytes()
-    start = data.index(b">", data.index(b'representation="B64"')) + 1
-    return data[:start] + base64.encodebytes(body) + data[data.index(b"</text>", start) :]
-
-
 def test_hostile_pdf_inside_a_level1_document_is_reported_on_the_child(ruleset_settings: dict[str, Any]) -> None:
     pdf = hostile.pdf("/OpenAction 7 0 R", ("<< /S /JavaScript /JS (app.alert(1)) >>",))
     engine = Engine([CdaValidator(ruleset_settings), PdfValidator()], ruleset=ruleset_info(ruleset_settings))
-    verdict = engine.check_file(proof_file(with_body(pdf)))
+    verdict = engine.check_file(proof_file(cda_docs.level1_document(pdf)))
     assert len(verdict.children) == 1
     child = verdict.children[0]
     assert child.media_type == "application/pdf"
@@ -67,7 +53,7 @@ def test_schematron_that_throws_is_a_ruleset_gap_not_a_pass(synced_rulesets: Pat
         "utf-8",
     )
     settings = {"rulesets_dir": str(store), "cda_profiles": ("Modeles_ANS",)}
-    data = (EXAMPLES / "BIO-CR-BIO_2024.01_TSH_1.xml").read_bytes()
+    data = cda_docs.vaccination_history()
     started = time.monotonic()
     result = CdaSchematronValidator(settings).check(proof_file(data), CheckContext())
     assert time.monotonic() - started < 120
@@ -98,7 +84,7 @@ def test_truncated_document_in_an_xdm_archive_is_reported_once(ruleset_settings:
         b'<rim:Slot name="URI"><rim:ValueList><rim:Value>DOC0001.XML</rim:Value></rim:ValueList></rim:Slot>'
         b"</rim:ExtrinsicObject></r>"
     )
-    truncated = (EXAMPLES / "VAC_2023.01.xml").read_bytes()[:5000]
+    truncated = cda_docs.vaccination_history()[:5000]
     engine = Engine(
         [ArchiveValidator.from_settings({}), CdaValidator(ruleset_settings), XdmValidator({})],
         ruleset=ruleset_info(ruleset_settings),

@@ -10,14 +10,14 @@ from typing import Any
 
 import pytest
 
+from fixtures.ans import ANS_EXAMPLES
 from validators.cda import schematron
 from validators.cda.compiler import SchematronCompiler, processor
 from validators.cda.document import load
 from validators.cda.optimise import DOCS_PARAM, MARKER, optimise, selection, split_top
 from validators.cda.ruleset import latest
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-EXAMPLES = SHARED / "ans" / "TestContenuCDA-3-0" / "ExemplesCDA"
+EXAMPLES = ANS_EXAMPLES  # read only after synced_rulesets (which skips without the tree)
 HL7: dict[str | None, str] = {"cda": "urn:hl7-org:v3"}
 OTHER: dict[str | None, str] = {"o": "urn:other"}
 

@@ -1,4 +1,4 @@
-"""CDA checks against the real ANS tree (../shared/ans/TestContenuCDA-3-0): sync, examples, mutations.
+"""CDA checks against the real ANS tree (fixtures/ans.py: ANS_TREE): sync, examples, mutations.
 
 The ruleset is synced once per module into a temporary store (about 10 s: copy, repair, compile all 64
 schematrons). Examples are checked on XSD + J66 + their volet; the five transverse profiles run on a
@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from fixtures import cda_docs
+from fixtures.ans import ANS_TREE, ans_example, ans_examples
 from validators.archive import ArchiveValidator
 from validators.base import CheckContext, ProofFile
 from validators.cda import CdaSchematronValidator, CdaValidator, ruleset_info
@@ -26,11 +28,8 @@ from validators.cda.xdm import XdmValidator
 from validators.engine import Engine
 from validators.model import CheckState, Finding, Severity
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-ANS_TREE = SHARED / "ans" / "TestContenuCDA-3-0"
-EXAMPLES = ANS_TREE / "ExemplesCDA"
-
-pytestmark = pytest.mark.skipif(not ANS_TREE.is_dir(), reason=f"ANS reference tree absent ({ANS_TREE})")
+# Tests that read the tree take the `store` fixture (synced_rulesets: skipped, with its reason, where the
+# tree is absent); the others use generated documents (fixtures/cda_docs.py) and run everywhere.
 
 # Examples that do not pass their volet with this published tree, and why (checked by hand).
 KNOWN_VOLET_FAILURES = {
@@ -38,10 +37,6 @@ KNOWN_VOLET_FAILURES = {
     "01_Modèles_contenus_CDA.xml",
 }
 VOLET_ONLY: dict[str, Any] = {"cda_profiles": ()}
-
-
-def _examples() -> list[Path]:
-    return sorted(EXAMPLES.glob("*.xml")) if EXAMPLES.is_dir() else []
 
 
 def proof_file(data: bytes, name: str = "doc.xml", media_type: str = "text/xml") -> ProofFile:
@@ -77,7 +72,7 @@ def errors(findings: list[Finding]) -> list[str]:
 
 
 def example(name: str) -> bytes:
-    return (EXAMPLES / name).read_bytes()
+    return ans_example(name)
 
 
 # --- sync and store -----------------------------------------------------------------------------------
@@ -133,7 +128,7 @@ def test_rulesets_cli_list_and_show(store: RulesetStore, capsys: pytest.CaptureF
 # --- the ANS examples pass ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", _examples(), ids=lambda p: p.stem[:40])
+@pytest.mark.parametrize("path", ans_examples(), ids=lambda p: p.stem[:40])
 def test_example_passes_xsd_j66_and_its_volet(
     path: Path, settings: dict[str, Any], ctx: CheckContext
 ) -> None:
@@ -270,7 +265,7 @@ def test_level1_document_has_no_volet_and_passes(settings: dict[str, Any], ctx: 
 
 def test_without_a_synced_ruleset_the_document_is_not_passed(tmp_path: Path) -> None:
     empty = {"rulesets_dir": str(tmp_path)}
-    data = example("VAC_2023.01.xml")
+    data = cda_docs.vaccination_history()
     cda = CdaValidator(empty).check(proof_file(data), CheckContext())
     assert "system.ruleset-missing" in errors(cda.findings) and cda.state is CheckState.PARTIAL
     sch = CdaSchematronValidator(empty).check(proof_file(data), CheckContext())
@@ -279,24 +274,11 @@ def test_without_a_synced_ruleset_the_document_is_not_passed(tmp_path: Path) -> 
     assert "cda.typecode" in errors(CdaValidator(empty).check(proof_file(mutated), CheckContext()).findings)
 
 
-METADATA = """<?xml version="1.0" encoding="UTF-8"?>
-<lcm:SubmitObjectsRequest xmlns:lcm="urn:oasis:names:tc:ebxml-regrep:xsd:lcm:3.0"
-  xmlns:rim="urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0"><rim:RegistryObjectList>
-  <rim:ExtrinsicObject id="doc1" mimeType="text/xml">
-    <rim:Slot name="URI"><rim:ValueList><rim:Value>{uri}</rim:Value></rim:ValueList></rim:Slot>
-    <rim:Classification classificationScheme="urn:uuid:f0306f51-975f-434e-a61c-c59651d33983"
-      classifiedObject="doc1" nodeRepresentation="{code}">
-      <rim:Slot name="codingScheme"><rim:ValueList>
-        <rim:Value>2.16.840.1.113883.6.1</rim:Value></rim:ValueList></rim:Slot>
-    </rim:Classification>
-  </rim:ExtrinsicObject></rim:RegistryObjectList></lcm:SubmitObjectsRequest>"""
-
-
 def xdm_zip(uri: str = "DOC0001.XML", code: str = "11369-6") -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("IHE_XDM/SUBSET01/METADATA.XML", METADATA.format(uri=uri, code=code))
-        archive.writestr("IHE_XDM/SUBSET01/DOC0001.XML", example("VAC_2023.01.xml"))
+        archive.writestr("IHE_XDM/SUBSET01/METADATA.XML", cda_docs.xdm_metadata(uri, code))
+        archive.writestr("IHE_XDM/SUBSET01/DOC0001.XML", cda_docs.vaccination_history())
         archive.writestr("INDEX.HTM", "<html></html>")
     return buffer.getvalue()
 

@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from fixtures.ans import ANS_J66
 from validators.cda import valuesets
 from validators.cda.xsd import mask_values
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_J66 = REPO.parent / "shared" / "ans" / "JDV_J66-TypeCode-DMP.xml"
+SHARED_J66 = ANS_J66
 
 
 def test_shipped_j66_has_the_published_facts() -> None:
@@ -46,7 +47,7 @@ def test_generator_reproduces_the_snapshot(tmp_path: Path) -> None:
     assert written.read_bytes() == (REPO / "jdv" / written.name).read_bytes()
 
 
-@pytest.mark.skipif(not SHARED_J66.is_file(), reason="../shared J66 file absent")
+@pytest.mark.skipif(not SHARED_J66.is_file(), reason=f"published J66 file absent ({SHARED_J66})")
 def test_snapshot_equals_the_published_file_concept_for_concept() -> None:
     published = valuesets.load(SHARED_J66)
     assert published.concepts == valuesets.j66().concepts

@@ -55,16 +55,34 @@ def rules_in(document: dict[str, Any]) -> set[str]:
     return found
 
 
+@pytest.fixture(scope="module")
+def cda_engine(clamd_settings: dict[str, str], ruleset_settings: dict[str, Any]) -> Engine:
+    """With the ANS ruleset synced (skipped where the tree is absent)."""
+    return build_engine({**clamd_settings, **ACCEPT_TEST_SIGNATURES, **ruleset_settings})
+
+
 @pytest.mark.parametrize("name", sorted(SPECS))
 def test_fixture_package_verdict_matches_its_spec_and_the_schema(
-    name: str, packages: dict[str, Path], engine: Engine
+    name: str, packages: dict[str, Path], engine: Engine, request: pytest.FixtureRequest
 ) -> None:
     spec: PackageSpec = SPECS[name]
+    if spec.status_without_ruleset is not None:
+        engine = request.getfixturevalue("cda_engine")
     document = to_document(dry_run(packages[name], engine=engine))
     jsonschema.validate(document, schemas.load("verdict.schema.json"))
     assert document["status"] == spec.expected_status
     assert set(spec.expected_rules) <= rules_in(document)
     assert document["quarantine"] == any(r.startswith("ssi.") for r in spec.expected_rules)
+
+
+@pytest.mark.parametrize("name", sorted(n for n, spec in SPECS.items() if spec.status_without_ruleset))
+def test_cda_package_without_a_ruleset_says_what_did_not_run(
+    name: str, packages: dict[str, Path], engine: Engine
+) -> None:
+    document = to_document(dry_run(packages[name], engine=engine))  # the session's ruleset store is empty
+    assert document["status"] == SPECS[name].status_without_ruleset != "pass"
+    assert document["ruleset"]["version"] == "none"
+    assert "system.ruleset-missing" in rules_in(document)
 
 
 def test_same_bytes_same_verdict(packages: dict[str, Path], engine: Engine) -> None:

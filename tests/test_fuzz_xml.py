@@ -1,7 +1,8 @@
 """Fuzzing of the CDA intake: the safe XML parser and the CDA checks' parse path.
 
-Inputs: a small synthetic CDA document (level 1, with a base64 body) and, when ``../shared`` is present,
-a real ANS example, each mutated (bit flips, XML tokens written over it, cuts), truncated, re-encoded,
+Inputs: a small synthetic CDA document (level 1, with a base64 body), a generated structured document
+(fixtures/cda_docs.py) and, when the ANS tree is present (fixtures/ans.py), a real ANS example, each
+mutated (bit flips, XML tokens written over it, cuts), truncated, re-encoded,
 prefixed with DOCTYPE and entity declarations, or nested thousands of levels deep.
 Properties: nothing raises, each example stays under its deadline, every problem is one of the safe
 parser's catalogued rules, and the checks only emit rules they declare (or ``system.*``).
@@ -19,13 +20,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 from test_fuzz_support import assert_catalogued, fuzz_settings, mutated
 
+from fixtures import cda_docs
+from fixtures.ans import ANS_EXAMPLES
 from validators.base import CheckContext, CheckResult, ProofFile, Validator
 from validators.cda import CdaSchematronValidator, CdaValidator, ruleset_info
 from validators.safexml import RULES as SAFEXML_RULES
 from validators.safexml import parse_xml
 
-SHARED_EXAMPLE = (Path(__file__).resolve().parents[1].parent / "shared" / "ans" / "TestContenuCDA-3-0"
-                  / "ExemplesCDA" / "CSE-MDE_2023.01.xml")
+SHARED_EXAMPLE = ANS_EXAMPLES / "CSE-MDE_2023.01.xml"
 SYNTHETIC_CDA = f"""<?xml version="1.0" encoding="UTF-8"?>
 <ClinicalDocument xmlns="urn:hl7-org:v3" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
   <typeId root="2.16.840.1.113883.1.3" extension="POCD_HD000040"/>
@@ -40,7 +42,9 @@ SYNTHETIC_CDA = f"""<?xml version="1.0" encoding="UTF-8"?>
       base64.b64encode(b"compte rendu fictif").decode()}</text></nonXMLBody></component>
 </ClinicalDocument>
 """.encode()
-SEEDS = [SYNTHETIC_CDA] + ([SHARED_EXAMPLE.read_bytes()] if SHARED_EXAMPLE.is_file() else [])
+SEEDS = [SYNTHETIC_CDA, cda_docs.vaccination_history()] + (
+    [SHARED_EXAMPLE.read_bytes()] if SHARED_EXAMPLE.is_file() else []
+)
 XML_TOKENS = (
     b"<", b">", b"/>", b"</", b"&", b"&amp;", b"&#0;", b"&#x110000;", b"<![CDATA[", b"]]>", b"<!--", b"-->",
     b"<?", b"?>", b'"', b"'", b"=", b"xmlns=", b'xmlns:x="urn:x"', b"x:", b"\x00", b"\xff\xfe", b"\xef\xbb\xbf",

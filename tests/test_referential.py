@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from fixtures.ans import REM
 from validators.referential import (
     ReferentialError,
     available_referentials,
@@ -15,8 +16,7 @@ from validators.referential import (
     load_referential_file,
 )
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-CROSSWALK = SHARED / "rem" / "lgc_va1_proof_id_crosswalk.csv"
+CROSSWALK = REM / "lgc_va1_proof_id_crosswalk.csv"
 
 VA1 = load_referential("REM-MDV-LGC-SF-Va1")
 
@@ -35,7 +35,7 @@ def test_va1_sections_and_profiles() -> None:
     assert {s for p in VA1.proofs.values() for s in [p.section]} == set(VA1.sections)
 
 
-@pytest.mark.skipif(not CROSSWALK.exists(), reason="../shared/rem (ANS facts) is not beside the checkout")
+@pytest.mark.skipif(not CROSSWALK.exists(), reason=f"ANS facts absent ({CROSSWALK}); set PROOFCHECK_SHARED")
 def test_every_inferred_crosswalk_proof_is_in_the_catalogue_with_its_alias() -> None:
     rows = list(csv.DictReader(CROSSWALK.open(encoding="utf-8")))
     inferred = [r for r in rows if r["statut"] == "inferred"]

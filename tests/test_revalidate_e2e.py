@@ -38,6 +38,8 @@ from prefect.client.schemas.filters import (
 from prefect.events.worker import EventsWorker
 from test_valuesets_sync_support import RETIRED, VERSION_A, VERSION_B, VERSION_C, http_folder, j66, publish
 
+from fixtures import cda_docs
+from fixtures.ans import ANS_TREE, ans_tree_absent
 from flows import pipeline as pipeline_module
 from flows import revalidate as revalidate_module
 from flows.index import VerdictIndex
@@ -52,13 +54,9 @@ from validators.cda.sync import sync
 from validators.dryrun import current_ruleset
 from validators.engine import Engine
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-ANS_TREE = SHARED / "ans" / "TestContenuCDA-3-0"
-VACCINATION = ANS_TREE / "ExemplesCDA" / "VAC_2023.01.xml"
-
 pytestmark = [
     pytest.mark.timeout(300),
-    pytest.mark.skipif(not VACCINATION.is_file(), reason=f"ANS reference tree absent ({ANS_TREE})"),
+    pytest.mark.skipif(ans_tree_absent() is not None, reason=ans_tree_absent() or ""),
 ]
 
 
@@ -67,9 +65,7 @@ def narrowed(settings: Mapping[str, Any]) -> list[Validator]:
 
 
 def cda_package() -> bytes:
-    document = VACCINATION.read_bytes().replace(
-        b'displayName="Historique de vaccinations"', b'displayName="Historique des vaccinations"', 1
-    )
+    document = cda_docs.vaccination_history()  # generated; its displayName is J66's
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as archive:
         archive.writestr("DOC.3.1.2/vaccination.xml", document)

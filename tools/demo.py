@@ -1,6 +1,8 @@
-"""`make demo` until the pipeline lands: generate the fixture packages and dry-run each one.
+"""`make dry-run-demo`: generate the fixture packages and dry-run each one (no S3, no Prefect).
 
-Prints one line per package: `<package> <status> <report>`. Starts a private clamd when ClamAV is
+Obtains the CDA ruleset as `make demo` does (flows/demo.py: the ANS repository, then
+$PROOFCHECK_RULESET_SOURCE, then the ANS tree beside the clone; cached in var/rulesets). Prints one line
+per package: `<package> <status> <report> (ruleset <version>)`. Starts a private clamd when ClamAV is
 installed (and stops it by PID), so the antivirus check runs; without it that check says "not run".
 """
 
@@ -16,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from fixtures.packages import build_all  # noqa: E402
+from flows.demo import RULESETS, obtain_ruleset  # noqa: E402
 from validators.dryrun import build_engine, dry_run  # noqa: E402
 from validators.report import html  # noqa: E402
 
@@ -36,14 +39,18 @@ def main() -> int:
     packages = build_all(work / "packages")
     reports = work / "reports"
     reports.mkdir(parents=True, exist_ok=True)
+    store = ROOT / RULESETS
+    obtained = obtain_ruleset(store)
+    print(f"dry-run-demo: {obtained.line}", flush=True)
     with private_clamd(work) as settings:
         # The demo knowingly runs on the project's test signatures: the verdicts' provenance says so.
-        engine = build_engine({**settings, "antivirus_test_signatures": "accept"})
+        engine = build_engine({**settings, "antivirus_test_signatures": "accept", "rulesets_dir": str(store)})
         for package in packages:
             verdict = dry_run(package, engine=engine)
             report = reports / f"{package.stem}.html"
             report.write_text(html.render(verdict), encoding="utf-8")
-            print(f"{package.stem} {verdict.status.value} {report.relative_to(ROOT)}", flush=True)
+            used = verdict.provenance.ruleset_version
+            print(f"{package.stem} {verdict.status.value} {report.relative_to(ROOT)} (ruleset {used})", flush=True)
     return 0
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from validators.cda.store import RulesetNotFoundError, RulesetStore, RulesetVersion
-from validators.cda.sync import DEFAULT_URL, SyncError, sync
+from validators.cda.sync import DEFAULT_URL, TOTAL_DOWNLOAD_TIMEOUT, SyncError, sync
 
 EXIT_OK = 0
 EXIT_FAIL = 1
@@ -30,15 +30,49 @@ def _summary(version: RulesetVersion) -> str:
 
 def cmd_sync(args: argparse.Namespace) -> int:
     only = args.only.split(",") if args.only else None
+    store = _store(args)
     try:
-        result = sync(args.source, _store(args), only=only, timeout=args.timeout)
+        result = sync(args.source, store, only=only, timeout=args.timeout, total_timeout=args.total_timeout)
     except SyncError as exc:
-        print(f"proofcheck: rulesets sync failed: {exc}", file=sys.stderr)
+        print(f"proofcheck: rulesets sync failed: {exc}; {in_force(store)}", file=sys.stderr)
         return EXIT_FAIL
     state = "already present" if result.reused else "imported"
     print(f"{state}: {_summary(result.version)}")
     print(f"compile: {result.version.manifest.get('compile_seconds', 0)} s; total {result.seconds:.1f} s")
+    print(_coverage_line(result.version))
     return EXIT_OK
+
+
+def _coverage_line(version: RulesetVersion) -> str:
+    found = (version.manifest.get("volet_map") or {}).get("coverage")
+    if not found:
+        return "volet map: not learned (a store synced before it existed: run `proofcheck rulesets sync` again)"
+    line = (
+        f"volet map: {found['found']} of {found['named_structured']} structured reference examples named after a "
+        f"volet get it ({found['found_without_own_example']} without their own example); "
+        f"{found['examples']} examples read"
+    )
+    if found["missed"]:
+        line += f"; missed: {', '.join(found['missed'])}"
+    return line
+
+
+def _volet_line(name: str, facts: dict[str, Any]) -> str:
+    parts = [
+        f"templateIds {', '.join(facts.get('template_ids') or []) or '-'}",
+        f"types {', '.join(facts.get('type_codes') or []) or '-'}",
+        f"names {', '.join(facts.get('names') or []) or '-'}",
+        f"examples {len(facts.get('examples') or [])}",
+    ]
+    return f"  {name}: {'; '.join(parts)}"
+
+
+def in_force(store: RulesetStore) -> str:
+    """What stays in use after a failed sync, in words."""
+    current = store.latest()
+    if current is None:
+        return "no ruleset in force (CDA schema and Schematron checks report themselves not run)"
+    return f"the ruleset in force stays {current.version}"
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -80,6 +114,9 @@ def cmd_show(args: argparse.Namespace) -> int:
     )
     for gap in version.gaps:
         print(_gap_line(gap))
+    print(_coverage_line(version))
+    for name, facts in sorted(((version.manifest.get("volet_map") or {}).get("volets") or {}).items()):
+        print(_volet_line(name, facts))
     return EXIT_OK
 
 
@@ -107,7 +144,10 @@ def register(subparsers: Any) -> None:
         "--only",
         help="compile only these schematrons now (comma-separated names); the others compile on first use",
     )
-    sync_cmd.add_argument("--timeout", type=float, default=60.0, help="download timeout in seconds")
+    sync_cmd.add_argument("--timeout", type=float, default=60.0, help="timeout of each network operation, seconds")
+    sync_cmd.add_argument(
+        "--total-timeout", type=float, default=TOTAL_DOWNLOAD_TIMEOUT, help="timeout of the whole download, seconds"
+    )
     sync_cmd.set_defaults(handler=cmd_sync)
     list_cmd = sub.add_parser("list", help="list the synced versions, oldest first")
     list_cmd.set_defaults(handler=cmd_list)

@@ -99,21 +99,3 @@ def global_gaps(tree: Path, entries: dict[str, dict[str, Any]]) -> list[dict[str
                 }
             )
     return gaps
-
-
-VOLET_ARC = "1.2.250.1.213.1.1.1."
-GENERIC_CISIS = "1.2.250.1.213.1.1.1.1"
-_VOLET_OID = re.compile(r"""['"](1\.2\.250\.1\.213\.1\.1\.1(?:\.\d+)+)['"]""")
-
-
-def volet_template_ids(tree: Path, files: list[str]) -> list[str]:
-    """Document-level CI-SIS templateIds a volet's rules name (its root file and header files)."""
-    found: set[str] = set()
-    for index, name in enumerate(files):
-        if index > 0 and "entete" not in name.lower():
-            continue
-        path = tree / name
-        if path.is_file():
-            found.update(_VOLET_OID.findall(path.read_text("utf-8", errors="replace")))
-    found.discard(GENERIC_CISIS)
-    return sorted(found)

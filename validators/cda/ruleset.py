@@ -18,6 +18,7 @@ from typing import Any
 
 from lxml import etree
 
+from validators.cda import voletmap
 from validators.cda.compiler import (
     SchematronCompileError,
     SchematronCompiler,
@@ -51,6 +52,7 @@ class LoadedRuleset:
     _document_bytes: int = 0
     _documents_map: Any = None
     _run_locks: dict[str, threading.Lock] = field(default_factory=dict)
+    _legacy_volet_map: dict[str, dict[str, Any]] | None = None
 
     @property
     def tree(self) -> Path:
@@ -110,6 +112,19 @@ class LoadedRuleset:
 
     def volets(self) -> dict[str, dict[str, Any]]:
         return {e["name"]: e for e in self.version.schematrons.values() if e["kind"] == "volet"}
+
+    def volet_map(self) -> dict[str, dict[str, Any]]:
+        """What the tree says about each volet (``voletmap.py``), learned at sync; a store synced before
+        the map existed has it learned here from its schematrons (no examples: they were not kept)."""
+        learned = (self.version.manifest.get("volet_map") or {}).get("volets")
+        if learned is not None:
+            return dict(learned)
+        with self._lock:
+            if self._legacy_volet_map is None:
+                files = {e["name"]: voletmap.root_and_includes(self.tree, rel) for rel, e in
+                         self.version.schematrons.items() if e["kind"] == "volet"}
+                self._legacy_volet_map = voletmap.learn(self.tree, files, [])["volets"]
+            return dict(self._legacy_volet_map)
 
     def executable(self, name: str) -> Any:
         """The loaded XSLT of schematron ``name`` (compiled on first use if the sync did not)."""

@@ -1,10 +1,9 @@
 """Run the CI-SIS Schematrons on a CDA document: its volet, then the five transverse ANS profiles.
 
-Volet choice: the document's most specific templateId under 1.2.250.1.213.1.1.1 (the one carrying the
-volet version as @extension) names the volets whose rules cite it; the version picks one, with
-fallbacks (nearest older version, else the newest) reported as partial coverage. Level-1 (XDS-SD,
-templateId 1.3.6.1.4.1.19376.1.2.20) documents have no volet by design. SVRL failed assertions become
-``cda.schematron`` findings with the rule's id and role and the Schematron's own message.
+The volet is chosen from what the synced tree says (``volet_choice.py``); the verdict names it and why
+(``cda.volet``, info), or says that the tree has none for the document (``cda.volet-unknown``). SVRL
+failed assertions become ``cda.schematron`` findings with the rule's id and role and the Schematron's
+own message.
 """
 
 from __future__ import annotations
@@ -23,13 +22,14 @@ from validators.cda.compiler import processor, saxon_message
 from validators.cda.document import HL7_NS, CdaDocument, line_of, text_of
 from validators.cda.optimise import DOCS_PARAM
 from validators.cda.ruleset import LoadedRuleset, ProfileUnavailableError
+from validators.cda.volet_choice import VoletChoice, choose_volet
 from validators.model import CheckState, Finding, Location, Severity
 from validators.safexml import parse_xml
 
 SVRL_NS = "http://purl.oclc.org/dsdl/svrl"
 TRANSVERSE_PROFILES = ("IHE", "ModelesDeContenusCDA", "Modeles_ANS", "StructurationMinimale", "terminologies")
 MAX_FINDINGS_PER_PROFILE = 100
-RULES = ("cda.schematron", "cda.volet-unknown", "cda.partial-coverage")
+RULES = ("cda.schematron", "cda.volet", "cda.volet-unknown", "cda.partial-coverage")
 
 _ROLE_SEVERITY = {
     "error": Severity.ERROR,
@@ -47,54 +47,12 @@ _STEP = re.compile(r"\*:([A-Za-z_][\w.-]*)")
 _PLAIN_STEP = re.compile(r"(?<=/)(?:[A-Za-z_][\w.-]*:)?([A-Za-z_][\w.-]*)")
 
 
-@dataclass(frozen=True)
-class VoletChoice:
-    name: str | None
-    note: str | None = None  # why coverage is partial (fallback), or why there is no volet
-    alternatives: tuple[str, ...] = ()  # undeclared version: every version of the volet, newest first
-
-
 @dataclass
 class Outcome:
     findings: list[Finding] = field(default_factory=list)
     partial: list[str] = field(default_factory=list)
     ran: list[str] = field(default_factory=list)
     not_run: list[str] = field(default_factory=list)
-
-
-def _version_key(name: str) -> str:
-    return name.rsplit("_", 1)[-1]
-
-
-def choose_volet(document: CdaDocument, volets: dict[str, dict[str, Any]]) -> VoletChoice:
-    if document.is_level1:
-        return VoletChoice(None)
-    ids = [
-        (root, ext)
-        for root, ext in document.template_ids()
-        if root.startswith(profiles.VOLET_ARC) and root != profiles.GENERIC_CISIS
-    ]
-    if not ids:
-        return VoletChoice(None, "the document has no CI-SIS volet templateId")
-    with_version = [item for item in ids if item[1]]
-    key_root, version = max(with_version or ids, key=lambda item: (bool(item[1]), len(item[0])))
-    candidates = sorted(name for name, entry in volets.items() if key_root in entry.get("template_ids", []))
-    if not candidates:
-        return VoletChoice(None, f"no volet schematron cites templateId {key_root}")
-    # A volet version whose header rules are missing cites no templateId: find it by its family name.
-    families = {name.rsplit("_", 1)[0] for name in candidates}
-    exact = sorted(
-        {name for name in volets if version and name.rsplit("_", 1)[0] in families and _version_key(name) == version}
-    )
-    if exact:
-        # Volets may cite each other's templateIds (e.g. EP-MED-DM and CANCER-D2LM-FIN): the best fit wins.
-        return VoletChoice(exact[-1], alternatives=tuple(reversed(exact)) if len(exact) > 1 else ())
-    older = [name for name in candidates if version and _version_key(name) <= version]
-    chosen = (older or candidates)[-1]
-    if not version:
-        # No version declared: the document may follow any version; the best-matching one is kept.
-        return VoletChoice(chosen, alternatives=tuple(reversed(candidates)))
-    return VoletChoice(chosen, f"volet version {version} is not in the ruleset; checked against {chosen}")
 
 
 def _xpath_of(location: str) -> str:
@@ -206,10 +164,11 @@ def _run_one(
 
 def _run_volet(
     ruleset: LoadedRuleset, choice: VoletChoice, source: Any, document: CdaDocument, outcome: Outcome
-) -> None:
-    """Run the chosen volet; without a declared version, keep the version with the fewest errors."""
+) -> str:
+    """Run the chosen volet; with several candidates, keep the one with the fewest errors (returned)."""
     assert choice.name is not None
     best: Outcome | None = None
+    kept = choice.name
     for name in choice.alternatives or (choice.name,):
         attempt = Outcome()
         _run_one(ruleset, name, f"volet {name}", source, document, attempt)
@@ -219,13 +178,14 @@ def _run_volet(
             or (not attempt.not_run and errors < sum(f.severity is Severity.ERROR for f in best.findings))
             or (best.not_run and not attempt.not_run)
         ):
-            best = attempt
+            best, kept = attempt, name
         if not attempt.not_run and errors == 0:
             break
     assert best is not None
     outcome.findings.extend(best.findings)
     outcome.ran.extend(best.ran)
     outcome.not_run.extend(best.not_run)
+    return kept
 
 
 def _terminology_gaps(document: CdaDocument, ruleset: LoadedRuleset) -> list[str]:
@@ -251,25 +211,29 @@ def run(
 ) -> tuple[Outcome, CheckState]:
     outcome = Outcome()
     volets = ruleset.volets()
-    choice = choose_volet(document, volets)
+    choice = choose_volet(document, ruleset.volet_map())
     try:
         source = processor().parse_xml(xml_text=document.serialize().decode("utf-8"))
     except Exception as exc:  # Saxon's parser has its own limits (JAXP: 100 levels of elements)
         reason = f"Saxon could not read the document: {saxon_message(exc)}"
         outcome.findings.append(rules.finding("system.check-not-run", check="cda-schematron", reason=reason))
         return outcome, CheckState.NOT_RUN
-    if choice.name is None and choice.note:
-        outcome.findings.append(rules.finding("cda.volet-unknown", reason=choice.note))
+    if choice.name is None and not document.is_level1:
+        outcome.findings.append(rules.finding("cda.volet-unknown", reason=choice.reason))
     elif choice.name is not None:
         if choice.note:
             outcome.partial.append(choice.note)
-        gaps = list(_entry_gaps(volets[choice.name]))
+        kept = _run_volet(ruleset, choice, source, document, outcome)
+        gaps = list(_entry_gaps(volets.get(kept, {})))
         if gaps:
             outcome.partial.append(
-                f"volet {choice.name}: {len(gaps)} rule file(s) missing from the ruleset "
+                f"volet {kept}: {len(gaps)} rule file(s) missing from the ruleset "
                 f"({'; '.join(gaps[:3])}{' ...' if len(gaps) > 3 else ''})"
             )
-        _run_volet(ruleset, choice, source, document, outcome)
+        reason = choice.reason
+        if len(choice.alternatives) > 1:
+            reason += f"; best fit (fewest errors) of {', '.join(choice.alternatives)}"
+        outcome.findings.append(rules.finding("cda.volet", volet=kept, reason=reason))
     documents = _documents(document, ruleset)
     for profile in profiles_to_run:
         ctx.check_time()
