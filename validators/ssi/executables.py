@@ -1,23 +1,30 @@
-"""Executables wherever they hide, and polyglots: an executable or document starting inside a file.
+"""Executables and other formats wherever they hide: at the start of a file, inside it, in its regions.
 
-An executable is recognised by its own header (PE, ELF, Mach-O, Java class, shebang script, Windows
-shortcut), whatever the file's name, or by an extension Windows runs on a double click. The whole file
-is then searched, in blocks, for an executable or a PDF starting after offset 0 (an ELF after a PDF, a
-PE after a JPEG); each candidate is validated on its header fields so that random bytes in compressed
-data do not raise alarms. Zips hidden in other files are the archive check's (``validators.archive``,
-which also hands their members to the engine), so they are not looked for twice.
+An executable is recognised by its own header (PE, ELF, Mach-O thin or universal, Java class, shebang
+script, Windows shortcut), whatever the file's name, or by an extension Windows runs on a double click; a
+zip whose members are Java or Android code is a JAR/APK. The whole file is then searched, in blocks, for
+a format starting after offset 0 (``validators.ssi.signatures``: executables, Java classes, JARs, zip, 7z,
+RAR and CAB archives, PDFs), each candidate validated on its header so that random bytes in compressed data
+do not raise alarms; the regions of a PNG, JPEG or MP4 (chunks, segments, boxes: ``regions.py``) and what
+follows a PDF's ``%%EOF`` are looked at for scripts, which have no signature elsewhere. A zip that ends the
+file is the archive check's (``validators.archive`` reports that polyglot and checks its members).
 """
 
 from __future__ import annotations
 
 import re
 import struct
+import zipfile
 from collections.abc import Iterator
-from typing import ClassVar
+from typing import BinaryIO, ClassVar
 
 from validators import rules
 from validators.base import CheckContext, CheckResult, ProofFile, Validator
 from validators.model import CheckState, Finding, Location
+from validators.ssi.regions import region_starts
+from validators.ssi.signatures import Hidden, executable_kind, hidden_formats, jar_kind
+
+__all__ = ["ExecutablesValidator", "executable_kind", "hidden_formats"]
 
 BLOCK = 8 * 1024 * 1024
 OVERLAP = 4096  # a header cut between two blocks is seen whole in the next one
@@ -71,70 +78,30 @@ _ZIP_FAMILY = (
     "application/x-zip",
 )
 
-_LNK_HEADER = b"\x4c\x00\x00\x00\x01\x14\x02\x00\x00\x00\x00\x00\xc0\x00\x00\x00\x00\x00\x00\x46"
-_MACHO_MAGICS = (b"\xfe\xed\xfa\xce", b"\xfe\xed\xfa\xcf", b"\xce\xfa\xed\xfe", b"\xcf\xfa\xed\xfe")
-_SHEBANG = re.compile(rb"^#![ \t]*/[\x21-\x7e]+")
-# Searched with bytes.find (memchr speed), not one alternation regex: on 32 MiB of random bytes the
-# regex alone cost 0.5 s, most of the SSI stage's overhead over clamd.
-_CANDIDATE_TOKENS = (b"MZ", b"\x7fELF", b"%PDF-")
+_PDF_END = re.compile(rb"%%EOF[\r\n\t \x00]*")
+_ZIP_TAIL = 64 * 1024 + 22  # an end-of-central-directory record and the longest comment
+MAX_ZIP_NAMES = 100_000
+# Kinds that only a region start reveals (a shebang has no signature of its own elsewhere in a file).
+_REGION_KINDS = ("script (shebang)", "Windows shortcut (LNK)")
 
 
-def _pe_at(data: bytes, at: int) -> bool:
-    """A DOS header whose e_lfanew points at a PE/NE/LE signature."""
-    if len(data) < at + 0x40:
-        return False
-    pointer = struct.unpack_from("<I", data, at + 0x3C)[0]
-    if not 0x40 <= pointer <= 0x10000 or len(data) < at + pointer + 4:
-        return False
-    signature = data[at + pointer : at + pointer + 4]
-    return signature == b"PE\0\0" or signature[:2] in (b"NE", b"LE", b"LX")
+def _zip_ends_file(file: ProofFile) -> bool:
+    """Whether the file ends with a zip's end record: then the archive check finds and opens that zip."""
+    with file.open() as stream:
+        stream.seek(max(0, file.size - _ZIP_TAIL))
+        tail = stream.read(_ZIP_TAIL)
+    at = tail.rfind(b"PK\x05\x06")
+    return at >= 0 and len(tail) >= at + 22 and at + 22 + struct.unpack_from("<H", tail, at + 20)[0] == len(tail)
 
 
-def _elf_at(data: bytes, at: int) -> bool:
-    head = data[at : at + 7]
-    return len(head) == 7 and head[4] in (1, 2) and head[5] in (1, 2) and head[6] == 1
-
-
-def executable_kind(head: bytes) -> str | None:
-    """The kind of executable ``head`` starts with, or None."""
-    if head[:2] == b"MZ" and _pe_at(head, 0):
-        return "Windows (PE/MZ)"
-    if head[:4] == b"\x7fELF" and _elf_at(head, 0):
-        return "ELF"
-    if head[:4] in _MACHO_MAGICS:
-        return "Mach-O"
-    if head[:4] == b"\xca\xfe\xba\xbe":
-        return "Mach-O universal or Java class"
-    if head.startswith(_LNK_HEADER):
-        return "Windows shortcut (LNK)"
-    if _SHEBANG.match(head[:256]):
-        return "script (shebang)"
-    return None
-
-
-def _candidates(data: bytes) -> list[tuple[int, bytes]]:
-    """(offset, token) of every candidate header start in ``data``, in offset order."""
-    found: list[tuple[int, bytes]] = []
-    for token in _CANDIDATE_TOKENS:
-        at = data.find(token)
-        while at != -1:
-            found.append((at, token))
-            at = data.find(token, at + 1)
-    found.sort()
-    return found
-
-
-def hidden_formats(data: bytes, base: int, outer_is_pdf: bool) -> Iterator[tuple[str, int]]:
-    """(kind, absolute offset) of every validated format start after offset 0 in ``data``."""
-    for at, token in _candidates(data):
-        if base + at == 0:
-            continue
-        if token == b"MZ" and _pe_at(data, at):
-            yield "Windows executable", base + at
-        elif token == b"\x7fELF" and _elf_at(data, at):
-            yield "ELF executable", base + at
-        elif token == b"%PDF-" and not outer_is_pdf and base + at > 1024:
-            yield "PDF document", base + at
+def _zip_code_kind(file: ProofFile) -> str | None:
+    """JAR or APK, from the member names of a zip (its central directory; nothing is decompressed)."""
+    try:
+        with file.open() as stream, zipfile.ZipFile(stream) as archive:
+            names = archive.namelist()
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError, RuntimeError):
+        return None  # the archive check reports a broken zip
+    return jar_kind(names[:MAX_ZIP_NAMES])
 
 
 class ExecutablesValidator(Validator):
@@ -150,13 +117,16 @@ class ExecutablesValidator(Validator):
         head = file.head(4096)
         kind = executable_kind(head)
         declared = f" (named .{file.extension})" if file.extension else ""
+        zip_family = file.media_type.startswith(_ZIP_FAMILY) or head.startswith(b"PK\x03\x04")
+        if kind is None and zip_family:
+            kind = _zip_code_kind(file)
         if kind is not None:
             findings.append(rules.finding("ssi.executable", kind=kind, where=declared, evidence=kind))
         elif file.extension in RUNNABLE_EXTENSIONS:
             findings.append(
                 rules.finding("ssi.executable", kind=f".{file.extension}", where=" (runs when opened)")
             )
-        if kind is not None or file.media_type.startswith(_ZIP_FAMILY) or head.startswith(b"PK\x03\x04"):
+        if kind is not None or zip_family:
             return CheckResult(findings=findings)
         if file.size > MAX_SCAN_BYTES:
             return CheckResult(
@@ -165,27 +135,38 @@ class ExecutablesValidator(Validator):
                 detail=f"over {MAX_SCAN_BYTES} bytes: not searched for hidden formats",
             )
         outer = file.media_type.split("/")[-1] or "file"
-        for inner, offset in self._scan(file, ctx, head.startswith(b"%PDF-") or "pdf" in file.media_type):
+        outer_is_pdf = head.startswith(b"%PDF-") or "pdf" in file.media_type
+        zips = not _zip_ends_file(file)
+        for hidden, offset in self._scan(file, ctx, outer_is_pdf, zips):
+            findings += self._hidden_findings(hidden.kind, hidden.executable, offset, file.size, outer)
+        for kind_found, offset, where in self._region_scripts(file, ctx):
             findings.append(
                 rules.finding(
-                    "ssi.polyglot",
+                    "ssi.executable",
                     Location(span=(offset, file.size)),
-                    inner=inner,
-                    outer=outer,
-                    offset=str(offset),
+                    kind=kind_found,
+                    where=f" in the {where} at offset {offset} of this {outer}",
+                    evidence=kind_found,
                 )
             )
-            if "executable" in inner:
-                findings.append(
-                    rules.finding(
-                        "ssi.executable", kind=inner.split()[0], where=f" at offset {offset} of this {outer}"
-                    )
-                )
         return CheckResult(findings=findings)
 
     @staticmethod
-    def _scan(file: ProofFile, ctx: CheckContext, outer_is_pdf: bool) -> Iterator[tuple[str, int]]:
-        """The first hidden format of each kind, read block by block."""
+    def _hidden_findings(inner: str, executable: bool, offset: int, size: int, outer: str) -> list[Finding]:
+        found = [
+            rules.finding(
+                "ssi.polyglot", Location(span=(offset, size)), inner=inner, outer=outer, offset=str(offset)
+            )
+        ]
+        if executable:
+            found.append(
+                rules.finding("ssi.executable", kind=inner, where=f" at offset {offset} of this {outer}")
+            )
+        return found
+
+    @staticmethod
+    def _scan(file: ProofFile, ctx: CheckContext, outer_is_pdf: bool, zips: bool) -> Iterator[tuple[Hidden, int]]:
+        """The first hidden format of each family, read block by block (blocks overlap by a header's length)."""
         reported: set[str] = set()
         with file.open() as stream:
             base, carry = 0, b""
@@ -195,11 +176,42 @@ class ExecutablesValidator(Validator):
                 if not block:
                     return
                 data = carry + block
-                start = base - len(carry)
-                for inner, offset in hidden_formats(data, start, outer_is_pdf):
-                    family = inner.split()[0]
-                    if family not in reported and offset >= base - len(carry):
-                        reported.add(family)
-                        yield inner, offset
+                for hidden, offset in hidden_formats(data, base - len(carry), outer_is_pdf=outer_is_pdf, zips=zips):
+                    if hidden.family not in reported:
+                        reported.add(hidden.family)
+                        yield hidden, offset
                 carry = data[-OVERLAP:]
                 base += len(block)
+
+    @staticmethod
+    def _region_scripts(file: ProofFile, ctx: CheckContext) -> Iterator[tuple[str, int, str]]:
+        """Scripts and shortcuts at the start of a PNG chunk, a JPEG segment, an MP4 box or after a PDF's end."""
+        with file.open() as stream:
+            starts = list(region_starts(stream, file.size, ctx.check_time))
+            if file.head(5) == b"%PDF-":
+                starts += _after_pdf_ends(stream, ctx)
+            for offset, where in starts:
+                stream.seek(offset)
+                kind = executable_kind(stream.read(256))
+                if kind in _REGION_KINDS:
+                    yield kind, offset, where
+
+
+def _after_pdf_ends(stream: BinaryIO, ctx: CheckContext) -> list[tuple[int, str]]:
+    """Offsets of what follows each %%EOF of a PDF (incremental updates start with objects, not scripts)."""
+    starts: list[tuple[int, str]] = []
+    stream.seek(0)
+    base, carry = 0, b""
+    while len(starts) < 1000:
+        ctx.check_time()
+        block = stream.read(BLOCK)
+        if not block:
+            break
+        data = carry + block
+        for match in _PDF_END.finditer(data):
+            offset = base - len(carry) + match.end()
+            if match.end() < len(data) and (not starts or starts[-1][0] != offset):
+                starts.append((offset, "data after the PDF's end (%%EOF)"))
+        carry = data[-64:]
+        base += len(block)
+    return starts
