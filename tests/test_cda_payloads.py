@@ -143,8 +143,8 @@ def test_the_level1_body_keeps_its_conformance_finding() -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["cda-media-exe.xml", "cda-ed-deflate-pdf-js.xml", "cda-ed-df-zlib-elf.xml", "cda-ed-gz-svg.xml",
-     "cda-text-b64-html.xml", "cda-thumbnail-exe.xml"],
+    ["cda-media-exe.xml", "cda-extension-pdf-js.xml", "cda-ed-deflate-pdf-js.xml", "cda-ed-df-zlib-elf.xml",
+     "cda-ed-gz-svg.xml", "cda-text-b64-html.xml", "cda-thumbnail-exe.xml"],
 )
 def test_a_hostile_payload_is_caught_on_its_child_and_carried_by_the_document(name: str) -> None:
     case = next(c for c in hostile_content.CONTENT_GROUPS[0]() if c.name == name)

@@ -24,6 +24,7 @@ from fixtures.hostile_content import (
     png_with,
     rar5,
     seven_zip,
+    webp_with_chunk,
 )
 from validators.base import CheckContext, ProofFile
 from validators.ssi import executables, images, signatures
@@ -113,6 +114,8 @@ def _executable_rules(name: str, data: bytes, media_type: str) -> list[str]:
         ("a.mp4", mp4_with_free(SHEBANG), "video/mp4"),
         ("a.pdf", hostile.pdf() + SHEBANG, "application/pdf"),
         ("a.pdf", hostile.pdf() + SHEBANG + b"%%EOF\n", "application/pdf"),  # a fake end after the script
+        ("a.gif", hostile.gif(comment=SHEBANG), "image/gif"),
+        ("a.webp", webp_with_chunk(b"XTRA", SHEBANG), "image/webp"),
     ],
 )
 def test_a_script_at_the_start_of_an_embedded_region_is_an_executable(name: str, data: bytes, media_type: str) -> None:
@@ -121,6 +124,8 @@ def test_a_script_at_the_start_of_an_embedded_region_is_an_executable(name: str,
 
 def test_text_that_merely_quotes_a_shebang_is_not_a_script() -> None:
     png = png_with([(b"tEXt", b"Comment\0voir #!/bin/sh dans la doc")])
+    assert _executable_rules("a.gif", hostile.gif(comment=b"#!bonjour"), "image/gif") == []
+    assert _executable_rules("a.webp", webp_with_chunk(b"EXIF", b"#!"), "image/webp") == []
     update = hostile.pdf() + b"1 0 obj\n<< /Type /Catalog >>\nendobj\nstartxref\n0\n%%EOF\n"
     assert _executable_rules("a.png", png, "image/png") == []
     assert _executable_rules("a.pdf", update, "application/pdf") == []

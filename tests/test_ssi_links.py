@@ -121,6 +121,9 @@ def test_svg_ordinary_links_raise_nothing(body: str) -> None:
         (b'<img src="file://203.0.113.9/share/pixel.png">', "ssi.markup.file-link"),
         (b'<a href="ms-msdt:/id PCWDiagnostic">x</a>', "ssi.markup.javascript-url"),
         (b'<div style="background:url(\'vbscript:x\')">x</div>', "ssi.markup.javascript-url"),
+        (b'<meta http-equiv="Refresh" content="0; javascript:alert(1)">', "ssi.markup.javascript-url"),
+        (b'<iframe srcdoc="&lt;a href=&quot;file:///etc/passwd&quot;&gt;x&lt;/a&gt;"></iframe>',
+         "ssi.markup.file-link"),
     ],
 )
 def test_html_links(html: bytes, rule: str) -> None:

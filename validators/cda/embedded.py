@@ -102,10 +102,12 @@ def _owner(element: etree._Element) -> str:
 
 def _is_payload(element: etree._Element) -> bool:
     """An ED carrying a file: base64, the level-1 body, or inline markup of an active type."""
-    if not isinstance(element.tag, str) or not element.tag.startswith(f"{{{HL7_NS}}}"):
+    if not isinstance(element.tag, str):
         return False
     if (element.get("representation") or "").upper() == "B64":
-        return True
+        return True  # in any namespace: extension elements (lab:, pharm:...) are rendered too
+    if not element.tag.startswith(f"{{{HL7_NS}}}"):
+        return False
     parent = element.getparent()
     if _local(element) == "text" and parent is not None and parent.tag == f"{{{HL7_NS}}}nonXMLBody":
         return True

@@ -12,6 +12,7 @@ that rewrite an ``href`` (``<set>``/``<animate>``), in ``<meta http-equiv=refres
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterator
 from typing import Any, ClassVar
@@ -52,7 +53,6 @@ _URL_ATTRIBUTES = frozenset(
         "icon",
         "usemap",
         "profile",
-        "srcdoc",
     }
 )
 # Attributes followed as links (navigation). Elsewhere (src, poster, CSS url()...) a URL is loaded as a
@@ -64,7 +64,8 @@ _PICTURES = frozenset({"image", "feimage", "img"})  # their href is loaded as a 
 _XML_VALUE_LINKS = frozenset({"reference", "telecom"})
 _SMIL = frozenset({"set", "animate"})
 _SMIL_VALUES = ("to", "from", "by", "values")
-_REFRESH_URL = re.compile(r"url\s*=\s*['\"]?([^'\"]*)", re.IGNORECASE)
+# <meta http-equiv=refresh content="0; URL='x'">: after the delay, "URL=" is optional (HTML, 4.2.5.3).
+_REFRESH_URL = re.compile(r"^\s*[\d.]*\s*[;,]?\s*(?:url\s*=\s*)?['\"]?([^'\"]*)", re.IGNORECASE)
 _CSS_URL = re.compile(r"url\(\s*['\"]?([^'\")]*)", re.IGNORECASE)
 # Elements that fetch or embed what they point at when the document is displayed.
 _SVG_FETCHING = frozenset({"image", "use", "feimage", "script", "foreignobject", "iframe", "audio", "video"})
@@ -155,7 +156,19 @@ def _css_links(css: str, attribute: str, tag: str, where: Location) -> Iterator[
             yield finding
 
 
-def _attribute_findings(element: etree._Element, tag: str, kind: str, where: Location) -> Iterator[Finding]:
+def _srcdoc(document: str, where: Location) -> Iterator[Finding]:
+    """An iframe's srcdoc is a whole HTML document displayed in the page: judged like one (one level deep)."""
+    try:
+        root = html.fromstring(document.encode("utf-8"), parser=html.HTMLParser(no_network=True))
+    except (etree.ParserError, ValueError):
+        return
+    for finding in _active_content(root, "html", nested=True):
+        yield dataclasses.replace(finding, location=where)
+
+
+def _attribute_findings(
+    element: etree._Element, tag: str, kind: str, where: Location, nested: bool
+) -> Iterator[Finding]:
     for name, raw_value in element.attrib.items():
         attribute = _attribute_name(str(name))
         value = _value(raw_value)
@@ -163,6 +176,8 @@ def _attribute_findings(element: etree._Element, tag: str, kind: str, where: Loc
             yield rules.finding("ssi.markup.event-handler", where, attribute=attribute, element=tag)
         elif attribute == "style":
             yield from _css_links(value, "style", tag, where)
+        elif attribute == "srcdoc" and kind == "html" and not nested:
+            yield from _srcdoc(value, where)
         elif attribute in _URL_ATTRIBUTES:
             finding = _link_finding(
                 value, attribute, tag, where, navigation=attribute in _NAVIGATION and tag not in _PICTURES
@@ -182,7 +197,7 @@ def _attribute_findings(element: etree._Element, tag: str, kind: str, where: Loc
                 )
 
 
-def _active_content(root: etree._Element, kind: str) -> Iterator[Finding]:
+def _active_content(root: etree._Element, kind: str, nested: bool = False) -> Iterator[Finding]:
     """Scripts, handlers, dangerous links and external references of an SVG or HTML tree."""
     for element in root.iter():
         if not isinstance(element.tag, str):
@@ -212,7 +227,7 @@ def _active_content(root: etree._Element, kind: str) -> Iterator[Finding]:
                 finding = _link_finding(refresh[1], "content (refresh)", tag, where)
                 if finding is not None:
                     yield finding
-        yield from _attribute_findings(element, tag, kind, where)
+        yield from _attribute_findings(element, tag, kind, where, nested)
 
 
 def _xml_links(root: etree._Element) -> Iterator[Finding]:

@@ -186,6 +186,8 @@ def _pdf_text(value: Any) -> str | None:
     if isinstance(value, str):
         return value
     if isinstance(value, bytes):
+        if value[:2] in (b"\xfe\xff", b"\xff\xfe"):
+            return value.decode("utf-16", "replace")
         return value.decode("latin-1")
     return None
 

@@ -1,4 +1,5 @@
-"""Where content embedded in a container starts: PNG chunks, JPEG segments, MP4/QuickTime boxes.
+"""Where content embedded in a container starts: PNG chunks, JPEG segments, GIF extensions, RIFF chunks
+(WebP, AVI, WAV), MP4/QuickTime boxes.
 
 A script or shortcut hidden in a private PNG chunk, a JPEG APP segment or an MP4 ``free`` box starts at
 the beginning of that region, not at a random offset: the hidden-content search looks there for what
@@ -13,6 +14,7 @@ from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
 MAX_REGIONS = 10_000
+MAX_GIF_BYTES = 64 * 1024 * 1024  # GIF blocks are chained by one-byte lengths: walked in memory
 _PNG = b"\x89PNG\r\n\x1a\n"
 _JPEG = b"\xff\xd8\xff"
 _BMFF_CONTAINERS = frozenset({b"moov", b"udta", b"trak", b"mdia", b"minf", b"stbl", b"edts", b"dinf"})
@@ -55,6 +57,41 @@ def _jpeg(stream: BinaryIO, size: int) -> Iterator[tuple[int, str]]:
         at += 2 + length
 
 
+def _gif(stream: BinaryIO, size: int) -> Iterator[tuple[int, str]]:
+    data = _read_at(stream, 0, min(size, MAX_GIF_BYTES))
+    packed = data[10]
+    at = 13 + (3 << ((packed & 7) + 1) if packed & 0x80 else 0)
+    while at < len(data):
+        block = data[at]
+        if block == 0x21:
+            label = data[at + 1]
+            if label in (0x01, 0xFE, 0xFF):
+                yield at + 3, "GIF comment" if label == 0xFE else "GIF extension"
+            at = _gif_sub_blocks(data, at + 2)
+        elif block == 0x2C:
+            local = data[at + 9]
+            at = _gif_sub_blocks(data, at + 10 + (3 << ((local & 7) + 1) if local & 0x80 else 0) + 1)
+        else:
+            return  # the trailer, or a broken structure
+
+
+def _gif_sub_blocks(data: bytes, at: int) -> int:
+    while at < len(data) and data[at]:
+        at += 1 + data[at]
+    return at + 1
+
+
+def _riff(stream: BinaryIO, start: int, end: int, depth: int = 0) -> Iterator[tuple[int, str]]:
+    at = start
+    while at + 8 <= end:
+        kind, length = struct.unpack("<4sI", _read_at(stream, at, 8))
+        if kind == b"LIST" and depth < 2:
+            yield from _riff(stream, at + 12, min(end, at + 8 + length), depth + 1)
+        else:
+            yield at + 8, f"RIFF '{kind.decode('latin-1')}' chunk"
+        at += 8 + length + (length & 1)
+
+
 def _bmff(stream: BinaryIO, start: int, end: int, depth: int = 0) -> Iterator[tuple[int, str]]:
     at = start
     while at + 8 <= end:
@@ -82,6 +119,10 @@ def region_starts(stream: BinaryIO, size: int, check_time: Callable[[], None]) -
         walk = _jpeg(stream, size)
     elif head[4:8] == b"ftyp":
         walk = _bmff(stream, 0, size)
+    elif head[:6] in (b"GIF87a", b"GIF89a"):
+        walk = _gif(stream, size)
+    elif head[:4] == b"RIFF":
+        walk = _riff(stream, 12, size)
     else:
         return
     try:
