@@ -16,7 +16,7 @@ import re
 import struct
 import zipfile
 from collections.abc import Iterator
-from typing import BinaryIO, ClassVar
+from typing import ClassVar
 
 from validators import rules
 from validators.base import CheckContext, CheckResult, ProofFile, Validator
@@ -81,6 +81,7 @@ _ZIP_FAMILY = (
 _PDF_END = re.compile(rb"%%EOF[\r\n\t \x00]*")
 _ZIP_TAIL = 64 * 1024 + 22  # an end-of-central-directory record and the longest comment
 MAX_ZIP_NAMES = 100_000
+MAX_PDF_ENDS = 1000
 # Kinds that only a region start reveals (a shebang has no signature of its own elsewhere in a file).
 _REGION_KINDS = ("script (shebang)", "Windows shortcut (LNK)")
 
@@ -137,9 +138,11 @@ class ExecutablesValidator(Validator):
         outer = file.media_type.split("/")[-1] or "file"
         outer_is_pdf = head.startswith(b"%PDF-") or "pdf" in file.media_type
         zips = not _zip_ends_file(file)
-        for hidden, offset in self._scan(file, ctx, outer_is_pdf, zips):
+        pdf_ends: list[tuple[int, str]] = []
+        ends = pdf_ends if head.startswith(b"%PDF-") else None
+        for hidden, offset in self._scan(file, ctx, outer_is_pdf, zips, ends):
             findings += self._hidden_findings(hidden.kind, hidden.executable, offset, file.size, outer)
-        for kind_found, offset, where in self._region_scripts(file, ctx):
+        for kind_found, offset, where in self._region_scripts(file, ctx, pdf_ends):
             findings.append(
                 rules.finding(
                     "ssi.executable",
@@ -165,8 +168,12 @@ class ExecutablesValidator(Validator):
         return found
 
     @staticmethod
-    def _scan(file: ProofFile, ctx: CheckContext, outer_is_pdf: bool, zips: bool) -> Iterator[tuple[Hidden, int]]:
-        """The first hidden format of each family, read block by block (blocks overlap by a header's length)."""
+    def _scan(
+        file: ProofFile, ctx: CheckContext, outer_is_pdf: bool, zips: bool, pdf_ends: list[tuple[int, str]] | None
+    ) -> Iterator[tuple[Hidden, int]]:
+        """The first hidden format of each family, read block by block (blocks overlap by a header's length).
+
+        For a PDF, the offset after each %%EOF is noted in ``pdf_ends`` on the way (a region start)."""
         reported: set[str] = set()
         with file.open() as stream:
             base, carry = 0, b""
@@ -176,20 +183,23 @@ class ExecutablesValidator(Validator):
                 if not block:
                     return
                 data = carry + block
-                for hidden, offset in hidden_formats(data, base - len(carry), outer_is_pdf=outer_is_pdf, zips=zips):
+                start = base - len(carry)
+                for hidden, offset in hidden_formats(data, start, outer_is_pdf=outer_is_pdf, zips=zips):
                     if hidden.family not in reported:
                         reported.add(hidden.family)
                         yield hidden, offset
+                if pdf_ends is not None:
+                    _note_pdf_ends(data, start, pdf_ends)
                 carry = data[-OVERLAP:]
                 base += len(block)
 
     @staticmethod
-    def _region_scripts(file: ProofFile, ctx: CheckContext) -> Iterator[tuple[str, int, str]]:
+    def _region_scripts(
+        file: ProofFile, ctx: CheckContext, pdf_ends: list[tuple[int, str]]
+    ) -> Iterator[tuple[str, int, str]]:
         """Scripts and shortcuts at the start of a PNG chunk, a JPEG segment, an MP4 box or after a PDF's end."""
         with file.open() as stream:
-            starts = list(region_starts(stream, file.size, ctx.check_time))
-            if file.head(5) == b"%PDF-":
-                starts += _after_pdf_ends(stream, ctx)
+            starts = [*region_starts(stream, file.size, ctx.check_time), *pdf_ends]
             for offset, where in starts:
                 stream.seek(offset)
                 kind = executable_kind(stream.read(256))
@@ -197,21 +207,10 @@ class ExecutablesValidator(Validator):
                     yield kind, offset, where
 
 
-def _after_pdf_ends(stream: BinaryIO, ctx: CheckContext) -> list[tuple[int, str]]:
-    """Offsets of what follows each %%EOF of a PDF (incremental updates start with objects, not scripts)."""
-    starts: list[tuple[int, str]] = []
-    stream.seek(0)
-    base, carry = 0, b""
-    while len(starts) < 1000:
-        ctx.check_time()
-        block = stream.read(BLOCK)
-        if not block:
-            break
-        data = carry + block
-        for match in _PDF_END.finditer(data):
-            offset = base - len(carry) + match.end()
-            if match.end() < len(data) and (not starts or starts[-1][0] != offset):
-                starts.append((offset, "data after the PDF's end (%%EOF)"))
-        carry = data[-64:]
-        base += len(block)
-    return starts
+def _note_pdf_ends(data: bytes, start: int, pdf_ends: list[tuple[int, str]]) -> None:
+    """Offsets of what follows each %%EOF (incremental updates start with objects, never with scripts)."""
+    for match in _PDF_END.finditer(data):
+        offset = start + match.end()
+        known = {at for at, _ in pdf_ends[-4:]}  # blocks overlap: the same end may be seen twice
+        if match.end() < len(data) and offset not in known and len(pdf_ends) < MAX_PDF_ENDS:
+            pdf_ends.append((offset, "data after the PDF's end (%%EOF)"))
