@@ -71,6 +71,20 @@ def test_formulas_are_judged_under_every_delimiter(csv_text: str, lines: list[in
     assert sorted({f.location.line for f in found.findings}) == lines
 
 
+@pytest.mark.parametrize(
+    ("name", "data", "formula"),
+    [
+        ("export.txt", "date\tmontant\r\nx\t=1+cmd|' /C calc'!A0\r\n".encode("utf-16"), True),
+        ("export.txt", b"a\tb\nc\t@SUM(A1)\n", True),
+        ("journal.txt", b"===== debut =====\nligne\n-- fin\n", False),
+        ("journal.log", b"=== x\tcolonne\nseule ligne sans tabulation\n", False),
+    ],
+)
+def test_a_tab_separated_text_is_judged_like_a_spreadsheet_export(name: str, data: bytes, formula: bool) -> None:
+    result = text.TextValidator().check(_file(name, data, "text/plain"), CheckContext())
+    assert ("ssi.text.formula-injection" in {f.rule for f in result.findings}) is formula
+
+
 def test_a_formula_is_reported_once_whatever_the_split() -> None:
     found = formulas.scan("=cmd|' /C calc'!A0\n")
     assert len(found.findings) == 1

@@ -138,6 +138,13 @@ def test_a_zip_ending_the_file_is_left_to_the_archive_check_and_one_inside_it_is
     assert _executable_rules("a.mp4", mp4_with_free(inner) + box(b"free", bytes(8)), "video/mp4") == ["ssi.polyglot"]
 
 
+def test_a_zip_comment_is_searched_and_an_empty_one_is_not_a_finding() -> None:
+    commented = hostile_content.zip_commented({"capture.png": hostile.png(4, 4)}, b"notes " + hostile.pe())
+    assert _executable_rules("a.zip", commented, "application/zip") == ["ssi.executable", "ssi.polyglot"]
+    plain = hostile_content.zip_commented({"capture.png": hostile.png(4, 4)}, b"export du 2 mars")
+    assert _executable_rules("a.zip", plain, "application/zip") == []
+
+
 def test_random_and_compressed_bytes_hold_no_hidden_format() -> None:
     rng = random.Random(4)
     for _ in range(4):

@@ -86,13 +86,29 @@ MAX_PDF_ENDS = 1000
 _REGION_KINDS = ("script (shebang)", "Windows shortcut (LNK)")
 
 
-def _zip_ends_file(file: ProofFile) -> bool:
-    """Whether the file ends with a zip's end record: then the archive check finds and opens that zip."""
+def _zip_comment(file: ProofFile) -> bytes | None:
+    """The comment of the zip that ends the file (b"" when empty), or None when no zip ends it.
+
+    A zip ending the file is the archive check's (it finds it, even appended to another format, and checks
+    its members); its comment is no member: only this search looks into it."""
     with file.open() as stream:
         stream.seek(max(0, file.size - _ZIP_TAIL))
         tail = stream.read(_ZIP_TAIL)
     at = tail.rfind(b"PK\x05\x06")
-    return at >= 0 and len(tail) >= at + 22 and at + 22 + struct.unpack_from("<H", tail, at + 20)[0] == len(tail)
+    while at >= 0:
+        if len(tail) >= at + 22 and at + 22 + struct.unpack_from("<H", tail, at + 20)[0] == len(tail):
+            return tail[at + 22 :]
+        at = tail.rfind(b"PK\x05\x06", 0, at)  # the comment itself may hold the signature
+    return None
+
+
+def _hidden_in_comment(comment: bytes, at: int, outer: str) -> list[Finding]:
+    kind = executable_kind(comment[:4096])
+    where = f" in the zip comment of this {outer}"
+    found = [rules.finding("ssi.executable", kind=kind, where=where, evidence=kind)] if kind else []
+    for hidden, offset in hidden_formats(comment, 1):  # base 1: a format at the comment's start counts
+        found += ExecutablesValidator.hidden_findings(hidden, at + offset - 1, at + len(comment), outer)
+    return found
 
 
 def _zip_code_kind(file: ProofFile) -> str | None:
@@ -127,6 +143,10 @@ class ExecutablesValidator(Validator):
             findings.append(
                 rules.finding("ssi.executable", kind=f".{file.extension}", where=" (runs when opened)")
             )
+        outer = file.media_type.split("/")[-1] or "file"
+        comment = _zip_comment(file) if file.size else None
+        if comment and zip_family and kind is None:  # elsewhere the whole-file search below covers it
+            findings += _hidden_in_comment(comment, file.size - len(comment), outer)
         if kind is not None or zip_family:
             return CheckResult(findings=findings)
         if file.size > MAX_SCAN_BYTES:
@@ -135,13 +155,12 @@ class ExecutablesValidator(Validator):
                 state=CheckState.NOT_RUN,
                 detail=f"over {MAX_SCAN_BYTES} bytes: not searched for hidden formats",
             )
-        outer = file.media_type.split("/")[-1] or "file"
         outer_is_pdf = head.startswith(b"%PDF-") or "pdf" in file.media_type
-        zips = not _zip_ends_file(file)
+        zips = comment is None
         pdf_ends: list[tuple[int, str]] = []
         ends = pdf_ends if head.startswith(b"%PDF-") else None
         for hidden, offset in self._scan(file, ctx, outer_is_pdf, zips, ends):
-            findings += self._hidden_findings(hidden.kind, hidden.executable, offset, file.size, outer)
+            findings += self.hidden_findings(hidden, offset, file.size, outer)
         for kind_found, offset, where in self._region_scripts(file, ctx, pdf_ends):
             findings.append(
                 rules.finding(
@@ -155,15 +174,17 @@ class ExecutablesValidator(Validator):
         return CheckResult(findings=findings)
 
     @staticmethod
-    def _hidden_findings(inner: str, executable: bool, offset: int, size: int, outer: str) -> list[Finding]:
+    def hidden_findings(hidden: Hidden, offset: int, size: int, outer: str) -> list[Finding]:
         found = [
             rules.finding(
-                "ssi.polyglot", Location(span=(offset, size)), inner=inner, outer=outer, offset=str(offset)
+                "ssi.polyglot", Location(span=(offset, size)), inner=hidden.kind, outer=outer, offset=str(offset)
             )
         ]
-        if executable:
+        if hidden.executable:
             found.append(
-                rules.finding("ssi.executable", kind=inner, where=f" at offset {offset} of this {outer}")
+                rules.finding(
+                    "ssi.executable", kind=hidden.executable_kind, where=f" at offset {offset} of this {outer}"
+                )
             )
         return found
 

@@ -68,12 +68,27 @@ class FormulaScan:
     complete: bool = True
 
 
-def scan(text: str, check_time: Callable[[], None] = lambda: None, max_cells: int = MAX_CELLS) -> FormulaScan:
+def tab_separated(text: str, sample: int = 50) -> bool:
+    """Whether a text that is not named CSV is a table a spreadsheet would split on tabs: Excel's "Unicode
+    text" and "Text (tab delimited)" exports are .txt files whose lines all hold the same number of tabs."""
+    head = text[: 64 * 1024].splitlines()[: sample + 1]
+    lines = [line for line in head[:sample] if line.strip()]  # one more read: the slice may cut the last
+    tabs = {line.count("\t") for line in lines}
+    return len(lines) >= 2 and len(tabs) == 1 and min(tabs) >= 1
+
+
+def scan(
+    text: str,
+    check_time: Callable[[], None] = lambda: None,
+    max_cells: int = MAX_CELLS,
+    delimiters: tuple[str, ...] = tuple(DELIMITERS),
+) -> FormulaScan:
     """Formula cells of ``text`` read under each delimiter; one finding per line whatever the split."""
     result = FormulaScan()
     seen: set[int] = set()
     lines = text.splitlines(keepends=True)  # split once, read four times (a quoted field spans lines)
-    for delimiter, label in DELIMITERS.items():
+    for delimiter in delimiters:
+        label = DELIMITERS[delimiter]
         for line, column, kind in _formula_cells(lines, delimiter, check_time, result, max_cells):
             if line in seen:
                 continue

@@ -232,15 +232,17 @@ def _hidden_in(content: bytes, where: str, outer: str) -> list[Finding]:
     if kind is not None:
         found.append(rules.finding("ssi.executable", kind=kind, where=f" in the {where} (compressed)", evidence=kind))
     families: set[str] = set()
-    for hidden, _ in hidden_formats(content, 1):  # base 1: a format at the chunk's start counts too
+    for hidden, offset in hidden_formats(content, 1):  # base 1: a format at the chunk's start counts too
         if hidden.family in families or (kind is not None and hidden.executable):
             continue
         families.add(hidden.family)
         found.append(
-            rules.finding("ssi.polyglot", inner=hidden.kind, outer=outer, offset=f"{where} (compressed)")
+            rules.finding("ssi.polyglot", inner=hidden.kind, outer=f"{outer} ({where}, compressed)",
+                          offset=str(offset - 1))
         )
         if hidden.executable:
-            found.append(rules.finding("ssi.executable", kind=hidden.kind, where=f" in the {where} (compressed)"))
+            found.append(rules.finding("ssi.executable", kind=hidden.executable_kind,
+                                       where=f" in the {where} (compressed)"))
     return found
 
 

@@ -37,6 +37,11 @@ class Hidden:
     family: str  # one report per family and file: "macho", "zip"...
     executable: bool
 
+    @property
+    def executable_kind(self) -> str:
+        """The kind as ssi.executable words it ("a {kind} executable"): "Mach-O", "Java class"."""
+        return self.kind.removesuffix(" executable")
+
 
 def pe_at(data: bytes, at: int) -> bool:
     """A DOS header whose e_lfanew points at a PE/NE/LE signature."""

@@ -13,7 +13,7 @@ from typing import ClassVar
 from validators import rules
 from validators.base import CheckContext, CheckResult, FileTooLargeError, ProofFile, Validator
 from validators.model import CheckState, Finding, Location
-from validators.ssi.formulas import MAX_CELLS, scan
+from validators.ssi.formulas import DELIMITERS, MAX_CELLS, scan, tab_separated
 
 MAX_TEXT_BYTES = 64 * 1024 * 1024
 MAX_FINDINGS_PER_RULE = 20
@@ -149,8 +149,13 @@ class TextValidator(Validator):
         ctx.check_time()
         findings += escape_findings(text)
         findings += bidi_findings(text)
+        delimiters: tuple[str, ...] = ()
         if file.extension in _CSV_EXTENSIONS or file.media_type in _CSV_TYPES:
-            formulas = scan(text, ctx.check_time)
+            delimiters = tuple(DELIMITERS)
+        elif tab_separated(text):
+            delimiters = ("\t",)  # a .txt table opens in a spreadsheet split on tabs
+        if delimiters:
+            formulas = scan(text, ctx.check_time, delimiters=delimiters)
             findings += formulas.findings
             if not formulas.complete:
                 return CheckResult(
