@@ -145,6 +145,22 @@ def test_a_zip_comment_is_searched_and_an_empty_one_is_not_a_finding() -> None:
     assert _executable_rules("a.zip", plain, "application/zip") == []
 
 
+def test_an_archive_s_members_are_not_hidden_formats_of_the_archive() -> None:
+    """A tar holds its members' bytes as they are: a PDF or a zip member is the archive check's child,
+    not a polyglot of the tar."""
+    import io
+    import tarfile
+
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as archive:
+        for name, data in (("rapport.pdf", hostile.pdf()), ("captures.zip", hostile.zip_of({"a.png": b"x"}))):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    assert _executable_rules("preuves.tar", out.getvalue(), "application/x-tar") == []
+    assert _executable_rules("preuves.bin", out.getvalue(), "application/octet-stream") == []  # "ustar" header
+
+
 def test_random_and_compressed_bytes_hold_no_hidden_format() -> None:
     rng = random.Random(4)
     for _ in range(4):

@@ -68,6 +68,19 @@ RUNNABLE_EXTENSIONS = frozenset(
         "xbap",
     }
 )
+# Archives whose members are the archive checks' business (each member is checked as a child): their
+# raw bytes hold their members' headers (a tar of PDFs holds "%PDF-"), which are no hidden formats.
+_OTHER_ARCHIVES = (
+    "application/x-tar",
+    "application/x-7z-compressed",
+    "application/x-rar",
+    "application/vnd.rar",
+    "application/gzip",
+    "application/x-gzip",
+    "application/x-bzip2",
+    "application/x-xz",
+    "application/vnd.ms-cab-compressed",
+)
 # Containers whose members are their business (zip-based formats): appended-data checks do not apply.
 _ZIP_FAMILY = (
     "application/zip",
@@ -147,7 +160,7 @@ class ExecutablesValidator(Validator):
         comment = _zip_comment(file) if file.size else None
         if comment and zip_family and kind is None:  # elsewhere the whole-file search below covers it
             findings += _hidden_in_comment(comment, file.size - len(comment), outer)
-        if kind is not None or zip_family:
+        if kind is not None or zip_family or file.media_type.startswith(_OTHER_ARCHIVES) or head[257:262] == b"ustar":
             return CheckResult(findings=findings)
         if file.size > MAX_SCAN_BYTES:
             return CheckResult(
