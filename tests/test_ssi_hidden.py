@@ -159,6 +159,8 @@ def test_an_archive_s_members_are_not_hidden_formats_of_the_archive() -> None:
             archive.addfile(info, io.BytesIO(data))
     assert _executable_rules("preuves.tar", out.getvalue(), "application/x-tar") == []
     assert _executable_rules("preuves.bin", out.getvalue(), "application/octet-stream") == []  # "ustar" header
+    ole = hostile.compound_file({"__substg1.0_37010102": hostile.pdf().ljust(4096, b"\0")})
+    assert _executable_rules("message.msg", ole, "application/vnd.ms-outlook") == []
 
 
 def test_random_and_compressed_bytes_hold_no_hidden_format() -> None:

@@ -91,12 +91,19 @@ _ZIP_FAMILY = (
     "application/x-zip",
 )
 
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _PDF_END = re.compile(rb"%%EOF[\r\n\t \x00]*")
 _ZIP_TAIL = 64 * 1024 + 22  # an end-of-central-directory record and the longest comment
 MAX_ZIP_NAMES = 100_000
 MAX_PDF_ENDS = 1000
 # Kinds that only a region start reveals (a shebang has no signature of its own elsewhere in a file).
 _REGION_KINDS = ("script (shebang)", "Windows shortcut (LNK)")
+
+
+def _other_container(media_type: str, head: bytes) -> bool:
+    """Archives and OLE compound files (Outlook .msg, legacy Office) store their members' bytes as they are;
+    the archive, e-mail and office checks hand those members over as children."""
+    return media_type.startswith(_OTHER_ARCHIVES) or head[257:262] == b"ustar" or head.startswith(_OLE_MAGIC)
 
 
 def _zip_comment(file: ProofFile) -> bytes | None:
@@ -160,7 +167,7 @@ class ExecutablesValidator(Validator):
         comment = _zip_comment(file) if file.size else None
         if comment and zip_family and kind is None:  # elsewhere the whole-file search below covers it
             findings += _hidden_in_comment(comment, file.size - len(comment), outer)
-        if kind is not None or zip_family or file.media_type.startswith(_OTHER_ARCHIVES) or head[257:262] == b"ustar":
+        if kind is not None or zip_family or _other_container(file.media_type, head):
             return CheckResult(findings=findings)
         if file.size > MAX_SCAN_BYTES:
             return CheckResult(
