@@ -8,7 +8,7 @@ import pytest
 
 from fixtures import hostile
 from validators.base import CheckContext, DeadlineExceededError, ProofFile
-from validators.ssi import executables, images, pdf, text
+from validators.ssi import executables, formulas, images, pdf, text
 
 
 def _file(name: str, data: bytes, media_type: str = "application/octet-stream") -> ProofFile:
@@ -28,10 +28,82 @@ def _file(name: str, data: bytes, media_type: str = "application/octet-stream") 
         ("25,00", False),
         ("- suite du traitement", False),
         ("Dupont", False),
+        ("\t=1+1", True),
+        ("\r\n@SUM(A1:A2)", True),
+        ("-2+3+cmd|' /C calc'!A0", True),
+        ("-A1*10", True),
+        ("+$B$2", True),
+        ("-R1C1", True),
+        ("+=cmd", True),
+        ("\ufe66cmd|x", True),
+        ("\uff0dHYPERLINK(\"http://x\")", True),
+        ("'=1+1", False),
+        ("-12,5", False),
+        ("-1 234,56", False),
+        ("+33-1-42-51-51-51", False),
+        ("+33 (0)1 42 51 51 51", False),
+        ("@ 10h", False),
+        ("-", False),
+        ("=", False),
+        ("-COVID19 négatif", False),
+        ("", False),
     ],
 )
 def test_formula_cells(cell: str, dangerous: bool) -> None:
-    assert (text.formula_kind(cell) is not None) is dangerous
+    assert (formulas.formula_kind(cell) is not None) is dangerous
+
+
+@pytest.mark.parametrize(
+    ("csv_text", "lines"),
+    [
+        ("date,acte\n2026-03-02,25\nDupont;=cmd|' /C calc'!A0;0\n", [3]),
+        ("nom,montant\nDupont\t@SUM(A1)\n", [2]),
+        ('nom;montant\nDupont|=HYPERLINK("https://x")\n', [2]),
+        ("nom;montant\nDupont|-2+3+cmd\n", []),
+        ('nom;lien\n"Dupont; Marie";"=HYPERLINK(""https://x/?""&A1)"\n', [2]),
+        ('a;b\n"ligne\nsuite";=1+1\n', [3]),
+        ("acte;montant\nconsultation;-12,5;-3;+33 6 12 34 56 78\n", []),
+    ],
+)
+def test_formulas_are_judged_under_every_delimiter(csv_text: str, lines: list[int]) -> None:
+    found = formulas.scan(csv_text)
+    assert found.complete
+    assert sorted({f.location.line for f in found.findings}) == lines
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "formula"),
+    [
+        ("export.txt", "date\tmontant\r\nx\t=1+cmd|' /C calc'!A0\r\n".encode("utf-16"), True),
+        ("export.txt", b"a\tb\nc\t@SUM(A1)\n", True),
+        ("journal.txt", b"===== debut =====\nligne\n-- fin\n", False),
+        ("journal.log", b"=== x\tcolonne\nseule ligne sans tabulation\n", False),
+    ],
+)
+def test_a_tab_separated_text_is_judged_like_a_spreadsheet_export(name: str, data: bytes, formula: bool) -> None:
+    result = text.TextValidator().check(_file(name, data, "text/plain"), CheckContext())
+    assert ("ssi.text.formula-injection" in {f.rule for f in result.findings}) is formula
+
+
+def test_a_formula_is_reported_once_whatever_the_split() -> None:
+    found = formulas.scan("=cmd|' /C calc'!A0\n")
+    assert len(found.findings) == 1
+
+
+def test_a_csv_over_the_cell_bound_is_not_passed() -> None:
+    many = "-1;-2;-3;-4\n" * 1000
+    assert formulas.scan(many, max_cells=100).complete is False
+    result = text.TextValidator().check(
+        _file("grand.csv", ("=1+1;" * 10 + "\n").encode() * 200_000, "text/csv"), CheckContext()
+    )
+    assert result.state.value in ("ran", "not_run")
+    if result.state.value == "not_run":
+        assert "cells" in (result.detail or "")
+
+
+def test_a_huge_quoted_field_does_not_hide_the_cells_after_it() -> None:
+    data = 'a;b\n"' + "x" * 300_000 + '";=1+1\n'
+    assert [f.location.line for f in formulas.scan(data).findings] == [2]
 
 
 @pytest.mark.parametrize(

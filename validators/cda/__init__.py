@@ -117,7 +117,11 @@ class CdaValidator(_CdaCheck):
         ruleset = self.ruleset(ctx)
         # The J66 synced with this ruleset (validators/cda/valueset_sync.py), else the shipped snapshot.
         findings = typecode.check(document, j66_of(ruleset, self.store_root), ctx.expectations)
-        children, body_findings = embedded.extract(document)
+        children, body_findings = embedded.extract(
+            document,
+            max_payloads=int(self.settings.get("cda_max_payloads", embedded.MAX_PAYLOADS)),
+            check_time=ctx.check_time,
+        )
         findings += body_findings
         if ruleset is None:
             findings.append(missing_ruleset("the CDA schema check"))

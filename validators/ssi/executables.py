@@ -1,23 +1,30 @@
-"""Executables wherever they hide, and polyglots: an executable or document starting inside a file.
+"""Executables and other formats wherever they hide: at the start of a file, inside it, in its regions.
 
-An executable is recognised by its own header (PE, ELF, Mach-O, Java class, shebang script, Windows
-shortcut), whatever the file's name, or by an extension Windows runs on a double click. The whole file
-is then searched, in blocks, for an executable or a PDF starting after offset 0 (an ELF after a PDF, a
-PE after a JPEG); each candidate is validated on its header fields so that random bytes in compressed
-data do not raise alarms. Zips hidden in other files are the archive check's (``validators.archive``,
-which also hands their members to the engine), so they are not looked for twice.
+An executable is recognised by its own header (PE, ELF, Mach-O thin or universal, Java class, shebang
+script, Windows shortcut), whatever the file's name, or by an extension Windows runs on a double click; a
+zip whose members are Java or Android code is a JAR/APK. The whole file is then searched, in blocks, for
+a format starting after offset 0 (``validators.ssi.signatures``: executables, Java classes, JARs, zip, 7z,
+RAR and CAB archives, PDFs), each candidate validated on its header so that random bytes in compressed data
+do not raise alarms; the regions of a PNG, JPEG or MP4 (chunks, segments, boxes: ``regions.py``) and what
+follows a PDF's ``%%EOF`` are looked at for scripts, which have no signature elsewhere. A zip that ends the
+file is the archive check's (``validators.archive`` reports that polyglot and checks its members).
 """
 
 from __future__ import annotations
 
 import re
 import struct
+import zipfile
 from collections.abc import Iterator
 from typing import ClassVar
 
 from validators import rules
 from validators.base import CheckContext, CheckResult, ProofFile, Validator
 from validators.model import CheckState, Finding, Location
+from validators.ssi.regions import region_starts
+from validators.ssi.signatures import Hidden, executable_kind, hidden_formats, jar_kind
+
+__all__ = ["ExecutablesValidator", "executable_kind", "hidden_formats"]
 
 BLOCK = 8 * 1024 * 1024
 OVERLAP = 4096  # a header cut between two blocks is seen whole in the next one
@@ -61,6 +68,19 @@ RUNNABLE_EXTENSIONS = frozenset(
         "xbap",
     }
 )
+# Archives whose members are the archive checks' business (each member is checked as a child): their
+# raw bytes hold their members' headers (a tar of PDFs holds "%PDF-"), which are no hidden formats.
+_OTHER_ARCHIVES = (
+    "application/x-tar",
+    "application/x-7z-compressed",
+    "application/x-rar",
+    "application/vnd.rar",
+    "application/gzip",
+    "application/x-gzip",
+    "application/x-bzip2",
+    "application/x-xz",
+    "application/vnd.ms-cab-compressed",
+)
 # Containers whose members are their business (zip-based formats): appended-data checks do not apply.
 _ZIP_FAMILY = (
     "application/zip",
@@ -71,70 +91,54 @@ _ZIP_FAMILY = (
     "application/x-zip",
 )
 
-_LNK_HEADER = b"\x4c\x00\x00\x00\x01\x14\x02\x00\x00\x00\x00\x00\xc0\x00\x00\x00\x00\x00\x00\x46"
-_MACHO_MAGICS = (b"\xfe\xed\xfa\xce", b"\xfe\xed\xfa\xcf", b"\xce\xfa\xed\xfe", b"\xcf\xfa\xed\xfe")
-_SHEBANG = re.compile(rb"^#![ \t]*/[\x21-\x7e]+")
-# Searched with bytes.find (memchr speed), not one alternation regex: on 32 MiB of random bytes the
-# regex alone cost 0.5 s, most of the SSI stage's overhead over clamd.
-_CANDIDATE_TOKENS = (b"MZ", b"\x7fELF", b"%PDF-")
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+_PDF_END = re.compile(rb"%%EOF[\r\n\t \x00]*")
+_ZIP_TAIL = 64 * 1024 + 22  # an end-of-central-directory record and the longest comment
+MAX_ZIP_NAMES = 100_000
+MAX_PDF_ENDS = 1000
+# Kinds that only a region start reveals (a shebang has no signature of its own elsewhere in a file).
+_REGION_KINDS = ("script (shebang)", "Windows shortcut (LNK)")
 
 
-def _pe_at(data: bytes, at: int) -> bool:
-    """A DOS header whose e_lfanew points at a PE/NE/LE signature."""
-    if len(data) < at + 0x40:
-        return False
-    pointer = struct.unpack_from("<I", data, at + 0x3C)[0]
-    if not 0x40 <= pointer <= 0x10000 or len(data) < at + pointer + 4:
-        return False
-    signature = data[at + pointer : at + pointer + 4]
-    return signature == b"PE\0\0" or signature[:2] in (b"NE", b"LE", b"LX")
+def _other_container(media_type: str, head: bytes) -> bool:
+    """Archives and OLE compound files (Outlook .msg, legacy Office) store their members' bytes as they are;
+    the archive, e-mail and office checks hand those members over as children."""
+    return media_type.startswith(_OTHER_ARCHIVES) or head[257:262] == b"ustar" or head.startswith(_OLE_MAGIC)
 
 
-def _elf_at(data: bytes, at: int) -> bool:
-    head = data[at : at + 7]
-    return len(head) == 7 and head[4] in (1, 2) and head[5] in (1, 2) and head[6] == 1
+def _zip_comment(file: ProofFile) -> bytes | None:
+    """The comment of the zip that ends the file (b"" when empty), or None when no zip ends it.
 
-
-def executable_kind(head: bytes) -> str | None:
-    """The kind of executable ``head`` starts with, or None."""
-    if head[:2] == b"MZ" and _pe_at(head, 0):
-        return "Windows (PE/MZ)"
-    if head[:4] == b"\x7fELF" and _elf_at(head, 0):
-        return "ELF"
-    if head[:4] in _MACHO_MAGICS:
-        return "Mach-O"
-    if head[:4] == b"\xca\xfe\xba\xbe":
-        return "Mach-O universal or Java class"
-    if head.startswith(_LNK_HEADER):
-        return "Windows shortcut (LNK)"
-    if _SHEBANG.match(head[:256]):
-        return "script (shebang)"
+    A zip ending the file is the archive check's (it finds it, even appended to another format, and checks
+    its members); its comment is no member: only this search looks into it."""
+    with file.open() as stream:
+        stream.seek(max(0, file.size - _ZIP_TAIL))
+        tail = stream.read(_ZIP_TAIL)
+    at = tail.rfind(b"PK\x05\x06")
+    while at >= 0:
+        if len(tail) >= at + 22 and at + 22 + struct.unpack_from("<H", tail, at + 20)[0] == len(tail):
+            return tail[at + 22 :]
+        at = tail.rfind(b"PK\x05\x06", 0, at)  # the comment itself may hold the signature
     return None
 
 
-def _candidates(data: bytes) -> list[tuple[int, bytes]]:
-    """(offset, token) of every candidate header start in ``data``, in offset order."""
-    found: list[tuple[int, bytes]] = []
-    for token in _CANDIDATE_TOKENS:
-        at = data.find(token)
-        while at != -1:
-            found.append((at, token))
-            at = data.find(token, at + 1)
-    found.sort()
+def _hidden_in_comment(comment: bytes, at: int, outer: str) -> list[Finding]:
+    kind = executable_kind(comment[:4096])
+    where = f" in the zip comment of this {outer}"
+    found = [rules.finding("ssi.executable", kind=kind, where=where, evidence=kind)] if kind else []
+    for hidden, offset in hidden_formats(comment, 1):  # base 1: a format at the comment's start counts
+        found += ExecutablesValidator.hidden_findings(hidden, at + offset - 1, at + len(comment), outer)
     return found
 
 
-def hidden_formats(data: bytes, base: int, outer_is_pdf: bool) -> Iterator[tuple[str, int]]:
-    """(kind, absolute offset) of every validated format start after offset 0 in ``data``."""
-    for at, token in _candidates(data):
-        if base + at == 0:
-            continue
-        if token == b"MZ" and _pe_at(data, at):
-            yield "Windows executable", base + at
-        elif token == b"\x7fELF" and _elf_at(data, at):
-            yield "ELF executable", base + at
-        elif token == b"%PDF-" and not outer_is_pdf and base + at > 1024:
-            yield "PDF document", base + at
+def _zip_code_kind(file: ProofFile) -> str | None:
+    """JAR or APK, from the member names of a zip (its central directory; nothing is decompressed)."""
+    try:
+        with file.open() as stream, zipfile.ZipFile(stream) as archive:
+            names = archive.namelist()
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError, RuntimeError):
+        return None  # the archive check reports a broken zip
+    return jar_kind(names[:MAX_ZIP_NAMES])
 
 
 class ExecutablesValidator(Validator):
@@ -150,13 +154,20 @@ class ExecutablesValidator(Validator):
         head = file.head(4096)
         kind = executable_kind(head)
         declared = f" (named .{file.extension})" if file.extension else ""
+        zip_family = file.media_type.startswith(_ZIP_FAMILY) or head.startswith(b"PK\x03\x04")
+        if kind is None and zip_family:
+            kind = _zip_code_kind(file)
         if kind is not None:
             findings.append(rules.finding("ssi.executable", kind=kind, where=declared, evidence=kind))
         elif file.extension in RUNNABLE_EXTENSIONS:
             findings.append(
                 rules.finding("ssi.executable", kind=f".{file.extension}", where=" (runs when opened)")
             )
-        if kind is not None or file.media_type.startswith(_ZIP_FAMILY) or head.startswith(b"PK\x03\x04"):
+        outer = file.media_type.split("/")[-1] or "file"
+        comment = _zip_comment(file) if file.size else None
+        if comment and zip_family and kind is None:  # elsewhere the whole-file search below covers it
+            findings += _hidden_in_comment(comment, file.size - len(comment), outer)
+        if kind is not None or zip_family or _other_container(file.media_type, head):
             return CheckResult(findings=findings)
         if file.size > MAX_SCAN_BYTES:
             return CheckResult(
@@ -164,28 +175,46 @@ class ExecutablesValidator(Validator):
                 state=CheckState.NOT_RUN,
                 detail=f"over {MAX_SCAN_BYTES} bytes: not searched for hidden formats",
             )
-        outer = file.media_type.split("/")[-1] or "file"
-        for inner, offset in self._scan(file, ctx, head.startswith(b"%PDF-") or "pdf" in file.media_type):
+        outer_is_pdf = head.startswith(b"%PDF-") or "pdf" in file.media_type
+        zips = comment is None
+        pdf_ends: list[tuple[int, str]] = []
+        ends = pdf_ends if head.startswith(b"%PDF-") else None
+        for hidden, offset in self._scan(file, ctx, outer_is_pdf, zips, ends):
+            findings += self.hidden_findings(hidden, offset, file.size, outer)
+        for kind_found, offset, where in self._region_scripts(file, ctx, pdf_ends):
             findings.append(
                 rules.finding(
-                    "ssi.polyglot",
+                    "ssi.executable",
                     Location(span=(offset, file.size)),
-                    inner=inner,
-                    outer=outer,
-                    offset=str(offset),
+                    kind=kind_found,
+                    where=f" in the {where} at offset {offset} of this {outer}",
+                    evidence=kind_found,
                 )
             )
-            if "executable" in inner:
-                findings.append(
-                    rules.finding(
-                        "ssi.executable", kind=inner.split()[0], where=f" at offset {offset} of this {outer}"
-                    )
-                )
         return CheckResult(findings=findings)
 
     @staticmethod
-    def _scan(file: ProofFile, ctx: CheckContext, outer_is_pdf: bool) -> Iterator[tuple[str, int]]:
-        """The first hidden format of each kind, read block by block."""
+    def hidden_findings(hidden: Hidden, offset: int, size: int, outer: str) -> list[Finding]:
+        found = [
+            rules.finding(
+                "ssi.polyglot", Location(span=(offset, size)), inner=hidden.kind, outer=outer, offset=str(offset)
+            )
+        ]
+        if hidden.executable:
+            found.append(
+                rules.finding(
+                    "ssi.executable", kind=hidden.executable_kind, where=f" at offset {offset} of this {outer}"
+                )
+            )
+        return found
+
+    @staticmethod
+    def _scan(
+        file: ProofFile, ctx: CheckContext, outer_is_pdf: bool, zips: bool, pdf_ends: list[tuple[int, str]] | None
+    ) -> Iterator[tuple[Hidden, int]]:
+        """The first hidden format of each family, read block by block (blocks overlap by a header's length).
+
+        For a PDF, the offset after each %%EOF is noted in ``pdf_ends`` on the way (a region start)."""
         reported: set[str] = set()
         with file.open() as stream:
             base, carry = 0, b""
@@ -196,10 +225,33 @@ class ExecutablesValidator(Validator):
                     return
                 data = carry + block
                 start = base - len(carry)
-                for inner, offset in hidden_formats(data, start, outer_is_pdf):
-                    family = inner.split()[0]
-                    if family not in reported and offset >= base - len(carry):
-                        reported.add(family)
-                        yield inner, offset
+                for hidden, offset in hidden_formats(data, start, outer_is_pdf=outer_is_pdf, zips=zips):
+                    if hidden.family not in reported:
+                        reported.add(hidden.family)
+                        yield hidden, offset
+                if pdf_ends is not None:
+                    _note_pdf_ends(data, start, pdf_ends)
                 carry = data[-OVERLAP:]
                 base += len(block)
+
+    @staticmethod
+    def _region_scripts(
+        file: ProofFile, ctx: CheckContext, pdf_ends: list[tuple[int, str]]
+    ) -> Iterator[tuple[str, int, str]]:
+        """Scripts and shortcuts at the start of a PNG chunk, a JPEG segment, an MP4 box or after a PDF's end."""
+        with file.open() as stream:
+            starts = [*region_starts(stream, file.size, ctx.check_time), *pdf_ends]
+            for offset, where in starts:
+                stream.seek(offset)
+                kind = executable_kind(stream.read(256))
+                if kind in _REGION_KINDS:
+                    yield kind, offset, where
+
+
+def _note_pdf_ends(data: bytes, start: int, pdf_ends: list[tuple[int, str]]) -> None:
+    """Offsets of what follows each %%EOF (incremental updates start with objects, never with scripts)."""
+    for match in _PDF_END.finditer(data):
+        offset = start + match.end()
+        known = {at for at, _ in pdf_ends[-4:]}  # blocks overlap: the same end may be seen twice
+        if match.end() < len(data) and offset not in known and len(pdf_ends) < MAX_PDF_ENDS:
+            pdf_ends.append((offset, "data after the PDF's end (%%EOF)"))

@@ -1,6 +1,11 @@
 """Images: pixel bombs (read from the header, before any decoding), data after the end marker, and
 markup or script hidden in comments and metadata chunks. PNG, JPEG and GIF are walked structure by
 structure; other formats get their dimensions from Pillow's header parser (no pixel is decoded).
+
+PNG's compressed ancillary chunks (iCCP colour profiles, zTXt and iTXt text) are inflated under a bound
+per chunk and per image, as viewers do when the image is opened: past it the chunk is a decompression
+bomb. What they inflate to is searched like the rest of a file (markup, executables, archives), since the
+raw-byte search cannot see through the compression.
 """
 
 from __future__ import annotations
@@ -16,10 +21,13 @@ from typing import Any, ClassVar
 from validators import rules
 from validators.base import CheckContext, CheckResult, ProofFile, Validator
 from validators.model import CheckState, Finding
+from validators.ssi.signatures import executable_kind, hidden_formats
 
 DEFAULT_MAX_MEGAPIXELS = 100.0  # an 8K screen is 33 megapixels
 MAX_IMAGE_BYTES = 512 * 1024 * 1024
-MAX_TEXT_CHUNK = 1024 * 1024  # compressed text chunks are inflated at most this far
+MAX_TEXT_CHUNK = 1024 * 1024  # text of a GIF comment kept for the markup search
+MAX_CHUNK_INFLATE = 16 * 1024 * 1024  # one iCCP/zTXt/iTXt chunk (ICC profiles stay under a few MB)
+MAX_IMAGE_INFLATE = 64 * 1024 * 1024  # all compressed chunks of one image
 MAX_PADDING = 16  # some encoders pad with a few zero bytes after the end marker
 _MARKUP = re.compile(
     rb"<\s*script|<\?php|<%[@=]\s|javascript:|vbscript:|<\s*iframe|<\s*object|<\s*embed|<\s*html|on(?:load|error)\s*=",
@@ -36,6 +44,13 @@ class ImageFacts:
     end: int | None = None  # offset just after the end marker
     marker: str = ""
     texts: list[tuple[str, bytes]] = field(default_factory=list)  # (where, text)
+    inflated: list[tuple[str, bytes]] = field(default_factory=list)  # (where, content of a compressed chunk)
+    bombs: list[str] = field(default_factory=list)  # chunks that inflate past the bound
+    inflate_left: int = MAX_IMAGE_INFLATE
+
+
+class _ChunkBomb(Exception):
+    pass
 
 
 class _Malformed(Exception):
@@ -50,8 +65,8 @@ def _png(data: bytes) -> ImageFacts:
         body = data[at + 8 : at + 8 + length]
         if kind == b"IHDR" and len(body) >= 8:
             facts.width, facts.height = struct.unpack_from(">II", body)
-        elif kind in _PNG_TEXT_CHUNKS:
-            facts.texts.append((f"PNG {kind.decode()} chunk", _png_text(kind, body)))
+        elif kind in _PNG_TEXT_CHUNKS or kind == b"iCCP":
+            _png_metadata(kind, body, facts)
         elif kind == b"acTL" and len(body) >= 4:
             facts.frames = max(1, struct.unpack_from(">I", body)[0])
         at += 12 + length
@@ -61,23 +76,39 @@ def _png(data: bytes) -> ImageFacts:
     raise _Malformed("no IEND chunk")
 
 
-def _png_text(kind: bytes, body: bytes) -> bytes:
-    if kind == b"zTXt":
-        keyword, _, rest = body.partition(b"\0")
-        return keyword + b" " + _inflate(rest[1:])
-    if kind == b"iTXt":
-        keyword, _, rest = body.partition(b"\0")
-        if rest[:1] == b"\x01":  # compressed iTXt: skip flag, method, language, translated keyword
-            parts = rest[2:].split(b"\0", 2)
-            return keyword + b" " + (_inflate(parts[2]) if len(parts) == 3 else b"")
-    return body
-
-
-def _inflate(data: bytes) -> bytes:
+def _png_metadata(kind: bytes, body: bytes, facts: ImageFacts) -> None:
+    where = f"PNG {kind.decode()} chunk"
+    keyword, _, rest = body.partition(b"\0")
+    packed: bytes | None = None
+    if kind in (b"zTXt", b"iCCP"):
+        packed = rest[1:]  # after the compression method byte
+    elif kind == b"iTXt" and rest[:1] == b"\x01":  # compressed: flag, method, language, translated keyword
+        parts = rest[2:].split(b"\0", 2)
+        packed = parts[2] if len(parts) == 3 else b""
+    if packed is None:
+        facts.texts.append((where, body))
+        return
     try:
-        return zlib.decompressobj().decompress(data, MAX_TEXT_CHUNK)
+        content = _inflate(packed, min(MAX_CHUNK_INFLATE, facts.inflate_left))
+    except _ChunkBomb:
+        facts.bombs.append(where)
+        return
+    facts.inflate_left -= len(content)
+    facts.inflated.append((where, content))
+    if kind != b"iCCP":
+        facts.texts.append((where, keyword + b" " + content))
+
+
+def _inflate(data: bytes, limit: int) -> bytes:
+    """The chunk's content; a broken stream gives what inflated (viewers show no more than that)."""
+    unpacker = zlib.decompressobj()
+    try:
+        out = unpacker.decompress(data, limit + 1)
     except zlib.error:
         return b""
+    if len(out) > limit or unpacker.unconsumed_tail:
+        raise _ChunkBomb
+    return out
 
 
 def _jpeg(data: bytes) -> ImageFacts:
@@ -194,6 +225,27 @@ def _markup_hits(texts: list[tuple[str, bytes]]) -> Iterator[tuple[str, str]]:
             yield where, match.group().decode("latin-1").lower()
 
 
+def _hidden_in(content: bytes, where: str, outer: str) -> list[Finding]:
+    """Executables and archives in what a compressed chunk inflates to (invisible to the raw-byte search)."""
+    found: list[Finding] = []
+    kind = executable_kind(content[:4096])
+    if kind is not None:
+        found.append(rules.finding("ssi.executable", kind=kind, where=f" in the {where} (compressed)", evidence=kind))
+    families: set[str] = set()
+    for hidden, offset in hidden_formats(content, 1):  # base 1: a format at the chunk's start counts too
+        if hidden.family in families or (kind is not None and hidden.executable):
+            continue
+        families.add(hidden.family)
+        found.append(
+            rules.finding("ssi.polyglot", inner=hidden.kind, outer=f"{outer} ({where}, compressed)",
+                          offset=str(offset - 1))
+        )
+        if hidden.executable:
+            found.append(rules.finding("ssi.executable", kind=hidden.executable_kind,
+                                       where=f" in the {where} (compressed)"))
+    return found
+
+
 class ImagesValidator(Validator):
     name: ClassVar[str] = "ssi-image"
     rules: ClassVar[tuple[str, ...]] = (
@@ -201,6 +253,9 @@ class ImagesValidator(Validator):
         "ssi.image.trailing-data",
         "ssi.image.markup",
         "ssi.image.unparsed",
+        "ssi.image.chunk-bomb",
+        "ssi.executable",
+        "ssi.polyglot",
     )
     timeout: ClassVar[float] = 60.0
 
@@ -266,4 +321,9 @@ class ImagesValidator(Validator):
                 )
         for where, pattern in sorted(set(_markup_hits(facts.texts))):
             findings.append(rules.finding("ssi.image.markup", chunk=where, pattern=pattern, evidence=pattern))
+        for where in sorted(set(facts.bombs)):
+            findings.append(rules.finding("ssi.image.chunk-bomb", chunk=where, limit=str(MAX_CHUNK_INFLATE)))
+        for where, content in facts.inflated:
+            ctx.check_time()
+            findings += _hidden_in(content, where, file.media_type.split("/")[-1] or "image")
         return CheckResult(findings=findings)

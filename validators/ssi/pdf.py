@@ -22,11 +22,13 @@ from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject, NameObj
 from validators import rules
 from validators.base import CheckContext, CheckResult, DeadlineExceededError, Embedded, ProofFile, Validator
 from validators.model import Finding
+from validators.ssi.links import classify, shown
 
 MAX_DEPTH = 100  # direct nesting of arrays/dictionaries; real producers stay under ~10
 MAX_OBJECTS = 2_000_000
 MAX_EMBEDDED_FILES = 32
 MAX_EMBEDDED_BYTES = 64 * 1024 * 1024
+MAX_LINK_TARGETS = 20  # distinct dangerous link targets listed; the others are counted under "…"
 MAX_PDF_BYTES = 1024 * 1024 * 1024
 _EVIDENCE_OBJECTS = 5
 
@@ -151,7 +153,7 @@ def _inspect(reader: PdfReader, obj_num: int, item: DictionaryObject, seen: _Obs
     elif action in _EXTERNAL_ACTIONS:
         seen.add("ssi.pdf.external-action", obj_num, action=action.lstrip("/"))
     elif action == "/URI":
-        seen.uri_count += 1
+        _note_uri(reader, item, obj_num, seen)
     elif action == "/RichMediaExecute":
         seen.add("ssi.pdf.rich-media", obj_num, kind="RichMediaExecute")
     if "/OpenAction" in keys:
@@ -178,6 +180,30 @@ def _inspect(reader: PdfReader, obj_num: int, item: DictionaryObject, seen: _Obs
     if isinstance(item, StreamObject) and str(_raw(item, "/Type")) == "/EmbeddedFile":
         seen.embedded_streams.setdefault(obj_num, "")
         seen.add("ssi.pdf.embedded-file", obj_num, where="embedded file stream")
+
+
+def _pdf_text(value: Any) -> str | None:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bytes):
+        if value[:2] in (b"\xfe\xff", b"\xff\xfe"):
+            return value.decode("utf-16", "replace")
+        return value.decode("latin-1")
+    return None
+
+
+def _note_uri(reader: PdfReader, action: DictionaryObject, obj_num: int, seen: _Observations) -> None:
+    """A URI action: a web link is information; javascript:, data:, file: and UNC targets are errors."""
+    target = _pdf_text(_resolve(reader, _raw(action, "/URI")))
+    danger = classify(target) if target is not None else None
+    if target is None or danger is None:
+        seen.uri_count += 1
+        return
+    listed = {dict(params).get("target") for rule_id, params in seen.hits if rule_id == "ssi.pdf.dangerous-link"}
+    where = shown(target)
+    if where not in listed and len(listed) >= MAX_LINK_TARGETS:
+        where = "…"
+    seen.add("ssi.pdf.dangerous-link", obj_num, scheme=danger.scheme, target=where)
 
 
 def _note_file_spec(reader: PdfReader, spec: DictionaryObject, seen: _Observations) -> None:
@@ -254,6 +280,7 @@ class PdfValidator(Validator):
         "ssi.pdf.xfa",
         "ssi.pdf.external-action",
         "ssi.pdf.uri",
+        "ssi.pdf.dangerous-link",
         "ssi.pdf.obfuscated-name",
         "ssi.pdf.encrypted",
         "ssi.pdf.parser-trap",

@@ -1,12 +1,10 @@
-"""Text that attacks its reader: CSV formula injection, terminal escape sequences, bidi controls, and
-names that hide characters (on every file, whatever its type).
+"""Text that attacks its reader: CSV formula injection (``formulas.py``), terminal escape sequences, bidi
+controls, and names that hide characters (on every file, whatever its type).
 """
 
 from __future__ import annotations
 
 import codecs
-import csv
-import io
 import re
 import unicodedata
 from collections.abc import Iterator
@@ -15,6 +13,7 @@ from typing import ClassVar
 from validators import rules
 from validators.base import CheckContext, CheckResult, FileTooLargeError, ProofFile, Validator
 from validators.model import CheckState, Finding, Location
+from validators.ssi.formulas import DELIMITERS, MAX_CELLS, scan, tab_separated
 
 MAX_TEXT_BYTES = 64 * 1024 * 1024
 MAX_FINDINGS_PER_RULE = 20
@@ -47,9 +46,6 @@ _ESCAPE = re.compile(
     r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[PX^_][^\x1b]*(?:\x1b\\)?|.)|[\x80-\x9f]",
     re.DOTALL,
 )
-_FORMULA_START = "=+-@\t\r\uff1d\uff0b\uff0d\uff20"
-_NUMBER = re.compile(r"^[+-]?\s*[\d\s.,]*\d[\d\s.,]*%?$")
-_FORMULA_SHAPE = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*\s*\(|\||!|[A-Za-z]{1,3}\$?\d+")
 
 
 def _escape_kind(sequence: str) -> str:
@@ -93,36 +89,6 @@ def bidi_findings(text: str) -> Iterator[Finding]:
         )
 
 
-def formula_kind(cell: str) -> str | None:
-    """Why a spreadsheet would evaluate ``cell`` as a formula, or None for plain values."""
-    stripped = cell.lstrip(" \"'")
-    if not stripped or stripped[0] not in _FORMULA_START:
-        return None
-    if _NUMBER.match(stripped):
-        return None  # -12.5, +33 6 12 34 56 78, 25,00
-    first = stripped[0]
-    if first in "=\uff1d@\uff20":
-        return f"starts with {first!r}"
-    if _FORMULA_SHAPE.search(stripped):
-        return f"starts with {first!r} followed by a formula"
-    return None
-
-
-def formula_findings(text: str, delimiter: str) -> Iterator[Finding]:
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    reported = 0
-    for row_number, row in enumerate(reader, start=1):
-        for column, cell in enumerate(row, start=1):
-            kind = formula_kind(cell)
-            if kind is not None:
-                yield rules.finding(
-                    "ssi.text.formula-injection", Location(line=row_number, column=column), kind=kind
-                )
-                reported += 1
-                if reported >= MAX_FINDINGS_PER_RULE:
-                    return
-
-
 def name_findings(name: str) -> Iterator[Finding]:
     for char in name:
         if char in BIDI_CONTROLS:
@@ -146,11 +112,6 @@ def _decode(data: bytes) -> str:
     except UnicodeDecodeError:
         # Logs from Windows tools are often cp1252 (its 0x80-0x9F are printable there, not C1 controls).
         return data.decode("cp1252", "replace")
-
-
-def _delimiter(text: str) -> str:
-    first = text.split("\n", 1)[0]
-    return max(",;\t|", key=first.count)
 
 
 class TextValidator(Validator):
@@ -188,7 +149,18 @@ class TextValidator(Validator):
         ctx.check_time()
         findings += escape_findings(text)
         findings += bidi_findings(text)
+        delimiters: tuple[str, ...] = ()
         if file.extension in _CSV_EXTENSIONS or file.media_type in _CSV_TYPES:
-            delimiter = "\t" if file.extension == "tsv" else _delimiter(text)
-            findings += formula_findings(text, delimiter)
+            delimiters = tuple(DELIMITERS)
+        elif tab_separated(text):
+            delimiters = ("\t",)  # a .txt table opens in a spreadsheet split on tabs
+        if delimiters:
+            formulas = scan(text, ctx.check_time, delimiters=delimiters)
+            findings += formulas.findings
+            if not formulas.complete:
+                return CheckResult(
+                    findings=findings,
+                    state=CheckState.NOT_RUN,
+                    detail=f"over {MAX_CELLS} cells or not readable as CSV: formulas not all inspected",
+                )
         return CheckResult(findings=findings)
