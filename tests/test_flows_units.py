@@ -54,6 +54,7 @@ def test_settings_survive_the_environment_round_trip(tmp_path: Path) -> None:
 
 def _hold(directory: str, seconds: float) -> None:
     with slot(Path(directory), 1):
+        (Path(directory) / "held").touch()  # the lock is taken: only now may the test try its own
         time.sleep(seconds)
 
 
@@ -62,9 +63,8 @@ def test_the_check_slot_is_shared_between_processes_and_freed_on_exit(tmp_path: 
     holder.start()
     try:
         deadline = time.monotonic() + 20
-        while not list(tmp_path.glob("slot-*.lock")) and time.monotonic() < deadline:
+        while not (tmp_path / "held").exists() and time.monotonic() < deadline:
             time.sleep(0.05)
-        time.sleep(0.5)
         with pytest.raises(SlotTimeoutError), slot(tmp_path, 1, timeout=0.5):
             pass
     finally:
