@@ -6,10 +6,16 @@ finding is an error, else ``error`` when a check could not run, else ``warning``
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
+
+# A finding's message parameter: what its template shows (a count, a name, a limit), never a full
+# personal identifier or document content. Kept beside the rendered message so it can be re-rendered in
+# French and compared in tests.
+ParamValue = str | int | float
+Params = tuple[tuple[str, ParamValue], ...]
 
 
 class Severity(StrEnum):
@@ -69,6 +75,20 @@ class Location:
             "time": self.time,
         }
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Location:
+        span, region = data.get("span"), data.get("region")
+        return cls(
+            page=data.get("page"),
+            line=data.get("line"),
+            column=data.get("column"),
+            xpath=data.get("xpath"),
+            span=(int(span[0]), int(span[1])) if span is not None else None,
+            region=(int(region[0]), int(region[1]), int(region[2]), int(region[3])) if region is not None else None,
+            entry=data.get("entry"),
+            time=data.get("time"),
+        )
+
     def sort_key(self) -> tuple[Any, ...]:
         return (
             self.entry or "",
@@ -90,6 +110,9 @@ class Finding:
     """One observation about a file or a package, tied to a catalogued rule.
 
     ``evidence`` is for masked values only: never a full personal identifier or document content.
+    ``message`` is the English text; ``params`` the values its template was filled with; ``message_fr``
+    the same from the rule's French template (None when the rule has none, or the finding was read from
+    a document that kept no parameters).
     """
 
     rule: str
@@ -97,6 +120,8 @@ class Finding:
     message: str
     location: Location = NO_LOCATION
     evidence: str | None = None
+    params: Params = ()
+    message_fr: str | None = None
 
     @property
     def family(self) -> str:
@@ -109,14 +134,34 @@ class Finding:
     def sort_key(self) -> tuple[Any, ...]:
         return (self.rule, self.location.sort_key(), self.severity.value, self.message, self.evidence or "")
 
+    @property
+    def message_in_french(self) -> str:
+        """The French message where there is one, else the English (what a French reader is shown)."""
+        return self.message_fr if self.message_fr is not None else self.message
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "rule": self.rule,
             "severity": self.severity.value,
             "message": self.message,
+            "message_fr": self.message_fr,
+            "params": dict(self.params),
             "location": self.location.to_dict(),
             "evidence": self.evidence,
         }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Finding:
+        """The finding of ``to_dict``; ``params`` is required (a caller upgrades older shapes first)."""
+        return cls(
+            rule=str(data["rule"]),
+            severity=Severity(data["severity"]),
+            message=str(data["message"]),
+            location=Location.from_dict(data.get("location") or {}),
+            evidence=data.get("evidence"),
+            params=tuple(data["params"].items()),
+            message_fr=data.get("message_fr"),
+        )
 
 
 def status_of(findings: Iterable[Finding], checks: Iterable[CheckRun] = ()) -> Status:
@@ -152,6 +197,10 @@ class CheckRun:
         if self.detail:
             out["detail"] = self.detail
         return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CheckRun:
+        return cls(name=str(data["name"]), state=CheckState(data["status"]), detail=data.get("detail") or None)
 
 
 @dataclass(frozen=True)
@@ -189,6 +238,18 @@ class FileVerdict:
             "children": [c.to_dict() for c in self.children],
         }
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> FileVerdict:
+        return cls(
+            path=str(data["path"]),
+            sha256=str(data["sha256"]),
+            size=int(data["size"]),
+            media_type=str(data["media_type"]),
+            checks=tuple(CheckRun.from_dict(c) for c in data["checks"]),
+            findings=tuple(Finding.from_dict(f) for f in data["findings"]),
+            children=tuple(FileVerdict.from_dict(c) for c in data.get("children") or ()),
+        )
+
 
 @dataclass(frozen=True)
 class ProofVerdict:
@@ -209,6 +270,15 @@ class ProofVerdict:
             "findings": [f.to_dict() for f in self.findings],
             "files": [f.to_dict() for f in self.files],
         }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ProofVerdict:
+        return cls(
+            id=str(data["id"]),
+            id_as_written=str(data["id_as_written"]),
+            files=tuple(FileVerdict.from_dict(f) for f in data["files"]),
+            findings=tuple(Finding.from_dict(f) for f in data.get("findings") or ()),
+        )
 
 
 @dataclass(frozen=True)
@@ -235,6 +305,20 @@ class PackageInfo:
             "software_version": self.software_version,
             "complete": self.complete,
         }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PackageInfo:
+        return cls(
+            name=str(data["name"]),
+            sha256=str(data["sha256"]),
+            source=str(data["source"]),
+            referential=str(data["referential"]),
+            profiles=tuple(str(p) for p in data["profiles"]),
+            publisher=data.get("publisher"),
+            software=data.get("software"),
+            software_version=data.get("software_version"),
+            complete=bool(data.get("complete", False)),
+        )
 
 
 @dataclass(frozen=True)
@@ -290,7 +374,7 @@ class PackageVerdict:
     def flatten(self, fields: Sequence[str] = ("rule", "path")) -> list[list[Any]]:
         """One row per finding, for tests that read as one line (frictionless style).
 
-        Known fields: rule, severity, path, proof, message, evidence.
+        Known fields: rule, severity, path, proof, message, message_fr, params, evidence.
         """
         rows: list[list[Any]] = []
 
@@ -301,6 +385,8 @@ class PackageVerdict:
                 "path": path,
                 "proof": proof,
                 "message": finding.message,
+                "message_fr": finding.message_fr,
+                "params": dict(finding.params),
                 "evidence": finding.evidence,
             }
             rows.append([values[f] for f in fields])
@@ -339,6 +425,8 @@ __all__ = [
     "Location",
     "PackageInfo",
     "PackageVerdict",
+    "ParamValue",
+    "Params",
     "ProofVerdict",
     "Provenance",
     "Severity",

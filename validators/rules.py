@@ -9,7 +9,9 @@ A rule id is never reused for another meaning; a renamed rule keeps its old id u
 
 from __future__ import annotations
 
+import math
 import string
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -17,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from validators.model import NO_LOCATION, Finding, Location, Severity
+from validators.model import NO_LOCATION, Finding, Location, ParamValue, Severity
 
 FAMILIES = ("package", "format", "ssi", "pii", "cda", "system")
 
@@ -37,6 +39,15 @@ class Rule:
     @property
     def family(self) -> str:
         return self.id.split(".", 1)[0]
+
+    def text(self, field: str, language: str = "fr") -> str:
+        """``title``, ``message``, ``why`` or ``fix`` in ``language`` ("fr" falls back to English)."""
+        if language == "fr":
+            french = dict(self.fr).get(field)
+            if french is not None:
+                return french
+        text: str = getattr(self, field)
+        return text
 
     @property
     def placeholders(self) -> frozenset[str]:
@@ -119,6 +130,32 @@ def get(rule_id: str) -> Rule:
         raise UnknownRuleError(rule_id) from None
 
 
+def param_value(value: Any) -> ParamValue:
+    """A template parameter as kept in a finding: str, int or float as given, anything else as its text.
+
+    The text is what the template shows for it (``format(value, "")``), so the rendered message is the
+    same either way; a bool or a non-finite float becomes text too (JSON has no place for NaN).
+    """
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, str | int):
+        return value
+    if isinstance(value, float) and math.isfinite(value):
+        return value
+    return format(value, "")
+
+
+def render(template: str, params: Mapping[str, Any]) -> str:
+    """``template`` filled with ``params``; a placeholder without a value stays as ``{name}``."""
+    return string.Formatter().vformat(template, (), _Lenient(params))
+
+
+def french(rule: Rule, params: Mapping[str, Any]) -> str | None:
+    """The rule's French message filled with ``params``, or None when the rule has no French text."""
+    template = dict(rule.fr).get("message")
+    return render(template, params) if template is not None else None
+
+
 def finding(
     rule_id: str,
     location: Location = NO_LOCATION,
@@ -127,16 +164,19 @@ def finding(
     evidence: str | None = None,
     **params: Any,
 ) -> Finding:
-    """Build a finding of a catalogued rule, its message rendered from the rule's template.
+    """Build a finding of a catalogued rule, its messages rendered from the rule's templates.
 
-    ``params`` fill the template; never pass a full personal identifier or document content.
+    ``params`` fill the templates and are kept in the finding (those the template names, no other):
+    never pass a full personal identifier or document content.
     """
     rule = get(rule_id)
-    message = string.Formatter().vformat(rule.message, (), _Lenient(params))
+    kept = {name: param_value(params[name]) for name in sorted(rule.placeholders) if name in params}
     return Finding(
         rule=rule.id,
         severity=severity or rule.severity,
-        message=message,
+        message=render(rule.message, kept),
         location=location,
         evidence=evidence,
+        params=tuple(kept.items()),
+        message_fr=french(rule, kept),
     )
