@@ -438,7 +438,7 @@ class Revalidation:
                 key = item["Key"]
                 if key.endswith(".html") and key != index_key:
                     ruleset, run = key[len(prefix) :].rsplit("/", 1)
-                    pages.append((key, f"{run.removesuffix('.html')}: ruleset {ruleset}"))
+                    pages.append((key, f"{run.removesuffix('.html')} : jeu de règles {ruleset}"))
         pages.sort(key=lambda p: p[0].rsplit("/", 1)[-1], reverse=True)
         self.store.put_bytes(index_key, render_runs_index(pages, index_key).encode("utf-8"), "text/html; charset=utf-8")
 

@@ -143,11 +143,13 @@ def test_empty_package_renders() -> None:
     assert "Aucune preuve identifiée" in text and "Aucun constat." in text
 
 
-def test_render_document_matches_render() -> None:
+def test_a_stored_verdict_read_back_renders_the_same_page() -> None:
     from validators.report import json_report
+    from validators.verdict_io import read_verdict
 
     verdict = sample_verdict()
-    assert html.render_document(json_report.to_document(verdict)) == html.render(verdict)
+    stored = read_verdict(json_report.render(verdict).encode("utf-8"))
+    assert html.render(stored.verdict) == html.render(verdict)
 
 
 @pytest.fixture(scope="module")
