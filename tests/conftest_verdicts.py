@@ -6,6 +6,7 @@ pipeline stores and what ``validators.verdict_io`` reads back.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from validators import rules
@@ -20,6 +21,9 @@ from validators.model import (
     Provenance,
 )
 from validators.verdict_io import StoredVerdict
+
+# Thirteen digits (a NIR without its key), separators allowed, first digit a NIR's sex/kind digit.
+NIR_BODY = re.compile(r"(?<!\d)[1-478](?:[ .-]?\d){12}")
 
 _FINDINGS: dict[str, tuple[Finding, ...]] = {
     "pass": (),

@@ -35,6 +35,9 @@ class Rule:
     replaced_by: str | None = None
     # The same texts in French (``fr:`` in the YAML, keys title/message/why/fix), for instructors' reports.
     fr: tuple[tuple[str, str], ...] = ()
+    # French words for parameters that take a few fixed English values (``fr: values: {param: {en: fr}}``),
+    # e.g. ``position: {before: avant elle}``: the French message shows them, ``params`` keep the English.
+    fr_values: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
 
     @property
     def family(self) -> str:
@@ -83,9 +86,19 @@ def _french(entry: dict[str, Any]) -> tuple[tuple[str, str], ...]:
     fr = entry.get("fr")
     if fr is None:
         return ()
-    if not isinstance(fr, dict) or set(fr) != set(FRENCH_FIELDS):
-        raise ValueError(f"rule {entry.get('id')}: 'fr' must hold exactly {', '.join(FRENCH_FIELDS)}")
+    if not isinstance(fr, dict) or set(fr) - {"values"} != set(FRENCH_FIELDS):
+        raise ValueError(f"rule {entry.get('id')}: 'fr' must hold exactly {', '.join(FRENCH_FIELDS)} (and values)")
     return tuple((name, " ".join(str(fr[name]).split())) for name in FRENCH_FIELDS)
+
+
+def _french_values(entry: dict[str, Any]) -> tuple[tuple[str, tuple[tuple[str, str], ...]], ...]:
+    values = (entry.get("fr") or {}).get("values") or {}
+    if not isinstance(values, dict) or not all(isinstance(v, dict) for v in values.values()):
+        raise ValueError(f"rule {entry.get('id')}: 'fr: values' maps a parameter to {{english: french}}")
+    return tuple(
+        (str(name), tuple((str(en), str(fr)) for en, fr in sorted(words.items())))
+        for name, words in sorted(values.items())
+    )
 
 
 def _load_family(family: str) -> list[Rule]:
@@ -104,6 +117,7 @@ def _load_family(family: str) -> list[Rule]:
             fix=" ".join(entry["fix"].split()),
             replaced_by=entry.get("replaced_by"),
             fr=_french(entry),
+            fr_values=_french_values(entry),
         )
         if rule.family != family:
             raise ValueError(f"rule {rule.id} is filed under family {family}")
@@ -151,9 +165,16 @@ def render(template: str, params: Mapping[str, Any]) -> str:
 
 
 def french(rule: Rule, params: Mapping[str, Any]) -> str | None:
-    """The rule's French message filled with ``params``, or None when the rule has no French text."""
+    """The rule's French message filled with ``params``, or None when the rule has no French text.
+
+    A parameter with French words in the catalogue (``fr_values``) shows the French word for its value.
+    """
     template = dict(rule.fr).get("message")
-    return render(template, params) if template is not None else None
+    if template is None:
+        return None
+    words = {name: dict(pairs) for name, pairs in rule.fr_values}
+    shown = {k: words[k].get(v, v) if k in words and isinstance(v, str) else v for k, v in params.items()}
+    return render(template, shown)
 
 
 def finding(

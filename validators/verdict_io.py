@@ -314,7 +314,9 @@ def _short(text: str, limit: int = 200) -> str:
 # -- upgrading an older shape -----------------------------------------------------------------------------
 
 
-def _iter_findings(doc: dict[str, Any]) -> Iterator[dict[str, Any]]:
+def iter_document_findings(doc: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every finding entry of a (schema-valid) document, children included, in document order."""
+
     def files(entries: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         for entry in entries:
             yield entry
@@ -338,7 +340,7 @@ def _upgrade(doc: dict[str, Any]) -> tuple[str, ...]:
     show the English one).
     """
     upgraded = False
-    for finding in _iter_findings(doc):
+    for finding in iter_document_findings(doc):
         if "params" in finding:
             continue
         upgraded = True
@@ -444,6 +446,7 @@ __all__ = [
     "StoredVerdict",
     "VerdictDocumentError",
     "freeze",
+    "iter_document_findings",
     "parse_params",
     "read_verdict",
     "read_verdict_file",
