@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from fixtures.builders import nir_key
 from validators import rules
 from validators.model import (
     CheckRun,
@@ -22,8 +23,19 @@ from validators.model import (
 )
 from validators.verdict_io import StoredVerdict
 
-# Thirteen digits (a NIR without its key), separators allowed, first digit a NIR's sex/kind digit.
-NIR_BODY = re.compile(r"(?<!\d)[1-478](?:[ .-]?\d){12}")
+# Digits written one after the other or in groups (spaces, dashes), as a NIR is printed.
+_DIGIT_RUN = re.compile(r"\d(?:[ -]?\d)*")
+
+
+def looks_like_nir(text: str) -> bool:
+    """Whether ``text`` holds 15 consecutive digits that are a NIR body and its valid key."""
+    for run in _DIGIT_RUN.findall(text):
+        digits = re.sub(r"[ -]", "", run)
+        for start in range(len(digits) - 14):
+            body, key = digits[start : start + 13], digits[start + 13 : start + 15]
+            if body[0] in "1234578" and nir_key(body) == int(key):
+                return True
+    return False
 
 _FINDINGS: dict[str, tuple[Finding, ...]] = {
     "pass": (),

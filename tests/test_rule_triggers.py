@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest_verdicts import NIR_BODY
+from conftest_verdicts import looks_like_nir
 
 from fixtures.triggers import EXEMPT, TRIGGERS, Trigger
 from validators import rules
@@ -48,7 +48,7 @@ def test_trigger_emits_its_rule(rule_id: str, tmp_path: Path, request: pytest.Fi
     assert rule_id in found, f"{rule_id} not emitted; got {sorted(found)}"
     for finding in verdict.iter_findings():
         for name, value in finding.params:
-            assert not NIR_BODY.search(str(value)), f"{finding.rule}: parameter {name} looks like a NIR"
+            assert not looks_like_nir(str(value)), f"{finding.rule}: parameter {name} looks like a NIR"
         # Rendered in French wherever the rule has a French template.
         assert (finding.message_fr is not None) == bool(rules.get(finding.rule).fr), finding.rule
     # The stored document reads back as the same verdict, parameters and French messages included.

@@ -13,7 +13,7 @@ from typing import Any
 
 import jsonschema
 import pytest
-from conftest_verdicts import NIR_BODY
+from conftest_verdicts import looks_like_nir
 
 from fixtures.builders import make_log, make_nir, make_pdf
 from validators import rules, schemas
@@ -79,10 +79,12 @@ def test_only_the_parameters_a_template_shows_are_kept() -> None:
     assert finding.params == ()
 
 
-def test_the_nir_pattern_of_the_trigger_test_sees_a_nir_in_any_spacing() -> None:
+def test_the_nir_test_of_the_trigger_test_sees_a_nir_in_any_spacing() -> None:
     nir = make_nir()
     spaced = f"{nir[0]} {nir[1:3]} {nir[3:5]} {nir[5:7]} {nir[7:10]} {nir[10:13]} {nir[13:]}"
-    assert NIR_BODY.search(nir) and NIR_BODY.search(spaced) and not NIR_BODY.search("1 ** ** ** *** *** 36")
+    assert looks_like_nir(nir) and looks_like_nir(f"NIR {spaced}.") and looks_like_nir(f"a{nir}b")
+    assert not looks_like_nir("1 ** ** ** *** *** 36") and not looks_like_nir("LOINC (2.16.840.1.113883.6.1)")
+    assert not looks_like_nir(nir[:13] + "00")  # 15 digits with a wrong key
 
 
 def test_pipeline_sections_come_back_unchanged_and_typed(engine_verdict: PackageVerdict) -> None:
