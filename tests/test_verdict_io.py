@@ -282,3 +282,20 @@ def test_a_stored_file_with_json_numbers_is_read(tmp_path: Path, engine_verdict:
     path = tmp_path / "verdict.json"
     path.write_bytes(json.dumps(to_document(engine_verdict)).encode())  # another writer's formatting
     assert read_verdict_file(str(path)).verdict == engine_verdict
+
+
+def test_proofcheck_report_renders_a_stored_verdict_or_refuses_it_in_one_line(
+    tmp_path: Path, engine_verdict: PackageVerdict, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from validators.cli import main
+    from validators.report import html
+
+    stored = tmp_path / "verdict.json"
+    stored.write_bytes(document_bytes(_older(to_document(engine_verdict))))
+    assert main(["report", str(stored), "-o", str(tmp_path / "r.html")]) == 0
+    assert (tmp_path / "r.html").read_text(encoding="utf-8") == html.render(engine_verdict)  # French, upgraded
+    assert "older document read" in capsys.readouterr().err
+    stored.write_bytes(render(engine_verdict).encode("utf-8")[:-40])
+    assert main(["report", str(stored)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "verdict document refused: not JSON" in err
