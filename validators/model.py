@@ -1,5 +1,8 @@
 """The verdict tree: findings, files, proofs and the package, as immutable values.
 
+Statuses and the quarantine flag are computed once per object (``cached_property``: the values are
+immutable, and reports ask for them at every level of a tree of thousands of files).
+
 Statuses roll up to the worst below them (see ARCHITECTURE.md §3.1): ``fail`` when any non-``system.*``
 finding is an error, else ``error`` when a check could not run, else ``warning``, else ``pass``.
 """
@@ -9,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from functools import cached_property
 from typing import Any
 
 # A finding's message parameter: what its template shows (a count, a name, a limit), never a full
@@ -213,11 +217,11 @@ class FileVerdict:
     findings: tuple[Finding, ...] = ()
     children: tuple[FileVerdict, ...] = ()
 
-    @property
+    @cached_property
     def own_status(self) -> Status:
         return status_of(self.findings, self.checks)
 
-    @property
+    @cached_property
     def status(self) -> Status:
         return Status.worst([self.own_status, *(c.status for c in self.children)])
 
@@ -258,7 +262,7 @@ class ProofVerdict:
     files: tuple[FileVerdict, ...] = ()
     findings: tuple[Finding, ...] = ()
 
-    @property
+    @cached_property
     def status(self) -> Status:
         return Status.worst([status_of(self.findings), *(f.status for f in self.files)])
 
@@ -341,7 +345,7 @@ class PackageVerdict:
     unmapped_files: tuple[FileVerdict, ...] = ()
     package_findings: tuple[Finding, ...] = ()
 
-    @property
+    @cached_property
     def status(self) -> Status:
         return Status.worst(
             [
@@ -351,7 +355,7 @@ class PackageVerdict:
             ]
         )
 
-    @property
+    @cached_property
     def quarantine(self) -> bool:
         return any(
             f.family == "ssi" and f.severity is Severity.ERROR for f in self.iter_findings()
