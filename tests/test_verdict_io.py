@@ -213,6 +213,16 @@ def test_what_is_not_a_document_is_refused(data: bytes, words: str) -> None:
         read_verdict(data)
 
 
+def test_files_nested_far_deeper_than_the_engine_nests_them_are_refused(engine_verdict: PackageVerdict) -> None:
+    doc = to_document(engine_verdict)
+    entry = doc["unmapped_files"][0]
+    for _ in range(2000):
+        entry["children"] = [copy.deepcopy({**entry, "children": []})]
+        entry = entry["children"][0]
+    with pytest.raises(VerdictDocumentError, match="nested too deeply"):
+        read_verdict(doc)
+
+
 def test_a_truncated_stored_verdict_is_refused(engine_verdict: PackageVerdict) -> None:
     stored = render(engine_verdict).encode("utf-8")
     with pytest.raises(VerdictDocumentError, match="not JSON"):

@@ -212,7 +212,7 @@ def read_verdict(data: bytes | str | Mapping[str, Any]) -> StoredVerdict:
     Raises ``VerdictDocumentError`` (a ``ValueError``) when it is not a whole, consistent verdict document
     of a schema version this proofcheck reads.
     """
-    doc = _parse(data) if isinstance(data, bytes | str) else copy.deepcopy(dict(data))
+    doc = _parse(data) if isinstance(data, bytes | str) else _copy(data)
     if not isinstance(doc, dict):
         raise VerdictDocumentError("", f"a verdict document is a JSON object, not {_json_type(doc)}")
     version = doc.get("schema_version")
@@ -222,14 +222,19 @@ def read_verdict(data: bytes | str | Mapping[str, Any]) -> StoredVerdict:
         raise VerdictDocumentError(
             "schema_version", f"{_shown(version)} is not a version this proofcheck reads ({SCHEMA_VERSION})"
         )
-    _validate(doc)
-    upgraded = _upgrade(doc)
     try:
+        _validate(doc)
+        upgraded = _upgrade(doc)
         verdict = _verdict(doc)
-    except (KeyError, TypeError, ValueError) as exc:  # the schema should have caught it: refuse all the same
+        _check_consistent(doc, to_document(verdict))
+        sections = {k: freeze(v) for k, v in doc.items() if k not in CONTRACT_KEYS}
+    except RecursionError:  # files inside files, far deeper than the engine ever nests them
+        raise VerdictDocumentError("", "nested too deeply to be a verdict") from None
+    except (KeyError, TypeError, ValueError) as exc:
+        if isinstance(exc, VerdictDocumentError):
+            raise
+        # The schema should have caught it: refuse all the same, never half-read.
         raise VerdictDocumentError("", f"cannot be read as a verdict ({type(exc).__name__})") from None
-    _check_consistent(doc, to_document(verdict))
-    sections = {k: freeze(v) for k, v in doc.items() if k not in CONTRACT_KEYS}
     return StoredVerdict(verdict, MappingProxyType(sections), tuple(doc), upgraded)
 
 
@@ -249,6 +254,14 @@ def _parse(data: bytes | str) -> Any:
         raise VerdictDocumentError("", f"not JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
     except UnicodeDecodeError:
         raise VerdictDocumentError("", "not UTF-8 text") from None
+    except RecursionError:
+        raise VerdictDocumentError("", "nested too deeply to be a verdict") from None
+
+
+def _copy(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """A parsed document copied, so that upgrading it never touches the caller's."""
+    try:
+        return copy.deepcopy(dict(doc))
     except RecursionError:
         raise VerdictDocumentError("", "nested too deeply to be a verdict") from None
 
@@ -302,7 +315,7 @@ def _validate(doc: dict[str, Any]) -> None:
         where = name[len("data") :].lstrip(".") if name.startswith("data") else name
         problem = exc.message[len(name) :].strip() if exc.message.startswith(name) else exc.message
         raise VerdictDocumentError(_short(where), _short(problem)) from None
-    except (fastjsonschema.JsonSchemaException, RecursionError):
+    except fastjsonschema.JsonSchemaException:
         raise VerdictDocumentError("", "cannot be checked against the verdict schema") from None
 
 
