@@ -3,7 +3,8 @@
     .venv/bin/python benchmarks/bench_filetype_reports.py
 
 Prints: filetype time per small file, on large files on disk (end checks read a bounded amount or
-stream), and the time to render each report format for a large verdict.
+stream), the time to render each report format for a large verdict, and to read it back
+(``validators.verdict_io``: schema, model, consistency).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from validators.model import (
     Severity,
 )
 from validators.report import html, json_report, junit, sarif
+from validators.verdict_io import read_verdict
 
 
 def _png(size: int = 64) -> bytes:
@@ -159,6 +161,9 @@ def bench_reports() -> None:
                           reference="JSON render" if json_seconds else None, reference_seconds=json_seconds)
             json_seconds = json_seconds or best
         print(f"{'':<58} html size {len(html.render(verdict)) / 1e6:.1f} MB")
+        stored = json_report.render(verdict).encode("utf-8")
+        _timed(f"read back {len(stored) / 1e6:.1f} MB ({label})", lambda s=stored: read_verdict(s),  # type: ignore[misc]
+               reference="JSON render", reference_seconds=json_seconds)
 
 
 if __name__ == "__main__":

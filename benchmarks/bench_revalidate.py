@@ -49,6 +49,7 @@ from validators.dryrun import current_ruleset
 from validators.engine import Engine
 from validators.package import open_package
 from validators.registry import default_validators
+from validators.verdict_io import StoredVerdict
 
 VACCINATION = ANS_TREE / "ExemplesCDA" / "VAC_2023.01.xml"
 
@@ -104,10 +105,10 @@ def first_validation(store: Store, settings: PipelineSettings, refs: list[Packag
         store.download(ref, path, settings.max_package_bytes)
         with open_package(path, settings=es) as contents:
             verdict = vd.with_source(engine.run(contents), ref)
-        doc = vd.document(verdict, ref, area="inbox", publisher="acme")
-        key = store.put_verdict(ref, verdict.provenance.ruleset_version, vd.document_bytes(doc), b"<html></html>")
+        stored = StoredVerdict.new(verdict, object=vd.object_section(ref, area="inbox", publisher="acme"))
+        key = store.put_verdict(ref, verdict.provenance.ruleset_version, stored.to_bytes(), b"<html></html>")
         assert key is not None
-        index.record(doc, key)
+        index.record(stored, key)
     index.close()
     return time.monotonic() - started
 

@@ -14,16 +14,14 @@ directly.
 
 from __future__ import annotations
 
-import json
 import logging
 import urllib.parse
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from flows.completeness import gaps_of
 from flows.index import IndexRow
 from flows.storage import PackageGoneError, PackageRef, StorageError, Store
+from validators.verdict_io import StoredVerdict, VerdictDocumentError, read_verdict
 
 log = logging.getLogger(__name__)
 
@@ -59,10 +57,11 @@ def access(row: IndexRow) -> Access:
     return decide(row.status, row.quarantine, row.checked_in_full, row.not_run)
 
 
-def access_of_document(doc: Mapping[str, Any]) -> Access:
-    """The rule applied to a stored verdict document (the record), recomputing what did not run."""
-    gaps = gaps_of(doc)
-    return decide(str(doc.get("status", "error")), doc.get("quarantine") is not False, gaps.in_full, gaps.label())
+def access_of(stored: StoredVerdict) -> Access:
+    """The rule applied to a stored verdict (the record, read back), recomputing what did not run."""
+    verdict = stored.verdict
+    gaps = gaps_of(verdict)
+    return decide(verdict.status.value, verdict.quarantine, gaps.in_full, gaps.label())
 
 
 def package_href(row: IndexRow, reports_prefix: str = "reports/", *, folder: bool = False) -> str | None:
@@ -92,8 +91,7 @@ def package_link(store: Store, row: IndexRow, expires: int = PRESIGN_SECONDS) ->
         listing = store.verdict_listing(ref)
         if not listing or listing[-1][0] != row.json_key:
             return None  # a later verdict exists (e.g. a re-run): the row is not the current word
-        doc = json.loads(store.get_bytes(row.json_key))
-        if not isinstance(doc, dict) or not access_of_document(doc).allowed:
+        if not access_of(read_verdict(store.get_bytes(row.json_key))).allowed:
             return None
         current = store.head(ref.key, ref.version_id)
         if not ref.version_id and current.etag != ref.etag:
@@ -101,6 +99,6 @@ def package_link(store: Store, row: IndexRow, expires: int = PRESIGN_SECONDS) ->
         return store.presigned_get(current, expires)
     except PackageGoneError:
         return None
-    except (StorageError, ValueError) as exc:
+    except (StorageError, VerdictDocumentError) as exc:
         log.warning("no package link: %s", type(exc).__name__)
         return None

@@ -7,18 +7,20 @@ found while clamd was down): either way the package is *not yet checked in full*
 then see (``flows/access.py``): the report (masked evidence only) and the index row saying what did not
 run, never the package bytes; the reconcile re-runs it with backoff until a run completes every check.
 
-Read from the stored document (the record), not from the engine's objects, so the index, the reconcile,
-the access rule and re-validation all decide from the same bytes. A ``partial`` check (it ran with
+Decided on the typed verdict; a stored document (the record) is read back with ``validators.verdict_io``,
+so the index, the reconcile, the access rule and re-validation all decide from the same bytes, and a
+document that cannot be read as a whole is never taken as checked in full. A ``partial`` check (it ran with
 reduced coverage, e.g. test signatures only) is a warning by contract, not a gap.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from validators.verdict_diff import walk_files
+from validators.model import CheckState, PackageVerdict, Severity
+from validators.verdict_io import StoredVerdict, VerdictDocumentError, read_verdict
 
 # Values of the ``proofcheck-checked`` tag (flows/storage.py) that the bucket policy reads.
 IN_FULL = "full"
@@ -53,33 +55,31 @@ class Gaps:
         return text if len(text) <= _MAX_LABEL else text[: _MAX_LABEL - 3] + "..."
 
 
-def _system_errors(findings: Iterable[Any]) -> Iterable[str]:
-    for finding in findings:
-        if isinstance(finding, Mapping):
-            rule = str(finding.get("rule", ""))
-            if rule.startswith("system.") and finding.get("severity", "error") == "error":
-                yield rule
+# What a document the reader refuses counts as: not checked in full, whatever it claims.
+UNREADABLE = "verdict:unreadable"
 
 
-def gaps_of(doc: Mapping[str, Any]) -> Gaps:
-    """The gaps of a verdict document (contract shape: proofs, unmapped_files, package_findings)."""
-    checks: set[str] = set()
-    rules: set[str] = set(_system_errors(doc.get("package_findings") or []))
-    files = [f for proof in doc.get("proofs") or [] for f in proof.get("files") or []]
-    files += list(doc.get("unmapped_files") or [])
-    for proof in doc.get("proofs") or []:
-        rules.update(_system_errors(proof.get("findings") or []))
-    for entry in walk_files(files):
-        rules.update(_system_errors(entry.get("findings") or []))
-        for check in entry.get("checks") or []:
-            if isinstance(check, Mapping) and check.get("status") == "not_run":
-                checks.add(str(check.get("name", "?")))
-    if str(doc.get("status", "error")) == "error" and not checks and not rules:
-        # An ``error`` status always means something did not run; a document that says so without
-        # naming it (hand-made, truncated) is still not checked in full.
-        rules.add("status:error")
+def gaps_of(verdict: PackageVerdict | StoredVerdict | Mapping[str, Any]) -> Gaps:
+    """The gaps of a verdict; a stored document is read with ``validators.verdict_io`` first.
+
+    A document the reader refuses (broken, inconsistent, unknown schema) is never checked in full.
+    """
+    if isinstance(verdict, StoredVerdict):
+        verdict = verdict.verdict
+    elif not isinstance(verdict, PackageVerdict):
+        try:
+            verdict = read_verdict(verdict).verdict
+        except VerdictDocumentError:
+            return Gaps((), (UNREADABLE,))
+    checks = {
+        check.name
+        for entry in verdict.iter_file_verdicts()
+        for check in entry.checks
+        if check.state is CheckState.NOT_RUN
+    }
+    rules = {f.rule for f in verdict.iter_findings() if f.is_system and f.severity is Severity.ERROR}
     return Gaps(tuple(sorted(checks)), tuple(sorted(rules)))
 
 
-def checked_in_full(doc: Mapping[str, Any]) -> bool:
-    return gaps_of(doc).in_full
+def checked_in_full(verdict: PackageVerdict | StoredVerdict | Mapping[str, Any]) -> bool:
+    return gaps_of(verdict).in_full

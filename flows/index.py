@@ -7,7 +7,6 @@ Re-validation (issue 7) queries it for packages whose latest verdict used an old
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -19,6 +18,8 @@ import sqlalchemy as sa
 
 from flows.completeness import gaps_of
 from flows.storage import StorageError, Store
+from validators.report import json_report
+from validators.verdict_io import StoredVerdict, VerdictDocumentError, read_verdict
 
 log = logging.getLogger(__name__)
 
@@ -123,57 +124,56 @@ def _older_version(row: Mapping[str, Any], current: Mapping[str, Any]) -> bool:
     return bool(mine and theirs and mine < theirs)
 
 
-def row_from_document(doc: Mapping[str, Any], json_key: str) -> dict[str, Any]:
-    """The index columns of one stored verdict document."""
-    package = doc.get("package", {})
-    obj = doc.get("object", {})
-    summary = doc.get("summary", {})
-    findings = summary.get("findings", {})
-    gaps = gaps_of(doc)  # recomputed from the findings and checks, whatever the "checked" section says
+def row_from_stored(stored: StoredVerdict, json_key: str) -> dict[str, Any]:
+    """The index columns of one stored verdict."""
+    verdict, obj = stored.verdict, stored.object
+    package, prov = verdict.package, verdict.provenance
+    counts = json_report.summary(verdict)
+    gaps = gaps_of(verdict)  # from the findings and checks, whatever the "checked" section says
+    checked = stored.checked
     return {
         "json_key": json_key,
         "html_key": json_key[: -len(".json")] + ".html",
-        "package_key": obj.get("key") or json_key,
-        "version_id": obj.get("version_id"),
-        "etag": obj.get("etag"),
-        "package_name": package.get("name") or "",
-        "package_sha256": package.get("sha256") or "",
-        "publisher": package.get("publisher") or obj.get("publisher"),
-        "software": package.get("software"),
-        "software_version": package.get("software_version"),
-        "status": doc.get("status", "error"),
-        "quarantine": bool(doc.get("quarantine", False)),
-        "ruleset_version": (doc.get("ruleset") or {}).get("version", "none"),
-        "engine_version": (doc.get("engine") or {}).get("version"),
-        "proofs": int(summary.get("proofs", len(doc.get("proofs", [])))),
-        "files": int(summary.get("files", 0)),
-        "errors": int(findings.get("error", 0)),
-        "warnings": int(findings.get("warning", 0)),
-        "stored_at": obj.get("stored_at") or (doc.get("engine") or {}).get("finished_at") or "",
-        "uploaded_at": obj.get("uploaded_at"),
+        "package_key": obj.key if obj else json_key,
+        "version_id": obj.version_id if obj else None,
+        "etag": obj.etag if obj else None,
+        "package_name": package.name,
+        "package_sha256": package.sha256,
+        "publisher": package.publisher or (obj.publisher if obj else None),
+        "software": package.software,
+        "software_version": package.software_version,
+        "status": verdict.status.value,
+        "quarantine": verdict.quarantine,
+        "ruleset_version": prov.ruleset_version,
+        "engine_version": prov.engine_version,
+        "proofs": counts["proofs"],
+        "files": counts["files"],
+        "errors": counts["findings"]["error"],
+        "warnings": counts["findings"]["warning"],
+        "stored_at": (obj.stored_at if obj else None) or prov.finished_at or "",
+        "uploaded_at": obj.uploaded_at if obj else None,
         "checked_in_full": gaps.in_full,
         "not_run": None if gaps.in_full else gaps.label(),
-        "next_try_at": None if gaps.in_full else (doc.get("checked") or {}).get("next_try_after"),
+        "next_try_at": None if gaps.in_full or checked is None else checked.next_try_after,
     }
 
 
-def revalidation_from_document(doc: Mapping[str, Any], json_key: str) -> dict[str, Any] | None:
+def revalidation_row(stored: StoredVerdict, json_key: str) -> dict[str, Any] | None:
     """The ``revalidations`` row of a verdict stored by a re-validation (None for any other verdict)."""
-    section = doc.get("revalidation")
-    if not isinstance(section, Mapping) or not section.get("report"):
+    section, obj = stored.revalidation, stored.object
+    if section is None:
         return None
-    previous = section.get("previous") or {}
     return {
         "json_key": json_key,
-        "package_key": (doc.get("object") or {}).get("key") or json_key,
-        "previous_json_key": previous.get("json_key"),
-        "previous_status": previous.get("status"),
-        "status": doc.get("status", "error"),
-        "previous_ruleset": previous.get("ruleset"),
-        "ruleset_version": (doc.get("ruleset") or {}).get("version", "none"),
-        "report_key": section["report"],
-        "run_id": str(section.get("run", "")),
-        "created_at": (doc.get("object") or {}).get("stored_at") or "",
+        "package_key": obj.key if obj else json_key,
+        "previous_json_key": section.previous_json_key,
+        "previous_status": section.previous_status,
+        "status": stored.verdict.status.value,
+        "previous_ruleset": section.previous_ruleset,
+        "ruleset_version": stored.verdict.provenance.ruleset_version,
+        "report_key": section.report,
+        "run_id": section.run,
+        "created_at": (obj.stored_at if obj else None) or "",
     }
 
 
@@ -260,13 +260,14 @@ class VerdictIndex:
         changes = []
         for key in store.iter_verdict_keys():
             try:
-                doc = json.loads(store.get_bytes(key))
-            except (StorageError, ValueError) as exc:
-                log.warning("verdict %s not indexed: %s", key.rsplit("/", 1)[-1], type(exc).__name__)
+                stored = read_verdict(store.get_bytes(key))
+            except (StorageError, VerdictDocumentError) as exc:
+                # A refused document is named in the log (the reason has no package content) and left out.
+                log.warning("verdict %s not indexed: %s", key.rsplit("/", 1)[-1], exc)
                 continue
-            if isinstance(doc, dict) and (doc.get("object") or {}).get("area") == "inbox":
-                rows.append(_fit(verdicts, row_from_document(doc, key)))
-                change = revalidation_from_document(doc, key)
+            if stored.area == "inbox":
+                rows.append(_fit(verdicts, row_from_stored(stored, key)))
+                change = revalidation_row(stored, key)
                 if change is not None:
                     changes.append(change)
         with self.engine.begin() as conn:
@@ -280,12 +281,12 @@ class VerdictIndex:
             conn.execute(index_meta.insert().values(name="built_at", value=datetime.now(UTC).isoformat()))
         return len(rows)
 
-    def record(self, doc: Mapping[str, Any], json_key: str) -> None:
+    def record(self, stored: StoredVerdict, json_key: str) -> None:
         """Add one verdict (idempotent: a verdict already indexed is left as it is)."""
-        if (doc.get("object") or {}).get("area") != "inbox":
+        if stored.area != "inbox":
             return
         self._ready()
-        row = _fit(verdicts, row_from_document(doc, json_key))
+        row = _fit(verdicts, row_from_stored(stored, json_key))
         try:
             with self.engine.begin() as conn:
                 exists = conn.execute(sa.select(verdicts.c.id).where(verdicts.c.json_key == row["json_key"])).first()
@@ -294,10 +295,10 @@ class VerdictIndex:
         except sa.exc.IntegrityError:
             pass  # indexed by a concurrent run between our check and our insert: the same row
 
-    def record_revalidation(self, doc: Mapping[str, Any], json_key: str) -> None:
+    def record_revalidation(self, stored: StoredVerdict, json_key: str) -> None:
         """Link a verdict stored by a re-validation to its change report (idempotent)."""
-        row = revalidation_from_document(doc, json_key)
-        if row is None or (doc.get("object") or {}).get("area") != "inbox":
+        row = revalidation_row(stored, json_key)
+        if row is None or stored.area != "inbox":
             return
         _meta.create_all(self.engine)
         with self.engine.begin() as conn:
@@ -307,17 +308,17 @@ class VerdictIndex:
             if exists is None:
                 conn.execute(revalidations.insert().values(**row))
 
-    def record_revalidated(self, stored: Sequence[tuple[Mapping[str, Any], str]]) -> None:
+    def record_revalidated(self, stored: Sequence[tuple[StoredVerdict, str]]) -> None:
         """Index verdicts stored by a re-validation run and their change report links, in one transaction."""
         _meta.create_all(self.engine)
         with self.engine.begin() as conn:
             known = {r.json_key for r in conn.execute(sa.select(verdicts.c.json_key))}
             linked = {r.json_key for r in conn.execute(sa.select(revalidations.c.json_key))}
-            rows = [_fit(verdicts, row_from_document(doc, key)) for doc, key in stored if key not in known]
+            rows = [_fit(verdicts, row_from_stored(verdict, key)) for verdict, key in stored if key not in known]
             links = [
                 link
-                for doc, key in stored
-                if key not in linked and (link := revalidation_from_document(doc, key)) is not None
+                for verdict, key in stored
+                if key not in linked and (link := revalidation_row(verdict, key)) is not None
             ]
             if rows:
                 conn.execute(verdicts.insert(), rows)

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import logging
 import tempfile
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -51,7 +51,7 @@ from flows.storage import (
     safe_segment,
 )
 from validators.model import PackageVerdict
-from validators.report import json_report
+from validators.verdict_io import StoredVerdict, VerdictDocumentError, read_verdict
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +118,7 @@ def _drop_engine_if_incomplete(verdict: PackageVerdict) -> None:
     the reconcile included, would then report it not run again even once clamd is back.
     """
     global _ENGINE
-    if not gaps_of(json_report.to_document(verdict)).in_full:
+    if not gaps_of(verdict).in_full:
         _ENGINE = None
 
 
@@ -232,11 +232,11 @@ def store_verdict(
     logger = get_run_logger()
     doc = vd.document(verdict, ref, area=area, publisher=store.layout.publisher_of(ref.key))
     next_try = (backoff or Backoff()).next_try_iso(datetime.now(UTC), attempt)
-    vd.mark_checked(doc, attempt, next_try)
+    vd.mark_checked(doc, attempt, next_try, verdict=verdict)
     tags = {
         TAG_STATUS: verdict.status.value,
         TAG_RULESET: verdict.provenance.ruleset_version,
-        TAG_CHECKED: gaps_of(doc).tag,
+        TAG_CHECKED: gaps_of(verdict).tag,
     }
     if verdict.quarantine:
         tags[TAG_QUARANTINE] = "true"
@@ -244,7 +244,7 @@ def store_verdict(
     json_key = write_verdict(store, ref, verdict, doc, settings, attempt)
     if json_key is None:
         return {"stored": False, "json_key": None, "doc": None}
-    statuses = vd.object_statuses(doc)
+    statuses = vd.object_statuses(verdict)
     # A member the verdict does not name was not checked: never tagged as if it had passed.
     tagged = [(m, statuses.get(m.path, "error")) for m in members or []]
     try:
@@ -293,12 +293,12 @@ def _retry_refused(store: Store, ref: PackageRef, retry: int) -> str | None:
     if len(listing) != retry:
         return f"the version has {len(listing)} verdict(s), this re-run was for {retry}"
     try:
-        latest = json.loads(store.get_bytes(listing[-1][0]))
-    except ValueError:
+        latest = read_verdict(store.get_bytes(listing[-1][0]))
+    except VerdictDocumentError:
         return None  # unreadable: re-running it is the safe side
-    if isinstance(latest, dict) and latest.get("quarantine") is True:
+    if latest.verdict.quarantine:
         return "its latest verdict quarantined it"
-    if isinstance(latest, dict) and checked_in_full(latest):
+    if checked_in_full(latest):
         return "its latest verdict is checked in full"
     return None
 
@@ -423,18 +423,28 @@ def rebuild_index(bucket: str | None = None) -> int:
 
 
 def republish_index(
-    store: Store, settings: PipelineSettings, record: tuple[dict[str, Any], str] | None = None
+    store: Store,
+    settings: PipelineSettings,
+    record: tuple[StoredVerdict | Mapping[str, Any], str] | None = None,
 ) -> int:
     """Index one new verdict (or rebuild the whole index when ``record`` is None) and rewrite the page.
 
-    Returns the number of packages on the page.
+    ``record``: the verdict as stored (a document is read back first) and its key. Returns the number
+    of packages on the page.
     """
+    stored: tuple[StoredVerdict, str] | None = None
+    if record is not None:
+        verdict, json_key = record
+        try:
+            stored = (verdict if isinstance(verdict, StoredVerdict) else read_verdict(verdict), json_key)
+        except VerdictDocumentError as exc:  # a bug of ours: index what the store holds, from scratch
+            log.error("stored verdict not readable, index rebuilt: %s", exc)
     index = VerdictIndex(settings.index_url)
     try:
-        if record is None:
+        if stored is None:
             index.rebuild(store)
         elif not index.ensure(store):
-            index.record(*record)
+            index.record(*stored)
         rows = index.latest()
     finally:
         index.close()

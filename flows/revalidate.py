@@ -19,7 +19,6 @@ A package that fails keeps its previous verdict and is listed as such in the rep
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import os
@@ -27,9 +26,9 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -57,8 +56,10 @@ from flows.storage import (
 from validators import __version__
 from validators.base import Validator
 from validators.engine import Engine, RulesetInfo
+from validators.model import CheckState
 from validators.resultcache import ResultCache, affected, with_cache
-from validators.verdict_diff import changed_components, diff_documents, walk_files
+from validators.verdict_diff import changed_components, diff_verdicts
+from validators.verdict_io import StoredVerdict, read_verdict, thaw
 
 log = logging.getLogger(__name__)
 
@@ -137,12 +138,6 @@ def select(rows: Sequence[IndexRow], current: str, since: str | None) -> list[In
     return sorted(chosen, key=lambda r: r.package_key)
 
 
-def all_files(doc: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
-    for proof in doc.get("proofs") or []:
-        yield from walk_files(proof.get("files"))
-    yield from walk_files(doc.get("unmapped_files"))
-
-
 @dataclass(frozen=True)
 class Plan:
     mode: str  # "carried" or "rerun"
@@ -150,42 +145,53 @@ class Plan:
     reason: str
 
 
-def plan(doc: Mapping[str, Any], version: str, components: Mapping[str, str]) -> Plan:
-    """Whether the stored verdict ``doc`` can be carried over to the ruleset in force, and why."""
-    if (doc.get("engine") or {}).get("version") != __version__:
+def plan(stored: StoredVerdict, version: str, components: Mapping[str, str]) -> Plan:
+    """Whether the stored verdict can be carried over to the ruleset in force, and why."""
+    verdict = stored.verdict
+    if verdict.provenance.engine_version != __version__:
         return Plan("rerun", None, "computed by another engine version")
-    findings = [f for f in doc.get("package_findings") or [] if str(f.get("rule", "")).startswith("system.")]
-    checks = [c for f in all_files(doc) for c in f.get("checks") or []]
-    if findings or any(c.get("status") == "not_run" for c in checks):
+    checks = [c for f in verdict.iter_file_verdicts() for c in f.checks]
+    if any(f.is_system for f in verdict.package_findings) or any(c.state is CheckState.NOT_RUN for c in checks):
         return Plan("rerun", None, "a check did not run when it was computed")
-    old = (doc.get("ruleset") or {}).get("components") or {}
-    changed = {name for name, _a, _b in changed_components(old, components)}
-    hit = sorted({c["name"] for c in checks if affected(str(c.get("name")), changed, components)})
+    changed = {name for name, _a, _b in changed_components(dict(verdict.provenance.components), components)}
+    hit = sorted({c.name for c in checks if affected(c.name, changed, components)})
     if hit:
         return Plan("rerun", tuple(sorted(changed)), "checks that read what changed: " + ", ".join(hit))
     return Plan("carried", tuple(sorted(changed)), "no check of this package reads what changed")
 
 
-def carry_over(doc: Mapping[str, Any], version: str, components: Mapping[str, str]) -> dict[str, Any]:
-    """The same verdict, stated under the ruleset in force (same findings, same statuses)."""
-    out = copy.deepcopy(dict(doc))
-    out.pop("revalidation", None)
+def carry_over(stored: StoredVerdict, version: str, components: Mapping[str, str]) -> StoredVerdict:
+    """The same verdict, stated under the ruleset in force (same findings, same statuses): a new document.
+
+    The old document's ``object`` section comes along (stored now); its ``revalidation`` does not, and
+    ``checked``, ``attestation`` and ``chain`` are written again when the new document is stored.
+    """
     now = _now()
-    out["ruleset"] = {"version": version, "components": dict(components)}
-    out["engine"] = {**(out.get("engine") or {}), "started_at": now, "finished_at": now}
-    out["object"] = {**(out.get("object") or {}), "stored_at": now}
-    return out
+    verdict = stored.verdict
+    provenance = replace(
+        verdict.provenance,
+        ruleset_version=version,
+        components=tuple(components.items()),
+        started_at=now,
+        finished_at=now,
+    )
+    previous = stored.sections.get("object")
+    section = {**thaw(previous), "stored_at": now} if previous is not None else None
+    return StoredVerdict.new(replace(verdict, provenance=provenance), object=section)
 
 
-def ref_of(doc: Mapping[str, Any], bucket: str) -> PackageRef:
-    obj = doc.get("object") or {}
+def ref_of(stored: StoredVerdict, bucket: str) -> PackageRef:
+    """The package version a stored verdict was computed from (KeyError when it names none)."""
+    obj = stored.object
+    if obj is None:
+        raise KeyError("object")
     return PackageRef(
-        bucket=obj.get("bucket") or bucket,
-        key=str(obj["key"]),
-        etag=str(obj.get("etag") or ""),
-        version_id=obj.get("version_id"),
-        size=int(obj["size"]) if obj.get("size") is not None else -1,
-        last_modified=obj.get("uploaded_at"),
+        bucket=obj.bucket or bucket,
+        key=obj.key,
+        etag=obj.etag or "",
+        version_id=obj.version_id,
+        size=obj.size if obj.size is not None else -1,
+        last_modified=obj.uploaded_at,
     )
 
 
@@ -252,7 +258,7 @@ class Revalidation:
 
     # -- one package ------------------------------------------------------------------------------------
 
-    def _rerun(self, ref: PackageRef, old: Mapping[str, Any]) -> dict[str, Any]:
+    def _rerun(self, ref: PackageRef, old: StoredVerdict) -> StoredVerdict:
         from validators.package import open_package
 
         self.settings.work_dir.mkdir(parents=True, exist_ok=True)
@@ -271,8 +277,9 @@ class Revalidation:
             ):
                 verdict = self.engine().run(contents)
         verdict = vd.with_source(verdict, ref)
-        publisher = (old.get("object") or {}).get("publisher")
-        return vd.document(verdict, ref, area="inbox", publisher=publisher)
+        previous = old.object
+        publisher = previous.publisher if previous else None
+        return StoredVerdict.new(verdict, object=vd.object_section(ref, area="inbox", publisher=publisher))
 
     def revalidate(self, row: IndexRow, *, dry_run: bool = False) -> dict[str, Any]:
         """Re-validate one package; the outcome as the run's record lists it (never raises)."""
@@ -285,7 +292,7 @@ class Revalidation:
         }
         info = self.ruleset()
         try:
-            old = json.loads(self.store.get_bytes(row.json_key))
+            old = read_verdict(self.store.get_bytes(row.json_key))
             decision = (
                 Plan("rerun", None, "full re-run asked") if self.full else plan(old, info.version, info.components)
             )
@@ -300,21 +307,24 @@ class Revalidation:
             log.warning("package not re-validated: %s", type(exc).__name__)
             outcome.update(mode="failed", reason=f"{type(exc).__name__}: the previous verdict stays in force")
             return outcome
-        diff = diff_documents(old, new)
+        diff = diff_verdicts(old.verdict, new.verdict)
         broken = sorted({f.rule for p in diff.proofs for f in p.added if f.rule.startswith("system.")})
         if broken:
             # A check that could not run now (scanner down, timeout) must not replace a verdict that was
             # computed in full: keep it, say so, and let the next run try again.
             outcome.update(mode="failed", reason=f"{', '.join(broken)} this time: the previous verdict stays")
             return outcome
-        new["revalidation"] = {
-            "run": self.run_id,
-            "mode": decision.mode,
-            "reason": decision.reason,
-            "previous": {"json_key": row.json_key, "status": old.get("status"), "ruleset": diff.old_ruleset},
-            "diff": diff.to_dict(),
-            "report": self.page_key,
-        }
+        new = new.with_section(
+            "revalidation",
+            {
+                "run": self.run_id,
+                "mode": decision.mode,
+                "reason": decision.reason,
+                "previous": {"json_key": row.json_key, "status": diff.old_status, "ruleset": diff.old_ruleset},
+                "diff": diff.to_dict(),
+                "report": self.page_key,
+            },
+        )
         outcome["diff"] = diff.to_dict()
         try:
             stored = self._store(ref, new)
@@ -328,24 +338,25 @@ class Revalidation:
         outcome["doc"] = new
         return outcome
 
-    def _store(self, ref: PackageRef, doc: dict[str, Any]) -> str | None:
-        from validators.report.html import render_document
-
-        version = doc["ruleset"]["version"]
+    def _store(self, ref: PackageRef, new: StoredVerdict) -> str | None:
+        verdict = new.verdict
+        version = verdict.provenance.ruleset_version
+        doc = new.to_document()
         # Whether every check ran, for the index and the tags; a gap is re-run by the reconcile (its
         # schedule comes from the version's stored verdicts: no attempt number known here).
-        vd.mark_checked(doc)
-        json_key = seal_and_store(self.store, ref, version, doc, render_document(doc).encode("utf-8"), self.settings)
+        vd.mark_checked(doc, verdict=verdict)
+        html = vd.render_html(verdict).encode("utf-8")
+        json_key = seal_and_store(self.store, ref, version, doc, html, self.settings)
         if json_key is None:
             return None
-        tags = {TAG_STATUS: str(doc["status"]), TAG_RULESET: version, TAG_CHECKED: gaps_of(doc).tag}
+        tags = {TAG_STATUS: verdict.status.value, TAG_RULESET: version, TAG_CHECKED: gaps_of(verdict).tag}
         try:
-            if doc.get("quarantine"):
+            if verdict.quarantine:
                 self.store.quarantine_package(ref, {**tags, TAG_QUARANTINE: "true"})
                 return json_key
             if self.store.layout.is_marker(ref.key):
                 # Each proof object of a folder package carries its proof's status, as the intake tags it.
-                statuses = vd.object_statuses(doc)
+                statuses = vd.object_statuses(verdict)
                 for member in self.store.members(ref):
                     member_ref = PackageRef(ref.bucket, member.key, member.etag, member.version_id, member.size)
                     self.store.tag(member_ref, {**tags, TAG_STATUS: statuses.get(member.path, "error")})
@@ -409,7 +420,7 @@ class Revalidation:
         index = VerdictIndex(self.settings.index_url)
         try:
             index.record_revalidated(
-                [(o["doc"], o["new_json_key"]) for o in stored if o["doc"]["object"]["area"] == "inbox"]
+                [(o["doc"], o["new_json_key"]) for o in stored if o["doc"].area == "inbox"]
             )
             rows = index.latest()
         finally:
@@ -427,7 +438,7 @@ class Revalidation:
                 key = item["Key"]
                 if key.endswith(".html") and key != index_key:
                     ruleset, run = key[len(prefix) :].rsplit("/", 1)
-                    pages.append((key, f"{run.removesuffix('.html')}: ruleset {ruleset}"))
+                    pages.append((key, f"{run.removesuffix('.html')} : jeu de règles {ruleset}"))
         pages.sort(key=lambda p: p[0].rsplit("/", 1)[-1], reverse=True)
         self.store.put_bytes(index_key, render_runs_index(pages, index_key).encode("utf-8"), "text/html; charset=utf-8")
 

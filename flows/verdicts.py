@@ -5,10 +5,6 @@ Pure functions (no Prefect, no S3): the flow calls them, tests call them directl
 
 from __future__ import annotations
 
-import html
-import importlib
-import json
-from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -17,6 +13,7 @@ from flows.completeness import gaps_of
 from flows.storage import MARKER, PackageRef
 from validators import __version__, rules
 from validators.model import PackageInfo, PackageVerdict, Provenance
+from validators.report import html as html_report
 from validators.report import json_report
 
 REFERENTIAL = "REM-MDV-LGC-SF-Va1"
@@ -32,18 +29,18 @@ def package_name(key: str) -> str:
     return head.rsplit("/", 1)[-1] if last == MARKER and head else last
 
 
-def object_statuses(doc: Mapping[str, Any]) -> dict[str, str]:
+def object_statuses(verdict: PackageVerdict) -> dict[str, str]:
     """The status each proof object gets, by its path in the package: its proof's status.
 
     A file outside any proof gets its own status. Files found inside others (children) are not S3
     objects and get nothing.
     """
     statuses: dict[str, str] = {}
-    for proof in doc.get("proofs") or []:
-        for entry in proof.get("files") or []:
-            statuses[str(entry.get("path"))] = str(proof.get("status", "error"))
-    for entry in doc.get("unmapped_files") or []:
-        statuses[str(entry.get("path"))] = str(entry.get("status", "error"))
+    for proof in verdict.proofs:
+        for entry in proof.files:
+            statuses[entry.path] = proof.status.value
+    for entry in verdict.unmapped_files:
+        statuses[entry.path] = entry.status.value
     return statuses
 
 
@@ -71,10 +68,9 @@ def error_verdict(
     )
 
 
-def document(verdict: PackageVerdict, ref: PackageRef, *, area: str, publisher: str | None) -> dict[str, Any]:
-    """The contract document (validators.report.json_report) plus an ``object`` section for the pipeline."""
-    doc = json_report.to_document(verdict)
-    doc["object"] = {
+def object_section(ref: PackageRef, *, area: str, publisher: str | None) -> dict[str, Any]:
+    """The ``object`` section: the S3 object a verdict was computed from, stored now."""
+    return {
         "bucket": ref.bucket,
         "key": ref.key,
         "version_id": ref.version_id,
@@ -85,18 +81,31 @@ def document(verdict: PackageVerdict, ref: PackageRef, *, area: str, publisher: 
         "publisher": publisher,
         "stored_at": _now(),
     }
+
+
+def document(verdict: PackageVerdict, ref: PackageRef, *, area: str, publisher: str | None) -> dict[str, Any]:
+    """The contract document (validators.report.json_report) plus an ``object`` section for the pipeline."""
+    doc = json_report.to_document(verdict)
+    doc["object"] = object_section(ref, area=area, publisher=publisher)
     return doc
 
 
-def mark_checked(doc: dict[str, Any], attempt: int | None = None, next_try_after: str | None = None) -> dict[str, Any]:
+def mark_checked(
+    doc: dict[str, Any],
+    attempt: int | None = None,
+    next_try_after: str | None = None,
+    *,
+    verdict: PackageVerdict | None = None,
+) -> dict[str, Any]:
     """Add the ``checked`` section: whether every check ran, what did not, and the re-run schedule.
 
     A summary for readers (index, workbench); the findings and checks of the document stay the truth
     (``flows.completeness`` recomputes it). ``attempt``: how many verdicts this version had before this
     one (None when unknown, e.g. a re-validation); ``next_try_after``: when the reconcile runs it again,
-    only while it is not checked in full.
+    only while it is not checked in full. ``verdict``: the verdict ``doc`` was written from, when the
+    caller has it (else the document is read back).
     """
-    gaps = gaps_of(doc)
+    gaps = gaps_of(verdict if verdict is not None else doc)
     doc["checked"] = {
         "in_full": gaps.in_full,
         "not_run": list(gaps.checks),
@@ -107,36 +116,12 @@ def mark_checked(doc: dict[str, Any], attempt: int | None = None, next_try_after
     return doc
 
 
-def document_bytes(doc: dict[str, Any]) -> bytes:
-    return (json.dumps(doc, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+document_bytes = json_report.document_bytes
 
 
 def render_html(verdict: PackageVerdict) -> str:
-    """The package report: the project's HTML renderer, or a minimal escaped page until it exists."""
-    try:
-        module = importlib.import_module("validators.report.html")
-    except ModuleNotFoundError as exc:
-        if exc.name != "validators.report.html":
-            raise
-        return _minimal_html(verdict)
-    text: str = module.render(verdict)
-    return text
-
-
-def _minimal_html(verdict: PackageVerdict) -> str:
-    rows = "".join(
-        f"<tr><td>{html.escape(row[0] or '')}</td><td>{html.escape(row[1] or '')}</td>"
-        f"<td>{html.escape(row[2])}</td><td>{html.escape(row[3])}</td></tr>"
-        for row in verdict.flatten(["proof", "path", "rule", "message"])
-    )
-    name = html.escape(verdict.package.name)
-    return (
-        "<!doctype html><html lang=fr><meta charset=utf-8>"
-        f"<title>{name}: {verdict.status.value}</title>"
-        f"<h1>{name}: {verdict.status.value}</h1>"
-        "<table><tr><th>proof</th><th>file</th><th>rule</th><th>message</th></tr>"
-        f"{rows}</table></html>\n"
-    )
+    """The instructors' report of a verdict (French first, validators.report.html)."""
+    return html_report.render(verdict)
 
 
 def summary(verdict: PackageVerdict) -> dict[str, Any]:

@@ -24,19 +24,20 @@ from conftest_flows import fixed_zip, mocked_store
 
 from fixtures.builders import make_nir
 from flows import verdicts as vd
-from flows.access import access, access_of_document, decide, package_href, package_link
+from flows.access import access, access_of, decide, package_href, package_link
 from flows.completeness import Gaps, checked_in_full, gaps_of
 from flows.dispatch import Dispatcher, reconcile, verdict_tags
-from flows.index import IndexRow, VerdictIndex, row_from_document
+from flows.index import IndexRow, VerdictIndex, row_from_stored
 from flows.retry import Backoff, RetryState
 from flows.settings import PipelineSettings
 from flows.storage import PackageRef, Store, retry_attempt
 from validators import filetype, pii
 from validators.engine import Engine
-from validators.model import PackageVerdict
+from validators.model import CheckRun, CheckState, FileVerdict, PackageInfo, PackageVerdict, Provenance
 from validators.package import open_package
 from validators.report import json_report
 from validators.ssi.antivirus import AntivirusValidator
+from validators.verdict_io import StoredVerdict, read_verdict
 
 CLEAN = fixed_zip({"INS.41.2.2/journal.txt": "journal de test fictif\n"})
 WITH_NIR = fixed_zip({"INS.41.2.2/journal.txt": f"patient fictif NIR {make_nir()}\n"})
@@ -88,22 +89,30 @@ def test_a_fail_with_a_check_not_run_is_still_not_checked_in_full(docs: dict[str
     doc = docs["nir-down"]
     assert doc["status"] == "fail"  # the NIR was found ...
     assert not checked_in_full(doc)  # ... but clamd did not scan: not checked in full
-    assert not access_of_document(doc).allowed
+    assert not access_of(read_verdict(doc)).allowed
 
 
 def test_every_check_ran_is_checked_in_full(docs: dict[str, dict[str, Any]]) -> None:
     assert (docs["clean-up"]["status"], docs["nir-up"]["status"]) == ("pass", "fail")
     assert checked_in_full(docs["clean-up"]) and checked_in_full(docs["nir-up"])
     assert gaps_of(docs["clean-up"]).tag == "full"
-    assert access_of_document(docs["clean-up"]).allowed and access_of_document(docs["nir-up"]).allowed
+    assert access_of(read_verdict(docs["clean-up"])).allowed and access_of(read_verdict(docs["nir-up"])).allowed
 
 
-def test_gaps_are_found_in_embedded_children_and_an_unexplained_error_is_a_gap() -> None:
-    child = {"path": "a.zip/b.txt", "checks": [{"name": "pii", "status": "not_run"}], "findings": []}
-    doc = {"status": "error", "proofs": [], "unmapped_files": [{"path": "a.zip", "checks": [], "children": [child]}]}
-    assert gaps_of(doc) == Gaps(("pii",), ())
-    assert gaps_of({"status": "error"}) == Gaps((), ("status:error",))  # says error, names nothing
-    partial = {"status": "warning", "unmapped_files": [{"checks": [{"name": "antivirus", "status": "partial"}]}]}
+def _archive(*checks: CheckRun) -> PackageVerdict:
+    child = FileVerdict("a.zip!1:b.txt", "ab" * 32, 1, "text/plain", checks)
+    archive = FileVerdict("a.zip", "ab" * 32, 2, "application/zip", (CheckRun("archive", CheckState.RAN),),
+                          children=(child,))
+    return PackageVerdict(PackageInfo("p.zip", "cd" * 32, "dry-run", "REM-MDV-LGC-SF-Va1"), Provenance("none"),
+                          unmapped_files=(archive,))
+
+
+def test_gaps_are_found_in_embedded_children_and_an_unreadable_document_is_a_gap() -> None:
+    verdict = _archive(CheckRun("pii", CheckState.NOT_RUN))
+    assert gaps_of(verdict) == gaps_of(json_report.to_document(verdict)) == Gaps(("pii",), ())
+    # A document the reader refuses (here: says error, holds nothing) is never checked in full.
+    assert gaps_of({"schema_version": "1", "status": "error"}) == Gaps((), ("verdict:unreadable",))
+    partial = _archive(CheckRun("antivirus", CheckState.PARTIAL))
     assert checked_in_full(partial)  # reduced coverage is a warning by contract, not a gap
 
 
@@ -133,9 +142,10 @@ def test_the_refusal_says_what_did_not_run_french_first() -> None:
     assert decision.reason_en == "not yet checked in full: antivirus (system.check-not-run)"
 
 
-def _row(doc: dict[str, Any], json_key: str) -> IndexRow:
+def _row(doc: dict[str, Any] | StoredVerdict, json_key: str) -> IndexRow:
     fields = set(IndexRow.__dataclass_fields__)
-    return IndexRow(**{k: v for k, v in row_from_document(doc, json_key).items() if k in fields})
+    stored = doc if isinstance(doc, StoredVerdict) else read_verdict(doc)
+    return IndexRow(**{k: v for k, v in row_from_stored(stored, json_key).items() if k in fields})
 
 
 def test_the_index_link_to_the_package_follows_the_rule(verdicts: dict[str, PackageVerdict]) -> None:
@@ -279,10 +289,10 @@ def test_a_presigned_url_only_for_the_current_verdict_checked_in_full(
 ) -> None:
     ref = _upload(store, "inbox/acme/lien.zip")
     first = _put(store, ref, verdicts["clean-down"], 0)
-    incomplete = _row(json.loads(store.get_bytes(first)), first)
+    incomplete = _row(read_verdict(store.get_bytes(first)), first)
     assert package_link(store, incomplete) is None
     second = _put(store, ref, verdicts["clean-up"], 1)
-    complete = _row(json.loads(store.get_bytes(second)), second)
+    complete = _row(read_verdict(store.get_bytes(second)), second)
     url = package_link(store, complete)
     assert url is not None
     query = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)
@@ -293,14 +303,14 @@ def test_a_presigned_url_only_for_the_current_verdict_checked_in_full(
     _put(store, ref, verdicts["clean-down"], 2)
     assert package_link(store, complete) is None
     # The index row claims "checked in full" but the stored record says otherwise: the record wins.
-    forged = replace(_row(json.loads(store.get_bytes(first)), first), checked_in_full=True, status="pass")
+    forged = replace(_row(read_verdict(store.get_bytes(first)), first), checked_in_full=True, status="pass")
     assert access(forged).allowed and package_link(store, forged) is None
 
 
 def test_no_presigned_url_once_the_package_left_the_inbox(store: Store, verdicts: dict[str, PackageVerdict]) -> None:
     ref = _upload(store, "inbox/acme/parti.zip")
     key = _put(store, ref, verdicts["clean-up"], 0)
-    row = _row(json.loads(store.get_bytes(key)), key)
+    row = _row(read_verdict(store.get_bytes(key)), key)
     assert package_link(store, row) is not None
     store.quarantine(ref, {"proofcheck-quarantine": "true"})
     assert package_link(store, row) is None
@@ -318,7 +328,7 @@ def test_the_index_keeps_history_and_shows_the_re_run_as_current(
         index.ensure(store)
         for attempt, name in enumerate(("clean-down", "nir-up")):
             key = _put(store, ref, verdicts[name], attempt)
-            index.record(json.loads(store.get_bytes(key)), key)
+            index.record(read_verdict(store.get_bytes(key)), key)
         [row] = index.latest()
         assert (row.status, row.checked_in_full, row.not_run, row.versions) == ("fail", True, None, 2)
         assert retry_attempt(row.json_key) == 1

@@ -38,6 +38,7 @@ from flows.storage import MARKER, TAG_QUARANTINE, TAG_STATUS, PackageRef, Store
 from validators import rules as rule_catalogue
 from validators.base import CheckContext, CheckResult, ProofFile, Validator
 from validators.engine import Engine
+from validators.verdict_io import read_verdict
 
 pytestmark = pytest.mark.timeout(240)
 MAX_BYTES = 200_000
@@ -278,7 +279,7 @@ def test_a_folder_package_is_validated_on_its_marker_and_each_proof_object_tagge
     marker = local.upload(store, folder + MARKER, b"")
     doc = wait_one_verdict(local, store, marker)
     assert doc["package"]["name"] == "dossier"
-    statuses = vd.object_statuses(doc)
+    statuses = vd.object_statuses(read_verdict(doc).verdict)
     assert sorted(statuses) == sorted(files)  # every object of the folder was checked and reported
 
     def tagged() -> bool:

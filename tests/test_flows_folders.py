@@ -27,6 +27,17 @@ from flows.storage import (
     UnsafeMemberError,
     member_path,
 )
+from validators import rules
+from validators.model import (
+    CheckRun,
+    CheckState,
+    FileVerdict,
+    Finding,
+    PackageInfo,
+    PackageVerdict,
+    ProofVerdict,
+    Provenance,
+)
 
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "proofcheck-test")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "proofcheck-test")
@@ -73,16 +84,21 @@ def test_member_paths_are_relative_to_the_folder() -> None:
 
 
 def test_each_object_gets_its_proofs_status() -> None:
-    doc = {
-        "proofs": [
-            {"id": "INS.41.2.2", "status": "fail", "files": [{"path": "INS.41.2.2/a.png", "status": "pass"},
-                                                             {"path": "INS.41.2.2/b.pdf", "status": "fail"}]},
-            {"id": "INS.41.2.3", "status": "pass", "files": [{"path": "INS.41.2.3/c.txt", "status": "pass",
-                                                             "children": [{"path": "inner.txt"}]}]},
-        ],
-        "unmapped_files": [{"path": "notes.txt", "status": "warning"}],
-    }
-    assert vd.object_statuses(doc) == {
+    def file(path: str, *findings: Finding, children: tuple[FileVerdict, ...] = ()) -> FileVerdict:
+        return FileVerdict(path, "ab" * 32, 1, "text/plain", (CheckRun("filetype", CheckState.RAN),), findings,
+                           children)
+
+    empty = rules.finding("format.empty")
+    verdict = PackageVerdict(
+        PackageInfo("dossier", "cd" * 32, "dry-run", "REM-MDV-LGC-SF-Va1"), Provenance("none"),
+        proofs=(
+            ProofVerdict("INS.41.2.2", "INS.41.2.2", (file("INS.41.2.2/a.png"), file("INS.41.2.2/b.pdf", empty))),
+            ProofVerdict("INS.41.2.3", "INS.41.2.3", (file("INS.41.2.3/c.txt", children=(file("inner.txt"),)),)),
+        ),
+        unmapped_files=(file("notes.txt", rules.finding("package.missing-proof", proof="X", title="t",
+                                                        profiles="p")),),
+    )
+    assert vd.object_statuses(verdict) == {
         "INS.41.2.2/a.png": "fail",  # the proof fails as a whole: all its objects say so
         "INS.41.2.2/b.pdf": "fail",
         "INS.41.2.3/c.txt": "pass",

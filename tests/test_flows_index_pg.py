@@ -28,10 +28,12 @@ import pytest
 pytest.importorskip("sqlalchemy")
 pytest.importorskip("moto")
 
+from conftest_verdicts import stored_verdict
 from moto import mock_aws
 
 from flows.index import VerdictIndex
 from flows.storage import Store
+from validators.verdict_io import StoredVerdict
 
 
 def _pg_bin(name: str) -> str | None:
@@ -118,17 +120,8 @@ def index(pg_url: str) -> Iterator[VerdictIndex]:
 
 
 def _doc(key: str, status: str, ruleset: str = "rs-1", *, stored_at: str = "2026-11-27T03:00:00+00:00",
-         name: str | None = None) -> dict[str, Any]:
-    return {
-        "status": status,
-        "quarantine": status == "fail",
-        "package": {"name": name or key.rsplit("/", 1)[-1], "sha256": "0" * 64, "publisher": "acme"},
-        "ruleset": {"version": ruleset},
-        "engine": {"version": "0.1"},
-        "object": {"key": key, "area": "inbox", "version_id": "v1", "etag": "e", "stored_at": stored_at},
-        "summary": {"proofs": 1, "files": 2, "findings": {"error": 1 if status == "fail" else 0, "warning": 0}},
-        "proofs": [],
-    }
+         name: str | None = None) -> StoredVerdict:
+    return stored_verdict(key, status, ruleset, stored_at=stored_at, name=name, quarantine=status == "fail")
 
 
 def _key(package: str, version: str = "v-1") -> str:
@@ -152,8 +145,7 @@ def test_records_latest_history_and_stale_on_postgres(index: VerdictIndex) -> No
 
 
 def test_dry_run_verdicts_are_never_indexed_on_postgres(index: VerdictIndex) -> None:
-    doc = _doc("dryrun/acme/essai.zip", "pass")
-    doc["object"]["area"] = "dryrun"
+    doc = stored_verdict("dryrun/acme/essai.zip", "pass", area="dryrun")
     index.record(doc, "reports/dryrun/acme/essai.zip/v-1/rs-1.json")
     assert index.latest() == []
 
@@ -185,9 +177,10 @@ def test_concurrent_first_writers_on_a_new_database(index: VerdictIndex) -> None
     )
 
 
-def _stored(store: Store, docs: dict[str, dict[str, Any]]) -> None:
+def _stored(store: Store, docs: dict[str, StoredVerdict | dict[str, Any]]) -> None:
     for key, doc in docs.items():
-        store.client.put_object(Bucket=store.bucket, Key=key, Body=json.dumps(doc).encode())
+        body = doc.to_bytes() if isinstance(doc, StoredVerdict) else json.dumps(doc).encode()
+        store.client.put_object(Bucket=store.bucket, Key=key, Body=body)
 
 
 def test_rebuilt_from_the_stored_verdicts_like_sqlite(
@@ -195,7 +188,7 @@ def test_rebuilt_from_the_stored_verdicts_like_sqlite(
 ) -> None:
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.setenv(name, "proofcheck-test")
-    docs = {
+    docs: dict[str, StoredVerdict | dict[str, Any]] = {
         _key("a.zip"): _doc("inbox/acme/a.zip", "pass", stored_at="2026-11-27T01:00:00+00:00"),
         _key("b.zip"): _doc("inbox/acme/b.zip", "fail", stored_at="2026-11-27T02:00:00+00:00"),
         "reports/inbox/acme/c.zip/v-1/rs-1.json": {"not": "a verdict"},

@@ -16,6 +16,7 @@ pytest.importorskip("moto")
 pytest.importorskip("prefect")
 
 from conftest_flows import fixed_zip, mocked_store
+from conftest_verdicts import package_verdict
 
 from flows import verdicts as vd
 from flows.dispatch import Dispatcher, reconcile
@@ -51,11 +52,9 @@ def _upload(store: Store, key: str) -> PackageRef:
 
 
 def _store_verdict(store: Store, ref: PackageRef, *, quarantine: bool) -> str:
-    """What a run stores before it dies: the verdict document, with the quarantine flag as given."""
-    doc: dict[str, Any] = vd.document(
-        vd.error_verdict(ref, "stand-in verdict"), ref, area="inbox", publisher="acme"
-    )
-    doc.update(status="fail", quarantine=quarantine, package_findings=[])  # checked in full: no retry
+    """What a run stores before it dies: a fail verdict checked in full (no retry), quarantined or not."""
+    verdict = package_verdict("fail", ruleset="rs-1", quarantine=quarantine)
+    doc: dict[str, Any] = vd.document(verdict, ref, area="inbox", publisher="acme")
     json_key = store.put_verdict(ref, "rs-1", json.dumps(doc).encode(), b"<html></html>")
     assert json_key is not None
     return json_key

@@ -17,11 +17,12 @@ pytest.importorskip("prefect")
 import schemas
 from flows import verdicts as vd
 from flows.deployments import DEPLOYMENTS, runner_deployments
-from flows.index import IndexRow, row_from_document
+from flows.index import IndexRow, row_from_stored
 from flows.index_report import render_index
 from flows.semaphore import SlotTimeoutError, slot
 from flows.settings import PipelineSettings
 from flows.storage import PackageRef
+from validators.verdict_io import read_verdict
 
 
 @pytest.mark.parametrize("spec", DEPLOYMENTS, ids=lambda s: s.name)
@@ -85,7 +86,7 @@ def test_an_error_verdict_names_the_reason_and_is_status_error() -> None:
     assert doc["package"]["source"] == "s3://proofcheck/inbox/acme/p.zip"
     assert doc["object"]["version_id"] == "v1"
     jsonschema.validate(doc, schemas.load("verdict.schema.json"))  # the stored document keeps the contract
-    row = row_from_document(doc, "reports/inbox/acme/p.zip/v-v1/none.json")
+    row = row_from_stored(read_verdict(doc), "reports/inbox/acme/p.zip/v-v1/none.json")
     assert (row["status"], row["publisher"], row["html_key"]) == (
         "error", "acme", "reports/inbox/acme/p.zip/v-v1/none.html"
     )

@@ -3,29 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 pytest.importorskip("sqlalchemy")
 
 import sqlalchemy as sa
+from conftest_verdicts import stored_verdict
 
 from flows.index import VerdictIndex
+from validators.verdict_io import StoredVerdict
 
 
-def _doc(version: str, status: str, *, uploaded_at: str | None, stored_at: str) -> dict[str, Any]:
-    return {
-        "status": status,
-        "quarantine": False,
-        "package": {"name": "p.zip", "sha256": "0" * 64, "publisher": "acme"},
-        "ruleset": {"version": "rs-1"},
-        "engine": {"version": "0.1"},
-        "object": {"key": "inbox/acme/p.zip", "area": "inbox", "version_id": version, "etag": "e",
-                   "stored_at": stored_at, "uploaded_at": uploaded_at},
-        "summary": {"proofs": 1, "files": 1, "findings": {"error": 0, "warning": 0}},
-        "proofs": [],
-    }
+def _doc(version: str, status: str, *, uploaded_at: str | None, stored_at: str) -> StoredVerdict:
+    return stored_verdict("inbox/acme/p.zip", status, version_id=version, uploaded_at=uploaded_at,
+                          stored_at=stored_at)
 
 
 def _key(version: str, n: int = 1) -> str:

@@ -85,10 +85,11 @@ def test_page_is_well_nested_and_has_every_part() -> None:
         assert expected in text, expected
 
 
-def test_rule_titles_come_from_the_catalogue() -> None:
+def test_rule_titles_come_from_the_catalogue_in_french() -> None:
     text = visible_text(html.render(sample_verdict()))
-    assert "Extension does not match the content" in text  # format.extension-mismatch
-    assert "A check exceeded its time limit" in text  # system.timeout
+    assert "L'extension ne correspond pas au contenu" in text  # format.extension-mismatch
+    assert "Une vérification a dépassé son temps limite" in text  # system.timeout
+    assert "Extension does not match the content" not in text
     # a rule unknown to this version is shown by id, never dropped
     unknown = visible_text(html.render(hostile_verdict()))
     assert "Règle non cataloguée" in unknown
@@ -143,11 +144,13 @@ def test_empty_package_renders() -> None:
     assert "Aucune preuve identifiée" in text and "Aucun constat." in text
 
 
-def test_render_document_matches_render() -> None:
+def test_a_stored_verdict_read_back_renders_the_same_page() -> None:
     from validators.report import json_report
+    from validators.verdict_io import read_verdict
 
     verdict = sample_verdict()
-    assert html.render_document(json_report.to_document(verdict)) == html.render(verdict)
+    stored = read_verdict(json_report.render(verdict).encode("utf-8"))
+    assert html.render(stored.verdict) == html.render(verdict)
 
 
 @pytest.fixture(scope="module")
@@ -198,3 +201,31 @@ def test_many_information_findings_fold_away_without_script() -> None:
     assert "<summary>30 informations</summary>" in section
     assert section.count("Expected proof INS.") == 30  # folded, never dropped
     assert parse(page).errors == []
+
+
+def test_findings_are_shown_in_french_and_english_only_where_there_is_no_french() -> None:
+    """A verdict with a NIR and a malware finding (and a CDA one), as the engine builds them."""
+    from dataclasses import replace
+
+    from validators import rules
+    from validators.model import Location
+
+    nir = rules.finding("pii.nir", Location(page=2), evidence="2 ** ** ** *** *** 96")
+    malware = rules.finding("ssi.malware", signature="Eicar-Test-Signature")
+    typecode = rules.finding("cda.typecode", Location(line=3), code="11369-6", code_system="2.16.840.1.113883.6.1",
+                             version="20240927")
+    sample = sample_verdict()
+    proof = replace(sample.proofs[0], files=(replace(sample.proofs[0].files[1], findings=(nir, malware, typecode)),))
+    page = html.render(replace(sample, proofs=(proof,)))
+    assert parse(page).errors == []
+    text = visible_text(page)
+    assert typecode.message_fr is not None and typecode.message_fr.replace('"', "") in text.replace('"', "")
+    assert typecode.message not in text and "Type de document absent du JDV_J66-TypeCode-DMP" in text
+    for finding in (nir, malware):
+        rule = rules.get(finding.rule)
+        if rule.fr:  # translated: the French message and title, never the English message
+            assert finding.message_fr is not None and finding.message_fr in text and finding.message not in text
+            assert dict(rule.fr)["title"] in text
+        else:  # not translated yet: the English message, marked as English for readers and screen readers
+            assert f'<span lang="en">{html.e(finding.message)}</span>' in page
+    assert "2 ** ** ** *** *** 96" in text  # the evidence stays masked whatever the language

@@ -12,43 +12,48 @@ import pytest
 
 pytest.importorskip("prefect")
 
+from conftest_verdicts import stored_verdict
+
 from flows.change_report import render_change_report
-from flows.index import IndexRow, VerdictIndex, revalidation_from_document
+from flows.index import IndexRow, VerdictIndex, revalidation_row
 from flows.index_report import render_index
 from flows.revalidate import carry_over, plan, select
 from validators import __version__, rules
 from validators.base import CheckContext, CheckResult, Embedded, ProofFile, Validator
 from validators.engine import Engine
-from validators.model import CheckState
+from validators.model import (
+    CheckRun,
+    CheckState,
+    FileVerdict,
+    Finding,
+    PackageInfo,
+    PackageVerdict,
+    ProofVerdict,
+    Provenance,
+)
 from validators.resultcache import ResultCache, cache_key, depends_on, with_cache
+from validators.verdict_io import StoredVerdict, read_verdict
 
 COMPONENTS = {"J66": "B", "cda_xsd": "x", "TestContenuCDA": "t"}
+SHA = "ab" * 32
 
 
-def stored(checks: list[str], *, j66: str = "A", engine: str = __version__, state: str = "ran") -> dict[str, Any]:
-    return {
-        "status": "pass",
-        "engine": {"version": engine},
-        "ruleset": {"version": f"v-{j66}", "components": {**COMPONENTS, "J66": j66}},
-        "proofs": [
-            {
-                "id": "DOC.3.1.2",
-                "files": [
-                    {
-                        "path": "DOC.3.1.2/a.zip",
-                        "checks": [{"name": "archive", "status": "ran"}],
-                        "findings": [],
-                        "children": [
-                            {"path": "DOC.3.1.2/a.zip!1:x", "checks": [{"name": c, "status": state} for c in checks]}
-                        ],
-                    }
-                ],
-            }
-        ],
-        "unmapped_files": [],
-        "package_findings": [],
-        "object": {"key": "inbox/acme/p.zip", "stored_at": "then"},
-    }
+def stored(
+    checks: list[str], *, j66: str = "A", engine: str = __version__, state: str = "ran",
+    findings: tuple[Finding, ...] = (), **sections: Any,
+) -> StoredVerdict:
+    """A stored verdict whose archive holds one member checked by ``checks`` (in state ``state``)."""
+    runs = tuple(CheckRun(c, CheckState(state)) for c in checks)
+    member = FileVerdict("DOC.3.1.2/a.zip!1:x", SHA, 1, "text/plain", runs)
+    archive = FileVerdict("DOC.3.1.2/a.zip", SHA, 2, "application/zip", (CheckRun("archive", CheckState.RAN),),
+                          findings, (member,))
+    verdict = PackageVerdict(
+        PackageInfo("p.zip", SHA, "s3://b/inbox/acme/p.zip", "REM-MDV-LGC-SF-Va1"),
+        Provenance(f"v-{j66}", tuple({**COMPONENTS, "J66": j66}.items()), engine, "then", "then"),
+        proofs=(ProofVerdict("DOC.3.1.2", "DOC.3.1.2", (archive,)),),
+    )
+    doc = StoredVerdict.new(verdict, object={"key": "inbox/acme/p.zip", "stored_at": "then"}, **sections)
+    return read_verdict(doc.to_bytes())  # as re-validation reads it
 
 
 def test_a_package_without_cda_checks_is_carried_when_only_j66_changed() -> None:
@@ -77,7 +82,7 @@ def test_the_schematron_check_does_not_read_j66_but_reads_the_tree() -> None:
     ],
     ids=["engine", "not-run", "unknown-check"],
 )
-def test_when_unsure_everything_is_rerun(doc: dict[str, Any], reason: str) -> None:
+def test_when_unsure_everything_is_rerun(doc: StoredVerdict, reason: str) -> None:
     decision = plan(doc, "v-B", COMPONENTS)
     assert decision.mode == "rerun" and reason in decision.reason
 
@@ -104,13 +109,14 @@ def test_select_takes_older_rulesets_never_quarantined_and_honours_since() -> No
 
 
 def test_a_carried_verdict_names_the_new_ruleset_and_keeps_every_finding() -> None:
-    old = stored(["pii"])
-    old["proofs"][0]["files"][0]["findings"] = [{"rule": "pii.nir", "severity": "error"}]
-    old["revalidation"] = {"run": "earlier"}
-    new = carry_over(old, "v-B", COMPONENTS)
+    earlier = {"run": "earlier", "mode": "rerun", "reason": "r", "report": "reports/changes/x.html"}
+    old = stored(["pii"], findings=(rules.finding("pii.nir", evidence="1 ** ** ** *** *** 36"),), revalidation=earlier)
+    new = carry_over(old, "v-B", COMPONENTS).to_document()
     assert new["ruleset"] == {"version": "v-B", "components": COMPONENTS}
-    assert new["proofs"] == old["proofs"] and "revalidation" not in new
-    assert new["object"]["stored_at"] != "then" and old["ruleset"]["version"] == "v-A"
+    before = old.to_document()
+    assert new["proofs"] == before["proofs"] and new["status"] == before["status"] == "fail"
+    assert "revalidation" not in new and old.revalidation is not None
+    assert new["object"]["stored_at"] != "then" and old.verdict.provenance.ruleset_version == "v-A"
 
 
 # --- the per-file result cache -------------------------------------------------------------------------------
@@ -281,20 +287,19 @@ def test_the_change_report_escapes_what_publishers_wrote_and_links_relatively() 
 
 def test_the_index_links_a_revalidated_verdict_to_its_change_report(tmp_path: Path) -> None:
     index = VerdictIndex(f"sqlite:///{tmp_path / 'index.sqlite3'}")
-    doc = {
-        "status": "fail", "package": {"name": "p.zip"}, "ruleset": {"version": "v-B"}, "summary": {},
-        "object": {"key": "inbox/acme/p.zip", "area": "inbox", "stored_at": "2026-01-01T00:00:00+00:00"},
-        "revalidation": {"run": "run1", "report": "reports/changes/v-B/run1.html",
-                         "previous": {"json_key": "reports/inbox/acme/p.zip/e-1/v-A.json", "status": "pass",
-                                      "ruleset": "v-A"}},
-    }  # fmt: skip
+    doc = stored_verdict(
+        "inbox/acme/p.zip", "fail", "v-B", stored_at="2026-01-01T00:00:00+00:00",
+        revalidation={"run": "run1", "mode": "rerun", "reason": "r", "report": "reports/changes/v-B/run1.html",
+                      "previous": {"json_key": "reports/inbox/acme/p.zip/e-1/v-A.json", "status": "pass",
+                                   "ruleset": "v-A"}},
+    )  # fmt: skip
     key = "reports/inbox/acme/p.zip/e-1/v-B.json"
     index.record(doc, key)
     index.record_revalidation(doc, key)
     index.record_revalidation(doc, key)  # idempotent
     rows = index.latest()
     assert [(r.status, r.change_report) for r in rows] == [("fail", "reports/changes/v-B/run1.html")]
-    assert revalidation_from_document({"status": "pass"}, key) is None
+    assert revalidation_row(stored_verdict("inbox/acme/p.zip"), key) is None
     page = render_index(rows, "reports/")
     parsed = _Collect()
     parsed.feed(page)
@@ -316,16 +321,11 @@ class _Bucket:
 
 
 def test_a_lost_index_is_rebuilt_with_its_change_report_links(tmp_path: Path) -> None:
-    import json
-
     def verdict(status: str, ruleset: str, report: str | None) -> bytes:
-        doc: dict[str, Any] = {
-            "status": status, "package": {"name": "p.zip"}, "ruleset": {"version": ruleset}, "summary": {},
-            "object": {"key": "inbox/acme/p.zip", "area": "inbox", "stored_at": ruleset},
-        }  # fmt: skip
-        if report:
-            doc["revalidation"] = {"run": "r", "report": report, "previous": {"status": "pass"}}
-        return json.dumps(doc).encode()
+        section = {"run": "r", "mode": "rerun", "reason": "r", "report": report, "previous": {"status": "pass"}}
+        return stored_verdict(
+            "inbox/acme/p.zip", status, ruleset, stored_at=ruleset, revalidation=section if report else None
+        ).to_bytes()
 
     bucket = _Bucket(
         {
@@ -402,6 +402,7 @@ def test_a_check_that_cannot_run_now_never_replaces_a_full_verdict(tmp_path: Pat
     from flows.settings import PipelineSettings
     from flows.storage import PackageRef
     from validators.package import open_package
+    from validators.report import json_report
 
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
@@ -412,7 +413,7 @@ def test_a_check_that_cannot_run_now_never_replaces_a_full_verdict(tmp_path: Pat
     with open_package(tmp_path / "p.zip") as contents:
         verdict = Engine([Counting("pii")]).run(contents)
     old = vd.document(verdict, ref, area="inbox", publisher="acme")
-    store.objects["reports/inbox/acme/p.zip/e-etag1/none.json"] = vd.document_bytes(old)
+    store.objects["reports/inbox/acme/p.zip/e-etag1/none.json"] = json_report.document_bytes(old)
     settings = PipelineSettings(work_dir=tmp_path / "work")
     down = Counting("pii", state=CheckState.NOT_RUN)
     revalidation = Revalidation(store, settings, validators_factory=lambda _s: [down], full=True)  # type: ignore[arg-type]

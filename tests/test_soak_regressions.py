@@ -140,9 +140,8 @@ def test_reconcile_indexes_a_stored_verdict_the_index_lacks(tmp_path: Path) -> N
     its run's verdict write was retried through a connection reset, found "already stored" and skipped
     the index; the reconcile skipped the version because it had a verdict.
     """
-    import json
-
     import boto3
+    from conftest_verdicts import stored_verdict
     from moto import mock_aws
 
     from flows.dispatch import reconcile
@@ -154,8 +153,9 @@ def test_reconcile_indexes_a_stored_verdict_the_index_lacks(tmp_path: Path) -> N
     def stored(key: str) -> tuple[PackageRef, str]:
         put = store.client.put_object(Bucket=store.bucket, Key=key, Body=key.encode())
         ref = PackageRef(store.bucket, key, put["ETag"].strip('"'), put["VersionId"], len(key))
-        doc = {"status": "fail", "object": {"key": key, "etag": ref.etag, "area": "inbox"}, "package": {"name": key}}
-        json_key = store.put_verdict(ref, "rs-1", json.dumps(doc).encode(), b"<html></html>")
+        doc = stored_verdict(key, "fail", version_id=ref.version_id)
+        json_key = store.put_verdict(ref, "rs-1", doc.with_section("object", {
+            "key": key, "etag": ref.etag, "area": "inbox"}).to_bytes(), b"<html></html>")
         assert json_key is not None
         return ref, json_key
 

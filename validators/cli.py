@@ -27,7 +27,7 @@ EXIT_INTERNAL = 4
 REPORT_FORMATS = ("json", "html", "sarif", "junit")
 
 # Modules that add their own sub-commands through ``register(subparsers)``.
-EXTENSION_MODULES = ("validators.cda.cli", "validators.attest.cli", "flows.cli")
+EXTENSION_MODULES = ("validators.cda.cli", "validators.attest.cli", "validators.report.cli", "flows.cli")
 
 log = logging.getLogger("proofcheck")
 

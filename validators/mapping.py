@@ -12,7 +12,7 @@ from __future__ import annotations
 import posixpath
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from validators import rules
@@ -116,7 +116,7 @@ def _manifest_key(written: str, referential: Referential) -> tuple[str | None, l
                                     candidates=", ".join(r.written for r in readings),
                                     reason="the manifest key holds several ids")]
     finding = _reading_finding(readings[0], referential)
-    return None, [Finding(finding.rule, finding.severity, finding.message, location)]
+    return None, [replace(finding, location=location)]
 
 
 def _files_of(entry: str, base: str, paths: Sequence[str]) -> list[str]:

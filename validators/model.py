@@ -1,15 +1,25 @@
 """The verdict tree: findings, files, proofs and the package, as immutable values.
 
+Statuses and the quarantine flag are computed once per object (``cached_property``: the values are
+immutable, and reports ask for them at every level of a tree of thousands of files).
+
 Statuses roll up to the worst below them (see ARCHITECTURE.md §3.1): ``fail`` when any non-``system.*``
 finding is an error, else ``error`` when a check could not run, else ``warning``, else ``pass``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from functools import cached_property
 from typing import Any
+
+# A finding's message parameter: what its template shows (a count, a name, a limit), never a full
+# personal identifier or document content. Kept beside the rendered message so it can be re-rendered in
+# French and compared in tests.
+ParamValue = str | int | float
+Params = tuple[tuple[str, ParamValue], ...]
 
 
 class Severity(StrEnum):
@@ -69,6 +79,20 @@ class Location:
             "time": self.time,
         }
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Location:
+        span, region = data.get("span"), data.get("region")
+        return cls(
+            page=data.get("page"),
+            line=data.get("line"),
+            column=data.get("column"),
+            xpath=data.get("xpath"),
+            span=(int(span[0]), int(span[1])) if span is not None else None,
+            region=(int(region[0]), int(region[1]), int(region[2]), int(region[3])) if region is not None else None,
+            entry=data.get("entry"),
+            time=data.get("time"),
+        )
+
     def sort_key(self) -> tuple[Any, ...]:
         return (
             self.entry or "",
@@ -90,6 +114,9 @@ class Finding:
     """One observation about a file or a package, tied to a catalogued rule.
 
     ``evidence`` is for masked values only: never a full personal identifier or document content.
+    ``message`` is the English text; ``params`` the values its template was filled with; ``message_fr``
+    the same from the rule's French template (None when the rule has none, or the finding was read from
+    a document that kept no parameters).
     """
 
     rule: str
@@ -97,6 +124,8 @@ class Finding:
     message: str
     location: Location = NO_LOCATION
     evidence: str | None = None
+    params: Params = ()
+    message_fr: str | None = None
 
     @property
     def family(self) -> str:
@@ -109,14 +138,34 @@ class Finding:
     def sort_key(self) -> tuple[Any, ...]:
         return (self.rule, self.location.sort_key(), self.severity.value, self.message, self.evidence or "")
 
+    @property
+    def message_in_french(self) -> str:
+        """The French message where there is one, else the English (what a French reader is shown)."""
+        return self.message_fr if self.message_fr is not None else self.message
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "rule": self.rule,
             "severity": self.severity.value,
             "message": self.message,
+            "message_fr": self.message_fr,
+            "params": dict(self.params),
             "location": self.location.to_dict(),
             "evidence": self.evidence,
         }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Finding:
+        """The finding of ``to_dict``; ``params`` is required (a caller upgrades older shapes first)."""
+        return cls(
+            rule=str(data["rule"]),
+            severity=Severity(data["severity"]),
+            message=str(data["message"]),
+            location=Location.from_dict(data.get("location") or {}),
+            evidence=data.get("evidence"),
+            params=tuple(data["params"].items()),
+            message_fr=data.get("message_fr"),
+        )
 
 
 def status_of(findings: Iterable[Finding], checks: Iterable[CheckRun] = ()) -> Status:
@@ -153,6 +202,10 @@ class CheckRun:
             out["detail"] = self.detail
         return out
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CheckRun:
+        return cls(name=str(data["name"]), state=CheckState(data["status"]), detail=data.get("detail") or None)
+
 
 @dataclass(frozen=True)
 class FileVerdict:
@@ -164,11 +217,11 @@ class FileVerdict:
     findings: tuple[Finding, ...] = ()
     children: tuple[FileVerdict, ...] = ()
 
-    @property
+    @cached_property
     def own_status(self) -> Status:
         return status_of(self.findings, self.checks)
 
-    @property
+    @cached_property
     def status(self) -> Status:
         return Status.worst([self.own_status, *(c.status for c in self.children)])
 
@@ -189,6 +242,18 @@ class FileVerdict:
             "children": [c.to_dict() for c in self.children],
         }
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> FileVerdict:
+        return cls(
+            path=str(data["path"]),
+            sha256=str(data["sha256"]),
+            size=int(data["size"]),
+            media_type=str(data["media_type"]),
+            checks=tuple(CheckRun.from_dict(c) for c in data["checks"]),
+            findings=tuple(Finding.from_dict(f) for f in data["findings"]),
+            children=tuple(FileVerdict.from_dict(c) for c in data.get("children") or ()),
+        )
+
 
 @dataclass(frozen=True)
 class ProofVerdict:
@@ -197,7 +262,7 @@ class ProofVerdict:
     files: tuple[FileVerdict, ...] = ()
     findings: tuple[Finding, ...] = ()
 
-    @property
+    @cached_property
     def status(self) -> Status:
         return Status.worst([status_of(self.findings), *(f.status for f in self.files)])
 
@@ -209,6 +274,15 @@ class ProofVerdict:
             "findings": [f.to_dict() for f in self.findings],
             "files": [f.to_dict() for f in self.files],
         }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ProofVerdict:
+        return cls(
+            id=str(data["id"]),
+            id_as_written=str(data["id_as_written"]),
+            files=tuple(FileVerdict.from_dict(f) for f in data["files"]),
+            findings=tuple(Finding.from_dict(f) for f in data.get("findings") or ()),
+        )
 
 
 @dataclass(frozen=True)
@@ -236,6 +310,20 @@ class PackageInfo:
             "complete": self.complete,
         }
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PackageInfo:
+        return cls(
+            name=str(data["name"]),
+            sha256=str(data["sha256"]),
+            source=str(data["source"]),
+            referential=str(data["referential"]),
+            profiles=tuple(str(p) for p in data["profiles"]),
+            publisher=data.get("publisher"),
+            software=data.get("software"),
+            software_version=data.get("software_version"),
+            complete=bool(data.get("complete", False)),
+        )
+
 
 @dataclass(frozen=True)
 class Provenance:
@@ -257,7 +345,7 @@ class PackageVerdict:
     unmapped_files: tuple[FileVerdict, ...] = ()
     package_findings: tuple[Finding, ...] = ()
 
-    @property
+    @cached_property
     def status(self) -> Status:
         return Status.worst(
             [
@@ -267,7 +355,7 @@ class PackageVerdict:
             ]
         )
 
-    @property
+    @cached_property
     def quarantine(self) -> bool:
         return any(
             f.family == "ssi" and f.severity is Severity.ERROR for f in self.iter_findings()
@@ -290,7 +378,7 @@ class PackageVerdict:
     def flatten(self, fields: Sequence[str] = ("rule", "path")) -> list[list[Any]]:
         """One row per finding, for tests that read as one line (frictionless style).
 
-        Known fields: rule, severity, path, proof, message, evidence.
+        Known fields: rule, severity, path, proof, message, message_fr, params, evidence.
         """
         rows: list[list[Any]] = []
 
@@ -301,6 +389,8 @@ class PackageVerdict:
                 "path": path,
                 "proof": proof,
                 "message": finding.message,
+                "message_fr": finding.message_fr,
+                "params": dict(finding.params),
                 "evidence": finding.evidence,
             }
             rows.append([values[f] for f in fields])
@@ -339,6 +429,8 @@ __all__ = [
     "Location",
     "PackageInfo",
     "PackageVerdict",
+    "ParamValue",
+    "Params",
     "ProofVerdict",
     "Provenance",
     "Severity",

@@ -31,7 +31,7 @@ from typing import Any, ClassVar
 
 from validators import __version__
 from validators.base import CheckContext, CheckResult, Embedded, ProofFile, Validator
-from validators.model import CheckState, Finding, Location, Severity
+from validators.model import CheckState, Finding
 
 # Ruleset components each check reads; "JDV:*" stands for every synced value set of the CI-SIS tree.
 DEPENDENCIES: Mapping[str, tuple[str, ...]] = {
@@ -102,20 +102,6 @@ def cache_key(
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def finding_from_dict(data: Mapping[str, Any]) -> Finding:
-    loc = dict(data.get("location") or {})
-    for name in ("span", "region"):
-        if loc.get(name) is not None:
-            loc[name] = tuple(loc[name])
-    return Finding(
-        rule=str(data["rule"]),
-        severity=Severity(data["severity"]),
-        message=str(data.get("message", "")),
-        location=Location(**{k: v for k, v in loc.items() if k in Location.__dataclass_fields__}),
-        evidence=data.get("evidence"),
-    )
-
-
 @dataclass
 class CacheStats:
     hits: int = 0
@@ -168,7 +154,8 @@ class ResultCache:
                     return None  # a damaged blob: run the check again
                 children.append(Embedded(name=child["name"], data=data, origin=child["origin"]))
             return CheckResult(
-                findings=[finding_from_dict(f) for f in entry["findings"]],
+                # An entry written before findings kept their parameters is a miss (KeyError): run again.
+                findings=[Finding.from_dict(f) for f in entry["findings"]],
                 state=CheckState(entry["state"]),
                 detail=entry.get("detail"),
                 children=children,

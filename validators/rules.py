@@ -9,7 +9,9 @@ A rule id is never reused for another meaning; a renamed rule keeps its old id u
 
 from __future__ import annotations
 
+import math
 import string
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from functools import cache
 from importlib import resources
@@ -17,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from validators.model import NO_LOCATION, Finding, Location, Severity
+from validators.model import NO_LOCATION, Finding, Location, ParamValue, Severity
 from validators.pii.mask import mask_identifiers
 
 FAMILIES = ("package", "format", "ssi", "pii", "cda", "system")
@@ -34,10 +36,22 @@ class Rule:
     replaced_by: str | None = None
     # The same texts in French (``fr:`` in the YAML, keys title/message/why/fix), for instructors' reports.
     fr: tuple[tuple[str, str], ...] = ()
+    # French words for parameters that take a few fixed English values (``fr: values: {param: {en: fr}}``),
+    # e.g. ``position: {before: avant elle}``: the French message shows them, ``params`` keep the English.
+    fr_values: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
 
     @property
     def family(self) -> str:
         return self.id.split(".", 1)[0]
+
+    def text(self, field: str, language: str = "fr") -> str:
+        """``title``, ``message``, ``why`` or ``fix`` in ``language`` ("fr" falls back to English)."""
+        if language == "fr":
+            french = dict(self.fr).get(field)
+            if french is not None:
+                return french
+        text: str = getattr(self, field)
+        return text
 
     @property
     def placeholders(self) -> frozenset[str]:
@@ -73,9 +87,19 @@ def _french(entry: dict[str, Any]) -> tuple[tuple[str, str], ...]:
     fr = entry.get("fr")
     if fr is None:
         return ()
-    if not isinstance(fr, dict) or set(fr) != set(FRENCH_FIELDS):
-        raise ValueError(f"rule {entry.get('id')}: 'fr' must hold exactly {', '.join(FRENCH_FIELDS)}")
+    if not isinstance(fr, dict) or set(fr) - {"values"} != set(FRENCH_FIELDS):
+        raise ValueError(f"rule {entry.get('id')}: 'fr' must hold exactly {', '.join(FRENCH_FIELDS)} (and values)")
     return tuple((name, " ".join(str(fr[name]).split())) for name in FRENCH_FIELDS)
+
+
+def _french_values(entry: dict[str, Any]) -> tuple[tuple[str, tuple[tuple[str, str], ...]], ...]:
+    values = (entry.get("fr") or {}).get("values") or {}
+    if not isinstance(values, dict) or not all(isinstance(v, dict) for v in values.values()):
+        raise ValueError(f"rule {entry.get('id')}: 'fr: values' maps a parameter to {{english: french}}")
+    return tuple(
+        (str(name), tuple((str(en), str(fr)) for en, fr in sorted(words.items())))
+        for name, words in sorted(values.items())
+    )
 
 
 def _load_family(family: str) -> list[Rule]:
@@ -94,6 +118,7 @@ def _load_family(family: str) -> list[Rule]:
             fix=" ".join(entry["fix"].split()),
             replaced_by=entry.get("replaced_by"),
             fr=_french(entry),
+            fr_values=_french_values(entry),
         )
         if rule.family != family:
             raise ValueError(f"rule {rule.id} is filed under family {family}")
@@ -120,6 +145,44 @@ def get(rule_id: str) -> Rule:
         raise UnknownRuleError(rule_id) from None
 
 
+def _masked(value: ParamValue) -> ParamValue:
+    """A text parameter with any NIR-shaped number in it masked (names quoted from the package)."""
+    return mask_identifiers(value) if isinstance(value, str) else value
+
+
+def param_value(value: Any) -> ParamValue:
+    """A template parameter as kept in a finding: str, int or float as given, anything else as its text.
+
+    The text is what the template shows for it (``format(value, "")``), so the rendered message is the
+    same either way; a bool or a non-finite float becomes text too (JSON has no place for NaN).
+    """
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, str | int):
+        return value
+    if isinstance(value, float) and math.isfinite(value):
+        return value
+    return format(value, "")
+
+
+def render(template: str, params: Mapping[str, Any]) -> str:
+    """``template`` filled with ``params``; a placeholder without a value stays as ``{name}``."""
+    return string.Formatter().vformat(template, (), _Lenient(params))
+
+
+def french(rule: Rule, params: Mapping[str, Any]) -> str | None:
+    """The rule's French message filled with ``params``, or None when the rule has no French text.
+
+    A parameter with French words in the catalogue (``fr_values``) shows the French word for its value.
+    """
+    template = dict(rule.fr).get("message")
+    if template is None:
+        return None
+    words = {name: dict(pairs) for name, pairs in rule.fr_values}
+    shown = {k: words[k].get(v, v) if k in words and isinstance(v, str) else v for k, v in params.items()}
+    return render(template, shown)
+
+
 def finding(
     rule_id: str,
     location: Location = NO_LOCATION,
@@ -128,19 +191,22 @@ def finding(
     evidence: str | None = None,
     **params: Any,
 ) -> Finding:
-    """Build a finding of a catalogued rule, its message rendered from the rule's template.
+    """Build a finding of a catalogued rule, its messages rendered from the rule's templates.
 
-    ``params`` fill the template; never pass a full personal identifier or document content.
+    ``params`` fill the templates and are kept in the finding (those the template names, no other):
+    never pass a full personal identifier or document content.
     """
     rule = get(rule_id)
-    message = string.Formatter().vformat(rule.message, (), _Lenient(params))
     # Names taken from the package (members, attachments) may hold a NIR: reports never repeat it.
+    kept = {name: _masked(param_value(params[name])) for name in sorted(rule.placeholders) if name in params}
     if location.entry is not None:
         location = replace(location, entry=mask_identifiers(location.entry))
     return Finding(
         rule=rule.id,
         severity=severity or rule.severity,
-        message=mask_identifiers(message),
+        message=render(rule.message, kept),
         location=location,
         evidence=mask_identifiers(evidence) if evidence is not None else None,
+        params=tuple(kept.items()),
+        message_fr=french(rule, kept),
     )

@@ -1,24 +1,24 @@
-"""What changed between two verdict documents of one package: statuses, findings added and cleared.
+"""What changed between two verdicts of one package: statuses, findings added and cleared.
 
-Works on the stored JSON documents (ARCHITECTURE.md §3.1), so that a verdict computed months ago under
-another engine can be compared with today's. A finding is the same finding when its proof, file path,
-rule, location and (masked) evidence are the same: the message is left out because it names versions
-("not in JDV_J66 version 2024...") that differ by construction.
+Works on typed verdicts, a stored one read back by ``validators.verdict_io``, so that a verdict computed
+months ago under another engine can be compared with today's. A finding is the same finding when its
+proof, file path, rule, location and (masked) evidence are the same: the message is left out because it
+names versions ("not in JDV_J66 version 2024...") that differ by construction.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-Document = Mapping[str, Any]
+from validators.model import FileVerdict, Finding, PackageVerdict
 
 
 @dataclass(frozen=True)
 class FindingRef:
-    """One finding as the diff shows it: where, which rule, the message and masked evidence."""
+    """One finding as the diff shows it: where, which rule, the messages and masked evidence."""
 
     rule: str
     severity: str
@@ -26,6 +26,7 @@ class FindingRef:
     message: str
     evidence: str | None
     location: str  # canonical JSON of the location, for identity
+    message_fr: str | None = None
 
     @property
     def identity(self) -> tuple[str, str | None, str, str | None]:
@@ -37,6 +38,7 @@ class FindingRef:
             "severity": self.severity,
             "path": self.path,
             "message": self.message,
+            "message_fr": self.message_fr,
             "evidence": self.evidence,
             "location": json.loads(self.location),
         }
@@ -104,38 +106,33 @@ class PackageDiff:
         }
 
 
-def _ref(finding: Mapping[str, Any], path: str | None) -> FindingRef:
+def _ref(finding: Finding, path: str | None) -> FindingRef:
     return FindingRef(
-        rule=str(finding.get("rule", "")),
-        severity=str(finding.get("severity", "")),
+        rule=finding.rule,
+        severity=finding.severity.value,
         path=path,
-        message=str(finding.get("message", "")),
-        evidence=finding.get("evidence"),
-        location=json.dumps(finding.get("location") or {}, sort_keys=True),
+        message=finding.message,
+        evidence=finding.evidence,
+        location=json.dumps(finding.location.to_dict(), sort_keys=True),
+        message_fr=finding.message_fr,
     )
 
 
-def walk_files(files: Any) -> Iterator[Mapping[str, Any]]:
-    """File entries of a verdict document and, depth first, the files found inside them."""
-    for file in files or []:
-        yield file
-        yield from walk_files(file.get("children"))
-
-
-def _findings_of(files: Any, own: Any) -> list[FindingRef]:
-    out = [_ref(f, None) for f in own or []]
-    for file in walk_files(files):
-        out.extend(_ref(f, file.get("path")) for f in file.get("findings") or [])
+def _findings_of(files: Iterable[FileVerdict], own: Iterable[Finding]) -> list[FindingRef]:
+    out = [_ref(f, None) for f in own]
+    for top in files:
+        for file in top.iter_files():
+            out.extend(_ref(f, file.path) for f in file.findings)
     return out
 
 
-def _groups(doc: Document) -> dict[str | None, tuple[str | None, list[FindingRef]]]:
+def _groups(verdict: PackageVerdict) -> dict[str | None, tuple[str | None, list[FindingRef]]]:
     """Per proof id: (status, findings); None gathers unmapped files and package findings."""
     groups: dict[str | None, tuple[str | None, list[FindingRef]]] = {}
-    for proof in doc.get("proofs") or []:
-        groups[str(proof.get("id"))] = (proof.get("status"), _findings_of(proof.get("files"), proof.get("findings")))
-    rest = _findings_of(doc.get("unmapped_files"), doc.get("package_findings"))
-    if rest or doc.get("unmapped_files"):
+    for proof in verdict.proofs:
+        groups[proof.id] = (proof.status.value, _findings_of(proof.files, proof.findings))
+    rest = _findings_of(verdict.unmapped_files, verdict.package_findings)
+    if rest or verdict.unmapped_files:
         groups[None] = (None, rest)
     return groups
 
@@ -153,7 +150,7 @@ def changed_components(
     )
 
 
-def diff_documents(old: Document, new: Document) -> PackageDiff:
+def diff_verdicts(old: PackageVerdict, new: PackageVerdict) -> PackageDiff:
     """The diff from ``old`` to ``new`` (two verdicts of the same package)."""
     before, after = _groups(old), _groups(new)
     proofs = []
@@ -165,14 +162,12 @@ def diff_documents(old: Document, new: Document) -> PackageDiff:
                 proof_id, old_status, new_status, _only(new_findings, old_findings), _only(old_findings, new_findings)
             )
         )
-    old_ruleset = old.get("ruleset") or {}
-    new_ruleset = new.get("ruleset") or {}
     return PackageDiff(
-        name=str((new.get("package") or {}).get("name", "")),
-        old_status=str(old.get("status", "")),
-        new_status=str(new.get("status", "")),
-        old_ruleset=str(old_ruleset.get("version", "none")),
-        new_ruleset=str(new_ruleset.get("version", "none")),
-        components=changed_components(old_ruleset.get("components") or {}, new_ruleset.get("components") or {}),
+        name=new.package.name,
+        old_status=old.status.value,
+        new_status=new.status.value,
+        old_ruleset=old.provenance.ruleset_version,
+        new_ruleset=new.provenance.ruleset_version,
+        components=changed_components(dict(old.provenance.components), dict(new.provenance.components)),
         proofs=tuple(proofs),
     )

@@ -1,4 +1,8 @@
-"""The rule catalogue as text and as the markdown of docs/rules.md (generated, never hand-written)."""
+"""The rule catalogue as text and as the markdown of docs/rules.md (generated, never hand-written).
+
+French first (instructors and publishers read French), English beside it; a rule not translated yet
+shows its English text alone.
+"""
 
 from __future__ import annotations
 
@@ -12,16 +16,23 @@ RULES_DOC_HEAD = (
     "# Rule catalogue\n\n"
     "Generated from `validators/catalogue/*.yaml` by `python tools/sync_rules_doc.py`; do not edit.\n\n"
 )
-TABLE_HEAD = "| rule | severity | title | why | how to fix |"
+TABLE_HEAD = "| règle / rule | sévérité | titre / title | pourquoi / why | comment corriger / how to fix |"
 
 
 def render_text() -> str:
-    lines = [f"{r.id:<34} {r.severity.value:<8} {r.title}" for r in rules.catalogue().values()]
+    lines = [f"{r.id:<34} {r.severity.value:<8} {r.text('title')}" for r in rules.catalogue().values()]
     return "\n".join(lines) + "\n"
 
 
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _both(rule: Rule, field: str) -> str:
+    """A markdown cell: the French text, then the English one in italics (the English alone if untranslated)."""
+    english = _cell(getattr(rule, field))
+    french = dict(rule.fr).get(field)
+    return f"{_cell(french)}<br>*{english}*" if french is not None else english
 
 
 def render_markdown() -> str:
@@ -31,7 +42,7 @@ def render_markdown() -> str:
         if rule.family != current:
             current = rule.family
             out += ["", f"#### `{current}.*`", "", TABLE_HEAD, "|---|---|---|---|---|"]
-        cells = [f"`{rule.id}`", rule.severity.value, _cell(rule.title), _cell(rule.why), _cell(rule.fix)]
+        cells = [f"`{rule.id}`", rule.severity.value, *(_both(rule, field) for field in ("title", "why", "fix"))]
         out.append("| " + " | ".join(cells) + " |")
     out += ["", README_END]
     return "\n".join(out) + "\n"
@@ -43,9 +54,20 @@ def render_rules_doc() -> str:
 
 
 def explain(rule: Rule) -> str:
-    return (
-        f"{rule.id} ({rule.severity.value}): {rule.title}\n\n"
+    """``proofcheck explain RULE``: the French texts, then the English ones."""
+    english = (
         f"Message: {rule.message}\n\n"
         f"Why it matters: {rule.why}\n\n"
         f"How to fix: {rule.fix}\n"
+    )
+    if not rule.fr:
+        return f"{rule.id} ({rule.severity.value}): {rule.title}\n\n(pas encore traduite en français)\n\n{english}"
+    fr = dict(rule.fr)
+    return (
+        f"{rule.id} ({rule.severity.value}) : {fr['title']}\n"
+        f"  ({rule.title})\n\n"
+        f"Message : {fr['message']}\n\n"
+        f"Pourquoi : {fr['why']}\n\n"
+        f"Comment corriger : {fr['fix']}\n\n"
+        f"-- English --\n\n{english}"
     )

@@ -1,6 +1,8 @@
-"""The instructors' HTML report: one self-contained page rendered from the verdict document.
+"""The instructors' HTML report: one self-contained page, in French, rendered from the typed verdict.
 
-Rendered from ``json_report.to_document`` so that it says exactly what the contract says. No script, no
+Rendered from the model (a verdict just computed, or a stored one read back by ``validators.verdict_io``),
+so it says exactly what the contract says. Messages, rule titles and explanations are the catalogue's
+French ones; a rule not translated yet shows its English text marked ``lang="en"``. No script, no
 external resource (a Content-Security-Policy forbids both), every value escaped: file names, proof IDs
 and messages come from the publisher's package and are hostile by default. Status is always spelled
 out in words and a symbol, never conveyed by colour alone.
@@ -8,15 +10,12 @@ out in words and a symbol, never conveyed by colour alone.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable
 from html import escape
-from typing import Any
 
 from validators import rules
-from validators.model import PackageVerdict
+from validators.model import CheckRun, FileVerdict, Finding, Location, PackageVerdict, Severity, Status
 from validators.report import json_report
-
-Document = Mapping[str, Any]
 
 STATUS_LABELS = {
     "pass": ("✔", "Conforme", "pass"),
@@ -100,37 +99,35 @@ def e(value: object) -> str:
     return escape("" if value is None else str(value), quote=True)
 
 
-def rule_title(rule_id: str) -> str | None:
-    """The catalogued title of a rule, or None for a rule this version does not know."""
+def rule_title(rule_id: str, language: str = "fr") -> str | None:
+    """The catalogued title of a rule (French first), or None for a rule this version does not know."""
     try:
-        return rules.get(rule_id).title
+        return rules.get(rule_id).text("title", language)
     except rules.UnknownRuleError:
         return None
 
 
-def describe_location(location: Mapping[str, Any] | None) -> str:
+def describe_location(location: Location) -> str:
     """A location in words ("page 2, ligne 14, XPath /a/b"), or "" when it has no field set."""
-    if not location:
-        return ""
     parts: list[str] = []
-    if location.get("entry") is not None:
-        parts.append(f"élément « {location['entry']} »")
-    if location.get("page") is not None:
-        parts.append(f"page {location['page']}")
-    if location.get("line") is not None:
-        parts.append(f"ligne {location['line']}")
-    if location.get("column") is not None:
-        parts.append(f"colonne {location['column']}")
-    if location.get("span"):
-        start, end = location["span"]
+    if location.entry is not None:
+        parts.append(f"élément « {location.entry} »")
+    if location.page is not None:
+        parts.append(f"page {location.page}")
+    if location.line is not None:
+        parts.append(f"ligne {location.line}")
+    if location.column is not None:
+        parts.append(f"colonne {location.column}")
+    if location.span:
+        start, end = location.span
         parts.append(f"caractères {start}–{end}")
-    if location.get("time") is not None:
-        parts.append(f"à {location['time']} s")
-    if location.get("region"):
-        x, y, width, height = location["region"]
+    if location.time is not None:
+        parts.append(f"à {location.time} s")
+    if location.region:
+        x, y, width, height = location.region
         parts.append(f"zone {width}×{height} px en ({x}, {y})")
-    if location.get("xpath"):
-        parts.append(f"XPath {location['xpath']}")
+    if location.xpath:
+        parts.append(f"XPath {location.xpath}")
     return ", ".join(parts)
 
 
@@ -147,17 +144,19 @@ def _table(headers: Iterable[str], rows: Iterable[str], css_class: str = "") -> 
     return f"{opening}<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
-def _status_badge(status: str) -> str:
-    symbol, label, english = STATUS_LABELS.get(status, ("?", status, status))
+def _status_badge(status: Status) -> str:
+    symbol, label, english = STATUS_LABELS.get(status.value, ("?", status.value, status.value))
     return (
-        f'<span class="badge st-{e(status)}">'
+        f'<span class="badge st-{e(status.value)}">'
         f'<span aria-hidden="true">{symbol}</span> {e(label)} <span class="en">({e(english)})</span></span>'
     )
 
 
-def _severity(severity: str) -> str:
-    symbol, label, _ = SEVERITY_LABELS.get(severity, ("?", severity, severity))
-    return f'<span class="sev sev-{e(severity)}"><span aria-hidden="true">{symbol}</span> {e(label)}</span>'
+def _severity(severity: Severity) -> str:
+    symbol, label, _ = SEVERITY_LABELS.get(severity.value, ("?", severity.value, severity.value))
+    return (
+        f'<span class="sev sev-{e(severity.value)}"><span aria-hidden="true">{symbol}</span> {e(label)}</span>'
+    )
 
 
 def _size(size: int) -> str:
@@ -165,102 +164,98 @@ def _size(size: int) -> str:
 
 
 _FINDING_HEADERS = ("Sévérité", "Règle", "Constat", "Emplacement", "Indice (masqué)")
-_SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
+_SEVERITY_ORDER = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
 # Beyond this many information rows (e.g. every missing proof of a partial package), they fold away
 # in a <details> element, which needs no script, so that errors and warnings stay in view.
 FOLD_INFO_ABOVE = 10
 
 
-def _finding_row(finding: Mapping[str, Any]) -> str:
-    title = rule_title(finding["rule"])
-    rule_cell = f"<code>{e(finding['rule'])}</code>" + (f"<br>{e(title)}" if title else "")
-    evidence = finding.get("evidence")
+def _message(finding: Finding) -> str:
+    """The finding's French message; the English one, marked as such, when it has none."""
+    if finding.message_fr is not None:
+        return e(finding.message_fr)
+    return f'<span lang="en">{e(finding.message)}</span>'
+
+
+def _finding_row(finding: Finding) -> str:
+    title = rule_title(finding.rule)
+    rule_cell = f"<code>{e(finding.rule)}</code>" + (f"<br>{e(title)}" if title else "")
+    evidence = finding.evidence
     return (
         "<tr>"
-        f"<td>{_severity(finding['severity'])}</td>"
+        f"<td>{_severity(finding.severity)}</td>"
         f"<td>{rule_cell}</td>"
-        f"<td>{e(finding['message'])}</td>"
-        f"<td>{e(describe_location(finding.get('location')))}</td>"
+        f"<td>{_message(finding)}</td>"
+        f"<td>{e(describe_location(finding.location))}</td>"
         f"<td>{f'<code>{e(evidence)}</code>' if evidence else ''}</td>"
         "</tr>"
     )
 
 
-def _findings_table(findings: Iterable[Mapping[str, Any]]) -> str:
-    ordered = sorted(findings, key=lambda f: _SEVERITY_ORDER.get(f["severity"], 3))
+def _findings_table(findings: Iterable[Finding]) -> str:
+    ordered = sorted(findings, key=lambda f: _SEVERITY_ORDER.get(f.severity, 3))
     if not ordered:
         return '<p class="none">Aucun constat.</p>'
-    infos = [f for f in ordered if f["severity"] == "info"]
+    infos = [f for f in ordered if f.severity is Severity.INFO]
     if len(infos) <= FOLD_INFO_ABOVE:
         return _table(_FINDING_HEADERS, map(_finding_row, ordered), "findings")
-    others = [f for f in ordered if f["severity"] != "info"]
+    others = [f for f in ordered if f.severity is not Severity.INFO]
     shown = _table(_FINDING_HEADERS, map(_finding_row, others), "findings") if others else ""
     folded = _table(_FINDING_HEADERS, map(_finding_row, infos), "findings")
     return f"{shown}<details><summary>{len(infos)} informations</summary>{folded}</details>"
 
 
-def _checks(checks: Iterable[Mapping[str, Any]]) -> str:
+def _checks(checks: Iterable[CheckRun]) -> str:
     parts = []
     for check in checks:
-        state = CHECK_STATES.get(check["status"], check["status"])
-        detail = f" : {check['detail']}" if check.get("detail") else ""
-        parts.append(f"{check['name']} ({state}{detail})")
+        state = CHECK_STATES.get(check.state.value, check.state.value)
+        detail = f" : {check.detail}" if check.detail else ""
+        parts.append(f"{check.name} ({state}{detail})")
     return ", ".join(parts) if parts else "aucun"
 
 
-def _file_block(file: Mapping[str, Any]) -> str:
+def _file_block(file: FileVerdict) -> str:
+    status = file.status
     out = [
-        f'<div class="file status-{e(file["status"])}">',
-        f'<p class="file-head">{_status_badge(file["status"])} <code>{e(file["path"])}</code></p>',
-        f'<p class="meta">{e(file["media_type"])} · {e(_size(file["size"]))} · '
-        f'sha256 <span class="mono">{e(file["sha256"])}</span><br>'
-        f"Contrôles : {e(_checks(file.get('checks', [])))}</p>",
-        _findings_table(file.get("findings", [])),
+        f'<div class="file status-{e(status.value)}">',
+        f'<p class="file-head">{_status_badge(status)} <code>{e(file.path)}</code></p>',
+        f'<p class="meta">{e(file.media_type)} · {e(_size(file.size))} · '
+        f'sha256 <span class="mono">{e(file.sha256)}</span><br>'
+        f"Contrôles : {e(_checks(file.checks))}</p>",
+        _findings_table(file.findings),
     ]
-    children = file.get("children") or []
-    if children:
-        out.append(f'<p class="children-label">Fichiers contenus ({len(children)}) :</p>')
-        out.append(_file_list(children))
+    if file.children:
+        out.append(f'<p class="children-label">Fichiers contenus ({len(file.children)}) :</p>')
+        out.append(_file_list(file.children))
     out.append("</div>")
     return "".join(out)
 
 
-def _file_list(files: Iterable[Mapping[str, Any]]) -> str:
+def _file_list(files: Iterable[FileVerdict]) -> str:
     return '<ul class="files">' + "".join(f"<li>{_file_block(f)}</li>" for f in files) + "</ul>"
 
 
-def _iter_files(files: Iterable[Mapping[str, Any]]) -> Iterator[Mapping[str, Any]]:
-    for file in files:
-        yield file
-        yield from _iter_files(file.get("children") or [])
-
-
-def _findings_in(files: Iterable[Mapping[str, Any]]) -> int:
-    return sum(len(f.get("findings", [])) for f in _iter_files(files))
-
-
-def _summary(doc: Document) -> str:
-    package = doc["package"]
-    counts = doc["summary"]["findings"]
-    software = " ".join(str(p) for p in (package.get("software"), package.get("software_version")) if p)
+def _summary(verdict: PackageVerdict) -> str:
+    package = verdict.package
+    counts = json_report.summary(verdict)
+    software = " ".join(p for p in (package.software, package.software_version) if p)
     facts = [
-        ("Paquet", f"<code>{e(package['name'])}</code>"),
-        ("Statut", _status_badge(doc["status"])),
-        ("Référentiel", e(package["referential"])),
-        ("Profils", e(", ".join(package.get("profiles") or [])) or '<span class="none">non déclarés</span>'),
-        ("Éditeur", e(package.get("publisher") or "—")),
+        ("Paquet", f"<code>{e(package.name)}</code>"),
+        ("Statut", _status_badge(verdict.status)),
+        ("Référentiel", e(package.referential)),
+        ("Profils", e(", ".join(package.profiles)) or '<span class="none">non déclarés</span>'),
+        ("Éditeur", e(package.publisher or "—")),
         ("Logiciel", e(software or "—")),
-        ("Source", e(package.get("source"))),
-        ("sha256 du paquet", f'<span class="mono">{e(package["sha256"])}</span>'),
+        ("Source", e(package.source)),
+        ("sha256 du paquet", f'<span class="mono">{e(package.sha256)}</span>'),
     ]
-    summary = doc["summary"]
     count_rows = [
-        ("Preuves", summary["proofs"]),
-        ("Fichiers (y compris contenus)", summary["files"]),
-        ("Fichiers non rattachés à une preuve", summary["unmapped_files"]),
-        ("Erreurs", counts.get("error", 0)),
-        ("Avertissements", counts.get("warning", 0)),
-        ("Informations", counts.get("info", 0)),
+        ("Preuves", counts["proofs"]),
+        ("Fichiers (y compris contenus)", counts["files"]),
+        ("Fichiers non rattachés à une preuve", counts["unmapped_files"]),
+        ("Erreurs", counts["findings"]["error"]),
+        ("Avertissements", counts["findings"]["warning"]),
+        ("Informations", counts["findings"]["info"]),
     ]
     rows = "".join(f'<tr><th scope="row">{e(k)}</th><td class="num">{e(n)}</td></tr>' for k, n in count_rows)
     counts_table = f'<table class="counts"><tbody>{rows}</tbody></table>'
@@ -272,33 +267,31 @@ def _facts(pairs: Iterable[tuple[str, str]]) -> str:
     return '<dl class="facts">' + "".join(f"<dt>{e(k)}</dt><dd>{v}</dd>" for k, v in pairs) + "</dl>"
 
 
-def _pairs_table(caption: str, pairs: Mapping[str, Any]) -> str:
-    if not pairs:
+def _pairs_table(caption: str, pairs: Iterable[tuple[str, str]]) -> str:
+    ordered = sorted(pairs)
+    if not ordered:
         return f'<p class="none">{e(caption)} : aucun.</p>'
-    rows = "".join(
-        f'<tr><th scope="row">{e(k)}</th><td class="mono">{e(v)}</td></tr>' for k, v in sorted(pairs.items())
-    )
+    rows = "".join(f'<tr><th scope="row">{e(k)}</th><td class="mono">{e(v)}</td></tr>' for k, v in ordered)
     return f"<table><caption>{e(caption)}</caption><tbody>{rows}</tbody></table>"
 
 
-def _provenance(doc: Document) -> str:
-    engine = doc.get("engine", {})
-    ruleset = doc.get("ruleset", {})
+def _provenance(verdict: PackageVerdict) -> str:
+    prov = verdict.provenance
     facts = [
-        ("Version du jeu de règles", f'<span class="mono">{e(ruleset.get("version"))}</span>'),
-        ("Version du moteur proofcheck", e(engine.get("version"))),
-        ("Début / fin", f"{e(engine.get('started_at'))} → {e(engine.get('finished_at'))}"),
+        ("Version du jeu de règles", f'<span class="mono">{e(prov.ruleset_version)}</span>'),
+        ("Version du moteur proofcheck", e(prov.engine_version)),
+        ("Début / fin", f"{e(prov.started_at)} → {e(prov.finished_at)}"),
     ]
     body = (
         _facts(facts)
-        + _pairs_table("Composants du jeu de règles", ruleset.get("components") or {})
-        + _pairs_table("Base antivirus (hors jeu de règles)", doc.get("antivirus") or {})
+        + _pairs_table("Composants du jeu de règles", prov.components)
+        + _pairs_table("Base antivirus (hors jeu de règles)", prov.antivirus)
     )
     return _section("provenance", "Provenance", "Provenance", body)
 
 
-def _quarantine_banner(doc: Document) -> str:
-    if not doc.get("quarantine"):
+def _quarantine_banner(verdict: PackageVerdict) -> str:
+    if not verdict.quarantine:
         return ""
     return (
         '<div class="banner" role="alert"><strong><span aria-hidden="true">⚠</span> QUARANTAINE</strong> — '
@@ -309,16 +302,21 @@ def _quarantine_banner(doc: Document) -> str:
     )
 
 
-def _overview(doc: Document) -> str:
+def _files_in(files: Iterable[FileVerdict]) -> list[FileVerdict]:
+    return [entry for top in files for entry in top.iter_files()]
+
+
+def _overview(verdict: PackageVerdict) -> str:
     rows = []
-    for index, proof in enumerate(doc["proofs"], start=1):
+    for index, proof in enumerate(verdict.proofs, start=1):
+        files = _files_in(proof.files)
         rows.append(
             "<tr>"
-            f'<td><a href="#proof-{index}"><code>{e(proof["id"])}</code></a></td>'
-            f"<td>{e(proof['id_as_written'])}</td>"
-            f"<td>{_status_badge(proof['status'])}</td>"
-            f'<td class="num">{sum(1 for _ in _iter_files(proof["files"]))}</td>'
-            f'<td class="num">{len(proof.get("findings", [])) + _findings_in(proof["files"])}</td>'
+            f'<td><a href="#proof-{index}"><code>{e(proof.id)}</code></a></td>'
+            f"<td>{e(proof.id_as_written)}</td>"
+            f"<td>{_status_badge(proof.status)}</td>"
+            f'<td class="num">{len(files)}</td>'
+            f'<td class="num">{len(proof.findings) + sum(len(f.findings) for f in files)}</td>'
             "</tr>"
         )
     if not rows:
@@ -328,51 +326,42 @@ def _overview(doc: Document) -> str:
     return _section("overview", "Vue d'ensemble des preuves", "Proofs at a glance", body)
 
 
-def _proofs(doc: Document) -> str:
+def _proofs(verdict: PackageVerdict) -> str:
     blocks = []
-    for index, proof in enumerate(doc["proofs"], start=1):
+    for index, proof in enumerate(verdict.proofs, start=1):
         written = ""
-        if proof["id_as_written"] != proof["id"]:
-            written = f'<span class="written">écrite « {e(proof["id_as_written"])} »</span>'
-        proof_findings = proof.get("findings") or []
+        if proof.id_as_written != proof.id:
+            written = f'<span class="written">écrite « {e(proof.id_as_written)} »</span>'
         anchor = f"proof-{index}"
         blocks.append(
-            f'<section class="proof st-{e(proof["status"])}" id="{anchor}" aria-labelledby="{anchor}-h">'
-            f'<h3 id="{anchor}-h">{_status_badge(proof["status"])} Preuve <code>{e(proof["id"])}</code> '
+            f'<section class="proof st-{e(proof.status.value)}" id="{anchor}" aria-labelledby="{anchor}-h">'
+            f'<h3 id="{anchor}-h">{_status_badge(proof.status)} Preuve <code>{e(proof.id)}</code> '
             f"{written}</h3>"
-            + (_findings_table(proof_findings) if proof_findings else "")
-            + _file_list(proof["files"])
+            + (_findings_table(proof.findings) if proof.findings else "")
+            + _file_list(proof.files)
             + "</section>"
         )
     return _section("proofs", "Détail par preuve", "Proof details", "".join(blocks)) if blocks else ""
 
 
-def _unmapped(doc: Document) -> str:
-    files = doc.get("unmapped_files") or []
+def _unmapped(verdict: PackageVerdict) -> str:
+    files = verdict.unmapped_files
     body = _file_list(files) if files else '<p class="none">Aucun.</p>'
     return _section("unmapped", "Fichiers non rattachés à une preuve", "Unmapped files", body)
 
 
-def _package_findings(doc: Document) -> str:
-    body = _findings_table(doc.get("package_findings") or [])
+def _package_findings(verdict: PackageVerdict) -> str:
+    body = _findings_table(verdict.package_findings)
     return _section("package", "Constats sur le paquet", "Package findings", body)
 
 
-def _rules_used(doc: Document) -> list[str]:
-    used: set[str] = {f["rule"] for f in doc.get("package_findings") or []}
-    for proof in doc["proofs"]:
-        used.update(f["rule"] for f in proof.get("findings") or [])
-        used.update(f["rule"] for file in _iter_files(proof["files"]) for f in file.get("findings", []))
-    unmapped = _iter_files(doc.get("unmapped_files") or [])
-    used.update(f["rule"] for file in unmapped for f in file.get("findings", []))
-    return sorted(used)
-
-
-def _legend(doc: Document) -> str:
-    statuses = "".join(f"<li>{_status_badge(s)} : {e(text)}</li>" for s, text in STATUS_MEANINGS.items())
-    severities = "".join(f"<li>{_severity(s)}</li>" for s in SEVERITY_LABELS)
+def _legend(verdict: PackageVerdict) -> str:
+    statuses = "".join(
+        f"<li>{_status_badge(Status(s))} : {e(text)}</li>" for s, text in STATUS_MEANINGS.items()
+    )
+    severities = "".join(f"<li>{_severity(s)}</li>" for s in Severity)
     rule_rows = []
-    for rule_id in _rules_used(doc):
+    for rule_id in sorted({f.rule for f in verdict.iter_findings()}):
         try:
             rule = rules.get(rule_id)
         except rules.UnknownRuleError:
@@ -380,7 +369,7 @@ def _legend(doc: Document) -> str:
                 f'<tr><td><code>{e(rule_id)}</code></td><td colspan="3">Règle non cataloguée.</td></tr>'
             )
             continue
-        cells = "".join(f"<td>{e(text)}</td>" for text in (rule.title, rule.why, rule.fix))
+        cells = "".join(f"<td>{_in_french(rule, name)}</td>" for name in ("title", "why", "fix"))
         rule_rows.append(f"<tr><td><code>{e(rule.id)}</code></td>{cells}</tr>")
     rules_table = (
         _table(("Règle", "Titre", "Pourquoi", "Comment corriger"), rule_rows)
@@ -399,10 +388,15 @@ def _legend(doc: Document) -> str:
     return _section("legend", "Légende", "Legend", body)
 
 
-def render_document(doc: Document) -> str:
-    """The HTML page for a verdict document (as produced by ``json_report.to_document``)."""
-    package_name = doc["package"]["name"]
-    engine_version = doc.get("engine", {}).get("version", "")
+def _in_french(rule: rules.Rule, name: str) -> str:
+    """A catalogue text in French; the English one, marked as such, for a rule not yet translated."""
+    text = rule.text(name, "fr")
+    return e(text) if dict(rule.fr).get(name) is not None else f'<span lang="en">{e(text)}</span>'
+
+
+def render(verdict: PackageVerdict) -> str:
+    """The HTML page for a verdict (computed now, or read back with ``validators.verdict_io``)."""
+    package_name = verdict.package.name
     return "".join(
         [
             "<!DOCTYPE html>\n",
@@ -414,23 +408,19 @@ def render_document(doc: Document) -> str:
             f"<style>{_CSS}</style></head><body>",
             '<header class="top"><h1>Rapport de vérification des preuves '
             '<span class="en">Proof check report</span></h1>',
-            f"<p><code>{e(package_name)}</code> — {_status_badge(doc['status'])}</p>",
-            _quarantine_banner(doc),
+            f"<p><code>{e(package_name)}</code> — {_status_badge(verdict.status)}</p>",
+            _quarantine_banner(verdict),
             "</header><main>",
-            _summary(doc),
-            _provenance(doc),
-            _overview(doc),
-            _package_findings(doc),
-            _proofs(doc),
-            _unmapped(doc),
-            _legend(doc),
+            _summary(verdict),
+            _provenance(verdict),
+            _overview(verdict),
+            _package_findings(verdict),
+            _proofs(verdict),
+            _unmapped(verdict),
+            _legend(verdict),
             "</main>",
-            f"<footer>Généré par proofcheck {e(engine_version)} à partir du verdict JSON "
-            f"(schéma {e(doc.get('schema_version'))}). Ce rapport ne contient aucun script.</footer>",
+            f"<footer>Généré par proofcheck {e(verdict.provenance.engine_version)} à partir du verdict JSON "
+            f"(schéma {e(json_report.SCHEMA_VERSION)}). Ce rapport ne contient aucun script.</footer>",
             "</body></html>\n",
         ]
     )
-
-
-def render(verdict: PackageVerdict) -> str:
-    return render_document(json_report.to_document(verdict))

@@ -1,4 +1,8 @@
-"""The verdict document of ARCHITECTURE.md §3.1: the contract other tools read."""
+"""The verdict document of ARCHITECTURE.md §3.1: the contract other tools read (``verdict_io`` reads it back).
+
+Each finding carries its English ``message`` (as since schema 1), the ``params`` its template was filled
+with, and ``message_fr`` rendered from the rule's French template (null when the rule has none yet).
+"""
 
 from __future__ import annotations
 
@@ -10,22 +14,27 @@ from validators.model import PackageVerdict
 SCHEMA_VERSION = "1"
 
 
-def to_document(verdict: PackageVerdict) -> dict[str, Any]:
-    prov = verdict.provenance
+def summary(verdict: PackageVerdict) -> dict[str, Any]:
+    """The document's ``summary``: counts of proofs, files (children included) and findings by severity."""
     counts: dict[str, int] = {"error": 0, "warning": 0, "info": 0}
     for finding in verdict.iter_findings():
         counts[finding.severity.value] += 1
+    return {
+        "proofs": len(verdict.proofs),
+        "files": sum(1 for _ in verdict.iter_file_verdicts()),
+        "unmapped_files": len(verdict.unmapped_files),
+        "findings": counts,
+    }
+
+
+def to_document(verdict: PackageVerdict) -> dict[str, Any]:
+    prov = verdict.provenance
     return {
         "schema_version": SCHEMA_VERSION,
         "package": verdict.package.to_dict(),
         "status": verdict.status.value,
         "quarantine": verdict.quarantine,
-        "summary": {
-            "proofs": len(verdict.proofs),
-            "files": sum(1 for _ in verdict.iter_file_verdicts()),
-            "unmapped_files": len(verdict.unmapped_files),
-            "findings": counts,
-        },
+        "summary": summary(verdict),
         "ruleset": {"version": prov.ruleset_version, "components": dict(prov.components)},
         "antivirus": dict(prov.antivirus),
         "engine": {
@@ -39,5 +48,14 @@ def to_document(verdict: PackageVerdict) -> dict[str, Any]:
     }
 
 
+def document_text(doc: dict[str, Any]) -> str:
+    """A verdict document as it is stored and printed: UTF-8 JSON, two-space indent, keys in writing order."""
+    return json.dumps(doc, ensure_ascii=False, indent=2, sort_keys=False) + "\n"
+
+
+def document_bytes(doc: dict[str, Any]) -> bytes:
+    return document_text(doc).encode("utf-8")
+
+
 def render(verdict: PackageVerdict) -> str:
-    return json.dumps(to_document(verdict), ensure_ascii=False, indent=2, sort_keys=False) + "\n"
+    return document_text(to_document(verdict))
