@@ -36,7 +36,7 @@ def engine_verdict(tmp_path_factory: pytest.TempPathFactory) -> PackageVerdict:
     """A real dry run with clamd down (a check not run too): NIR, empty file, nested zip, PDF."""
     root = tmp_path_factory.mktemp("package") / "paquet"
     files = {
-        "INS.41.2.2/journal.log": make_log([f"patient fictif NIR {make_nir()}", "fin"]),
+        "INS.41.2.2/journal.log": make_log([f"patient NIR {make_nir()}", "fin"]),
         "INS.41.2.2/vide.txt": b"",
         "DOC.3.1.2/compte-rendu.pdf": make_pdf(["Compte rendu fictif"]),
         "notes.txt": b"notes sans preuve\n",
