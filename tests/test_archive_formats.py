@@ -366,7 +366,7 @@ def _with_header(archive: bytes, header: bytes) -> bytes:
 def test_7z_headers_with_valid_checksums_and_random_fields_never_raise() -> None:
     import struct
 
-    from hypothesis import HealthCheck, given, settings
+    from hypothesis import HealthCheck, example, given, settings
     from hypothesis import strategies as st
 
     original = _SAMPLES["7z-plain"]
@@ -376,6 +376,7 @@ def test_7z_headers_with_valid_checksums_and_random_fields_never_raise() -> None
     @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
     @given(st.lists(st.tuples(st.integers(0, len(header) - 1), st.integers(0, 255)), min_size=1, max_size=4),
            st.integers(1, len(header)))
+    @example(changes=[(38, 0)], cut=39)  # more substreams than files with data: was a StopIteration
     def mutated(changes: list[tuple[int, int]], cut: int) -> None:
         data = bytearray(header)
         for position, value in changes:

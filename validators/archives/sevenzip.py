@@ -491,7 +491,9 @@ def _mark_undecodable(header: _Header, limits: TriageLimits) -> set[int]:
         if why is not None:
             blocked.add(number)
         for _ in range(count):
-            member = next(streamed)
+            member = next(streamed, None)
+            if member is None:
+                raise MalformedError("more streams declared than files with data")
             if why == "encrypted":
                 member.encrypted = True
             elif why is not None:
