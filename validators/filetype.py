@@ -49,10 +49,39 @@ RAR = _fmt("RAR archive", "archive", "application/x-rar application/vnd.rar", "r
 EML = _fmt("e-mail source", "text", "message/rfc822 application/mbox", "eml mbox")
 MSG = _fmt("Outlook message", "email", "application/vnd.ms-outlook", "msg")
 TEXT = _fmt("text", "text", "text/plain text/csv application/json", "txt log csv tsv json text")
+# Office documents and web pages are real proofs (extractions in a spreadsheet, terms of use as a document,
+# the INDEX.HTM an IHE_XDM archive must hold): accepted, and judged on their content by the ssi checks
+# (macros, remote templates, scripts, dangerous links) and read by the pii check. Macro-enabled variants
+# are accepted as a type so that their macros are reported as what they are (ssi.office.*), not as a type.
+WORD = _fmt(
+    "word-processing document", "office",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document "
+    "application/vnd.ms-word.document.macroenabled.12 application/vnd.oasis.opendocument.text application/msword",
+    "docx docm odt doc",
+)
+SPREADSHEET = _fmt(
+    "spreadsheet", "office",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet "
+    "application/vnd.ms-excel.sheet.macroenabled.12 application/vnd.oasis.opendocument.spreadsheet "
+    "application/vnd.ms-excel",
+    "xlsx xlsm ods xls",
+)
+PRESENTATION = _fmt(
+    "presentation", "office",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation "
+    "application/vnd.ms-powerpoint.presentation.macroenabled.12 application/vnd.oasis.opendocument.presentation "
+    "application/vnd.ms-powerpoint",
+    "pptx pptm odp ppt",
+)
+HTML = _fmt("web page", "markup", "text/html application/xhtml+xml", "html htm xhtml")
+SVG = _fmt("SVG image", "markup", "image/svg+xml", "svg")
 
 ACCEPTED: tuple[ProofFormat, ...] = (
     PDF, PNG, JPEG, MP4, QUICKTIME, WEBM, XML, ZIP, TAR, GZIP, BZIP2, XZ, SEVENZIP, RAR, EML, MSG, TEXT,
+    WORD, SPREADSHEET, PRESENTATION, HTML, SVG,
 )
+# Legacy Office files are OLE containers to libmagic when it cannot tell which: their name says which.
+_OLE_FORMATS = (MSG, WORD, SPREADSHEET, PRESENTATION)
 
 _BY_MEDIA_TYPE = {media: fmt for fmt in ACCEPTED for media in fmt.media_types}
 _BY_EXTENSION = {ext: fmt for fmt in ACCEPTED for ext in fmt.extensions}
@@ -371,8 +400,8 @@ class FiletypeValidator(Validator):
         if media in _EMPTY_TYPES:
             return CheckResult(findings=[rules.finding("format.empty")])
         fmt = classify(media, head)
-        if fmt is None and media in _OLE_TYPES and file.extension in MSG.extensions:
-            fmt = MSG
+        if fmt is None and media in _OLE_TYPES:
+            fmt = next((f for f in _OLE_FORMATS if file.extension in f.extensions), None)
         if fmt is None and is_email_part_type(file, media):
             # Accepted inside a message; a name announcing a proof format it is not still misleads.
             announced = _BY_EXTENSION.get(file.extension)
