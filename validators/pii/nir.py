@@ -14,10 +14,13 @@ then commune and order (3 digits each) and the key = 97 - (N mod 97), with 2A ->
 
 from __future__ import annotations
 
+import heapq
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
+
+from validators.pii.explain import Note, render
 
 # Between two groups: nothing, blanks (any Unicode space a PDF or a word processor writes), a dot, a
 # hyphen (or its typographic variants), a slash, an underscore (file names), a table-cell mark (; , | tab)
@@ -57,9 +60,35 @@ class KeyStatus(StrEnum):
     ABSENT = "absent"
 
 
+class Layout(StrEnum):
+    """How the digits of a match are laid out in the text."""
+
+    COMPACT = "compact"
+    GROUPED = "grouped"
+    OVERSEAS = "overseas-grouped"
+    SPLIT = "split"  # cut by a line break (inside a group or between groups) and read back together
+    SPLIT_APART = "split-apart"  # first part followed by other words, the rest at the start of the next line
+
+
+_LAYOUT_NOTES = {
+    Layout.COMPACT: Note("écrit d'un seul tenant", "compact"),
+    Layout.GROUPED: Note("écrit par groupes", "grouped"),
+    Layout.OVERSEAS: Note("groupé à la façon outre-mer (3 + 2)", "overseas grouping (3 + 2)"),
+    Layout.SPLIT: Note("coupé par un saut de ligne", "cut by a line break"),
+    Layout.SPLIT_APART: Note("en deux parties sur deux lignes", "in two parts on two lines"),
+}
+_KEY_NOTES = {
+    "valid": Note("clé valide", "valid key"),
+    "invalid": Note("clé fausse", "wrong key"),
+    "absent": Note("sans clé", "no key"),
+}
+LOOKALIKE_NOTE = Note("lettres lues comme des chiffres (O→0, l→1, S→5...)", "look-alike letters read as digits")
+
+
 @dataclass(frozen=True, slots=True)
 class NirMatch:
-    """A NIR-shaped number found in a text: where, what it is, and why (no digits kept but the key)."""
+    """A NIR-shaped number found in a text: where, what it is, and how it is written (no digits kept but
+    the key)."""
 
     start: int
     end: int
@@ -67,7 +96,8 @@ class NirMatch:
     key: str | None
     key_status: KeyStatus
     sex: str
-    explanation: str
+    layout: Layout = Layout.COMPACT
+    lookalikes: int = 0  # letters read as digits (O->0, l->1...) inside the match
 
     @property
     def nir_like(self) -> bool:
@@ -78,6 +108,16 @@ class NirMatch:
     def value(self) -> str:
         """The normalised identifier (body and key) for allow-list lookups; never for output."""
         return self.body + (self.key or "")
+
+    @property
+    def notes(self) -> list[Note]:
+        """How the number is written, as labels (``explain.render``)."""
+        notes = [_LAYOUT_NOTES[self.layout], _KEY_NOTES[self.key_status.value]]
+        return [*notes, LOOKALIKE_NOTE] if self.lookalikes else notes
+
+    @property
+    def explanation(self) -> str:
+        return render(self.notes)
 
 
 def numeric_body(body: str) -> int:
@@ -143,21 +183,27 @@ def _sep_kind(sep: str) -> str:
     return mark if sep == stripped or mark in _CELL_MARKS else "bad"
 
 
-def _layout_ok(seps: list[str], lenient: bool) -> bool:
+def _layout_ok(seps: list[str], lenient: bool, proved: bool = False) -> bool:
     """Separators inside the body must follow one layout: none, one kind throughout, or one line break.
 
     A mix of grouped and glued digits is what SIRET, IBAN and phone numbers look like when read with
-    NIR groups, so it is refused, except in OCR text (``lenient``), where spaces come and go.
+    NIR groups, so it is refused, except in OCR text (``lenient``), where spaces come and go, and where
+    the key proves the number (``proved``): irregular blanks, or one table-cell mark where a number
+    grouped by blanks runs over two cells.
     """
     kinds = [_sep_kind(s) for s in seps]
     if "bad" in kinds:
         return False
-    if lenient and all(k in ("", "blank") for k in kinds):
+    if (lenient or proved) and all(k in ("", "blank") for k in kinds):
         return True
     if all(k == "" for k in kinds):
         return True
     if kinds.count("newline") == 1 and kinds.count("") == len(kinds) - 1:
         return True  # a compact number wrapped at a group boundary
+    if proved and sum(kinds.count(m) for m in _CELL_MARKS) == 1:
+        rest = {k for k in kinds if k not in _CELL_MARKS}
+        if rest in ({""}, {"blank"}, set()):
+            return True  # a grouped number whose groups run over two table cells
     if "" in kinds:
         return False
     marks = {k for k in kinds if k not in ("blank", "newline")}
@@ -182,19 +228,133 @@ def _inside_dotted_run(text: str, start: int, end: int) -> bool:
     return bool(_OID_BEFORE.search(text[max(0, start - 2) : start]) or _OID_AFTER.match(text[end : end + 2]))
 
 
-# OCR reads some digits as look-alike letters. Only inside a token that already holds a digit, so that
-# words ("SOLO", "Il") are never read as numbers; 2A/2B stay letters in the original text, which is
-# scanned too.
+# --- look-alike letters ----------------------------------------------------------------------------
+#
+# OCR reads some digits as look-alike letters, and text copied from an OCR layer (a scanned PDF, a log
+# pasted from a capture) keeps them. In OCR text every run of look-alikes holding a digit is read as
+# digits. In typed text the reading is narrower, because a letter typed in a number is usually a word or
+# a code: only a whole token (letters and digits between blanks or punctuation) made of digits and
+# look-alikes, and the result must be a NIR-shaped number with a valid key, more digits than letters,
+# not glued to other letters (``_typed_lookalikes``). A bar "|" is read as 1 only inside a token: on its
+# own it is a table-cell mark.
 _OCR_CONFUSIONS = str.maketrans({"O": "0", "o": "0", "I": "1", "l": "1", "|": "1", "S": "5", "B": "8", "Z": "2"})
 _OCR_TOKEN = re.compile(r"[0-9OoIl|SBZ]*[0-9][0-9OoIl|SBZ]*")
-_CONFUSABLE = frozenset("OoIl|SBZ")
+_CONFUSABLE_RE = re.compile(r"[OoIl|SBZ]")
+_DIGITISH = frozenset("0123456789OoIl|SBZ")
+# A short token of look-alikes only ("l", "lO", "ZO") next to a digit group: a group read wholly wrong.
+_SHORT_LOOKALIKES = re.compile(r"(?<![^\W_])[OoIlSBZ]{1,3}(?![^\W_])(?=[ \u00a0\u202f.\-]?[0-9])"
+                               r"|(?<=[0-9][ \u00a0\u202f.\-])[OoIlSBZ]{1,3}(?![^\W_])")
+MAX_LOOKALIKES = 4
 
 
 def ocr_deconfused(text: str) -> str:
     """``text`` with look-alike letters read as digits inside digit tokens (same length, same offsets)."""
-    if not any(c in _CONFUSABLE for c in text):
+    if _CONFUSABLE_RE.search(text) is None:
         return text
-    return _OCR_TOKEN.sub(lambda m: m.group(0).translate(_OCR_CONFUSIONS), text)
+    fixed = _OCR_TOKEN.sub(lambda m: m.group(0).translate(_OCR_CONFUSIONS), text)
+    return _SHORT_LOOKALIKES.sub(lambda m: m.group(0).translate(_OCR_CONFUSIONS), fixed)
+
+
+# Where a typed text may hold a look-alike inside a number: a look-alike token starting a digit group
+# ("l 85", "O5"), look-alikes glued after digits ("08O"; not the "Z" of an ISO time "12:00:00Z"), or a
+# bar between digits. One pass of a regular expression whose every branch starts at a look-alike, so
+# that a log of digits costs little more than its letters.
+_S = " \u00a0\u202f.\\-"
+_HINT = re.compile(
+    rf"(?<![^\W\d_])[OoIlSBZ]{{1,3}}(?=[{_S}]?[0-9][{_S}]?[0-9])"
+    rf"|(?<=[0-9])[OoIlSBZ]{{1,3}}(?![^\W\d_])(?<![:.][0-9][0-9]Z)(?<![.][0-9]{{3}}Z)"
+    rf"|(?<=[0-9])\|(?=[0-9OoIlSBZ])"
+)
+_WORD_TOKEN = re.compile(r"[^\W_]+(?:\|[^\W_]+)*")
+_HINT_MARGIN = 48
+
+
+def _read_token(token: re.Match[str]) -> str:
+    text = token.group(0)
+    if not set(text) <= _DIGITISH or (len(text) > 3 and not any(c.isdigit() for c in text)):
+        return text  # a word, or a code with other letters in it
+    return text.translate(_OCR_CONFUSIONS)
+
+
+def _typed_lookalikes(text: str) -> Iterator[NirMatch]:
+    """Key-valid NIRs written with look-alike letters in typed text (see the comment above)."""
+    done = 0
+    for hint in _HINT.finditer(text):
+        if hint.start() < done:
+            continue
+        lo, hi = max(0, hint.start() - _HINT_MARGIN), min(len(text), hint.end() + _HINT_MARGIN)
+        done = hi - _HINT_MARGIN // 2  # the next window overlaps this one enough to see a whole NIR
+        window = text[lo:hi]
+        fixed = _WORD_TOKEN.sub(_read_token, window)
+        if fixed == window:
+            continue
+        for m in _find(fixed, False):
+            cut = (m.start == 0 and lo > 0) or (m.end == len(window) and hi < len(text))
+            if m.key_status is not KeyStatus.VALID or cut:
+                continue
+            read = _counted(m, window, fixed).lookalikes
+            digits = sum(1 for c in window[m.start : m.end] if c.isdigit())
+            start, end = lo + m.start, lo + m.end
+            if 1 <= read <= MAX_LOOKALIKES and digits > read and not _glued_to_letters(text, start, end):
+                yield NirMatch(start, end, m.body, m.key, m.key_status, m.sex, m.layout, read)
+
+
+def _glued_to_letters(text: str, start: int, end: int) -> bool:
+    before = text[start - 1] if start else " "
+    after = text[end] if end < len(text) else " "
+    return before.isalpha() or after.isalpha()
+
+
+# --- numbers cut over two lines ----------------------------------------------------------------------
+#
+# A number wrapped by a table cell or a text editor: the first part on one line, the rest at the start of
+# the next one, cut anywhere (inside a group too), possibly with other words after the first part (the
+# rest of a table row). The pattern above reads a line break between two groups; this reads the others,
+# starting from the lines that begin with a short number, and accepts only a key-valid NIR (or a
+# 13-character body, which the scan reports only where it is labelled).
+_LINE_START_NUMBER = re.compile(
+    r"(?:\r\n|[\r\n])[ \t\u00a0\u202f]*"
+    r"(?P<tail>(?:[0-9]{1,3}|2[ABab])(?:[ \u00a0\u202f.\-][0-9]{1,3})+|[0-9]{1,14})"
+    r"(?![0-9A-Za-z])(?![\-:/.,][0-9])"
+)
+_HEAD = re.compile(r"(?<![0-9A-Za-z])[1-478](?:[ \u00a0\u202f.\-]?(?:[0-9]|(?<=2)[ABab]))*(?![0-9A-Za-z])")
+_LINE_BREAK = re.compile(r"[\r\n]")
+MAX_LINE_LOOKBACK = 240
+
+
+def _digits_in(part: str) -> int:
+    return sum(1 for c in part if c.isdigit() or c in "ABab")
+
+
+def _split_numbers(text: str) -> Iterator[NirMatch]:
+    for found in _LINE_START_NUMBER.finditer(text):
+        tail = found.group("tail")
+        tail_digits = _digits_in(tail)
+        if tail_digits > 14:
+            continue
+        cut = found.start()
+        line_start = max(0, cut - MAX_LINE_LOOKBACK)
+        previous = _LINE_BREAK.split(text[line_start:cut])[-1]
+        offset = cut - len(previous)
+        for head in _HEAD.finditer(previous):
+            if _digits_in(head.group(0)) + tail_digits not in (13, 15):
+                continue
+            apart = bool(previous[head.end() :].strip())
+            match = _joined(head.group(0), tail, apart)
+            if match is not None:
+                yield NirMatch(offset + head.start(), found.end("tail"), match.body, match.key, match.key_status,
+                               match.sex, Layout.SPLIT_APART if apart else Layout.SPLIT)
+
+
+def _joined(head: str, tail: str, apart: bool) -> NirMatch | None:
+    """The NIR read from ``head`` then ``tail`` (glued, or with a blank between), if it is whole."""
+    for joined in (head + tail, head + " " + tail):
+        for m in _find(joined, False):
+            if m.start == 0 and m.end == len(joined) and m.key_status is not KeyStatus.INVALID:
+                if apart and m.key_status is not KeyStatus.VALID:
+                    continue  # two numbers apart make a 13-character body too easily
+                return m
+    return None
 
 
 _MONTHS = frozenset(f"{m:02d}" for m in (*range(1, 13), *range(20, 43), *range(50, 100)))
@@ -220,7 +380,7 @@ def _find(text: str, lenient: bool) -> Iterator[NirMatch]:
         valid_key = key is not None and int(key) == nir_key(body)
         seps = [s1, s2, s3, s4, s5]
         # An irregular grouping with blanks is still a NIR when its key proves it ("185 05 78...").
-        if not compact and not _layout_ok(seps, lenient or valid_key):
+        if not compact and not _layout_ok(seps, lenient, valid_key):
             continue
         if not compact and "." in "".join(seps) and _inside_dotted_run(text, m.start(), m.end()):
             continue
@@ -235,36 +395,67 @@ def _find(text: str, lenient: bool) -> Iterator[NirMatch]:
             # A wrong key may simply be the next field: keep the body alone, the key counts as absent
             # unless it was written like the groups (glued, blank, or the same mark) or labelled as a key.
             key, status, end = None, KeyStatus.ABSENT, m.end("order")
-        layout = "compact" if compact else ("overseas-grouped" if dom is not None and s4 else "grouped")
-        yield NirMatch(m.start(), end, body, key, status, body[0], f"pattern nir-{layout}; structure ok; key {status}")
+        layout = Layout.COMPACT if compact else (Layout.OVERSEAS if dom is not None and s4 else Layout.GROUPED)
+        yield NirMatch(m.start(), end, body, key, status, body[0], layout)
+
+
+_EXTRA_MARGIN = 64
+
+
+def _counted(m: NirMatch, text: str, fixed: str) -> NirMatch:
+    read = sum(1 for a, b in zip(text[m.start : m.end], fixed[m.start : m.end], strict=True) if a != b)
+    return NirMatch(m.start, m.end, m.body, m.key, m.key_status, m.sex, m.layout, read)
+
+
+def _settled(text: str, lenient: bool, extras: list[NirMatch]) -> tuple[list[NirMatch], set[tuple[int, int]]]:
+    """The extra readings worth keeping, and the spans of the plain matches they replace.
+
+    An extra reading (look-alikes, a split number) is dropped where the text as written already gives a
+    key-valid number or the same one; it replaces the plain reading of that place otherwise. Extras are
+    few: the plain matches around each are found again in a small window rather than kept in memory
+    (a log of digits has millions of them).
+    """
+    kept: list[NirMatch] = []
+    replaced: set[tuple[int, int]] = set()
+    for extra in extras:
+        lo = max(0, extra.start - _EXTRA_MARGIN)
+        window = text[lo : extra.end + _EXTRA_MARGIN]
+        plain = [m for m in _find(window, lenient) if lo + m.start < extra.end and extra.start < lo + m.end]
+        if any(m.key_status is KeyStatus.VALID or m.body == extra.body for m in plain):
+            continue
+        if any(k.start < extra.end and extra.start < k.end for k in kept):
+            continue
+        kept.append(extra)
+        replaced.update((lo + m.start, lo + m.end) for m in plain)
+    return kept, replaced
 
 
 def find_nirs(text: str, *, lenient: bool = False, ocr: bool = False) -> Iterator[NirMatch]:
-    """Every structurally valid NIR-shaped number in ``text`` (key valid, invalid or absent).
+    """Every structurally valid NIR-shaped number in ``text`` (key valid, invalid or absent), in order.
 
     ``lenient`` accepts any mix of blanks and glued groups: OCR drops and adds spaces between digits.
-    ``ocr`` also reads look-alike letters inside digit runs as digits (O/o->0, I/l/|->1, S->5, B->8,
-    Z->2); a match found that way is kept where the text as written gave nothing better at that place.
-    Plain text is never read that way: a letter typed in a number is not a recognition error.
+    ``ocr`` reads every look-alike letter inside digit runs as a digit (O/o->0, I/l/|->1, S->5, B->8,
+    Z->2), whatever the key; typed text is read that way too, but narrowly (whole tokens, valid key).
+    Numbers cut over two lines anywhere are read back together (valid key, or a body without key).
     """
-    if not ocr:
+    extras: list[NirMatch] = []
+    if ocr:
+        fixed = ocr_deconfused(text)
+        if fixed != text:
+            extras += [c for c in (_counted(m, text, fixed) for m in _find(fixed, lenient)) if c.lookalikes]
+    else:
+        extras += _typed_lookalikes(text)
+    if "\n" in text or "\r" in text:
+        extras += _split_numbers(text)
+    if not extras:
         yield from _find(text, lenient)
         return
-    found = {m.start: m for m in _find(text, lenient)}
-    fixed = ocr_deconfused(text)
-    if fixed != text:
-        for m in _find(fixed, lenient):
-            kept = found.get(m.start)
-            better = kept is None or (kept.key_status is not KeyStatus.VALID and m.key_status is KeyStatus.VALID)
-            if better and m.body != (kept.body if kept else None):
-                found[m.start] = NirMatch(
-                    m.start, m.end, m.body, m.key, m.key_status, m.sex,
-                    m.explanation + "; OCR look-alike letters read as digits",
-                )
-    yield from sorted(found.values(), key=lambda m: m.start)
+    kept, replaced = _settled(text, lenient, sorted(extras, key=lambda m: m.start))
+    plain = (m for m in _find(text, lenient) if (m.start, m.end) not in replaced)
+    yield from heapq.merge(plain, kept, key=lambda m: m.start)
 
 
 __all__ = [
-    "PATTERN", "KeyStatus", "NirMatch", "find_nirs", "nir_key", "numeric_body", "ocr_deconfused",
+    "PATTERN", "KeyStatus", "Layout", "NirMatch", "find_nirs", "nir_key", "numeric_body", "ocr_deconfused",
     "structure_problem",
 ]
