@@ -49,6 +49,18 @@ PATTERN = re.compile(
     rf"(?P<s5>{_SEP})(?P<order>\d{{3}})(?:(?P<s6>{_KEY_SEP})(?P<key>\d\d))?(?![0-9])"
 )
 
+# The same pattern whose digits may also be look-alike letters (O/o for 0, I/l/| for 1, S for 5, B for 8,
+# Z for 2). It is the one the recognizer runs: one pass over the text whatever it holds, as fast as the
+# plain pattern (the first character is still one class). A match holding letters is read under the
+# rules of ``_typed_reading``, or else the plain pattern reads the same place again.
+_D = "[0-9OoIlSBZ|]"
+LOOKALIKE_PATTERN = re.compile(
+    rf"(?P<sex>[1-478IlZB|])(?<![0-9][1-478IlZB|])(?P<s1>{_SEP})(?P<year>{_D}{_D})(?P<s2>{_SEP})"
+    rf"(?P<month>{_D}{_D})(?P<s3>{_SEP})(?:(?P<dept>{_D}[0-9ABabOoIlSZ|])(?P<s4>{_SEP})(?P<commune>{_D}{{3}})"
+    rf"|(?P<dom>9[78]{_D})(?P<s4d>{_SEP})(?P<domc>{_D}{_D}))"
+    rf"(?P<s5>{_SEP})(?P<order>{_D}{{3}})(?:(?P<s6>{_KEY_SEP})(?P<key>{_D}{_D}))?(?![0-9])"
+)
+
 _NIR_SEXES = frozenset("12")
 _OID_BEFORE = re.compile(r"\d\.$")
 _OID_AFTER = re.compile(r"^\.\d")
@@ -232,77 +244,80 @@ def _inside_dotted_run(text: str, start: int, end: int) -> bool:
 #
 # OCR reads some digits as look-alike letters, and text copied from an OCR layer (a scanned PDF, a log
 # pasted from a capture) keeps them. In OCR text every run of look-alikes holding a digit is read as
-# digits. In typed text the reading is narrower, because a letter typed in a number is usually a word or
-# a code: only a whole token (letters and digits between blanks or punctuation) made of digits and
-# look-alikes, and the result must be a NIR-shaped number with a valid key, more digits than letters,
-# not glued to other letters (``_typed_lookalikes``). A bar "|" is read as 1 only inside a token: on its
-# own it is a table-cell mark.
+# digits (``ocr_deconfused``). In typed text the reading is narrower, because a letter typed in a number
+# is usually a word or a code: the whole number must read as a NIR with a valid key, with at most
+# ``MAX_LOOKALIKES`` letters and more digits than letters, not glued to a letter, a digit or a bar
+# (``_typed_reading``).
 _OCR_CONFUSIONS = str.maketrans({"O": "0", "o": "0", "I": "1", "l": "1", "|": "1", "S": "5", "B": "8", "Z": "2"})
 _OCR_TOKEN = re.compile(r"[0-9OoIl|SBZ]*[0-9][0-9OoIl|SBZ]*")
 _CONFUSABLE_RE = re.compile(r"[OoIl|SBZ]")
-_DIGITISH = frozenset("0123456789OoIl|SBZ")
 # A short token of look-alikes only ("l", "lO", "ZO") next to a digit group: a group read wholly wrong.
 _SHORT_LOOKALIKES = re.compile(r"(?<![^\W_])[OoIlSBZ]{1,3}(?![^\W_])(?=[ \u00a0\u202f.\-]?[0-9])"
                                r"|(?<=[0-9][ \u00a0\u202f.\-])[OoIlSBZ]{1,3}(?![^\W_])")
 MAX_LOOKALIKES = 4
 
 
-def ocr_deconfused(text: str) -> str:
+def ocr_deconfused(text: str, keep_corsica: bool = False) -> str:
     """``text`` with look-alike letters read as digits inside digit tokens (same length, same offsets)."""
     if _CONFUSABLE_RE.search(text) is None:
         return text
-    fixed = _OCR_TOKEN.sub(lambda m: m.group(0).translate(_OCR_CONFUSIONS), text)
-    return _SHORT_LOOKALIKES.sub(lambda m: m.group(0).translate(_OCR_CONFUSIONS), fixed)
+    fixed = _OCR_TOKEN.sub(lambda m: _as_digits(m.group(0), keep_corsica), text)
+    return _SHORT_LOOKALIKES.sub(lambda m: _as_digits(m.group(0), keep_corsica), fixed)
 
 
-# Where a typed text may hold a look-alike inside a number: a look-alike token starting a digit group
-# ("l 85", "O5"), look-alikes glued after digits ("08O"; not the "Z" of an ISO time "12:00:00Z"), or a
-# bar between digits. One pass of a regular expression whose every branch starts at a look-alike, so
-# that a log of digits costs little more than its letters.
-_S = " \u00a0\u202f.\\-"
-_HINT = re.compile(
-    rf"(?<![^\W\d_])[OoIlSBZ]{{1,3}}(?=[{_S}]?[0-9][{_S}]?[0-9])"
-    rf"|(?<=[0-9])[OoIlSBZ]{{1,3}}(?![^\W\d_])(?<![:.][0-9][0-9]Z)(?<![.][0-9]{{3}}Z)"
-    rf"|(?<=[0-9])\|(?=[0-9OoIlSBZ])"
+# A "B" after a 2 may be the Corsica department 2B rather than an 8: read both ways.
+_KEEP_CORSICA = {k: v for k, v in _OCR_CONFUSIONS.items() if k != ord("B")}
+_B_NOT_CORSICA = re.compile(r"(?<!2)B")
+
+
+def _as_digits(text: str, keep_corsica: bool) -> str:
+    """Look-alikes read as digits; with ``keep_corsica``, a B right after a 2 stays the B of 2B."""
+    if not keep_corsica:
+        return text.translate(_OCR_CONFUSIONS)
+    return _B_NOT_CORSICA.sub("8", text.translate(_KEEP_CORSICA))
+
+
+_RUN_CHARS = frozenset(
+    "0123456789OoIlSBZ|ABab .-/_;,\t\u00a0\u202f\u3000\u2010\u2011\u2012\u2013\u2212"
+    + "".join(chr(c) for c in range(0x2000, 0x200B))
 )
-_WORD_TOKEN = re.compile(r"[^\W_]+(?:\|[^\W_]+)*")
-_HINT_MARGIN = 48
+MAX_RUN = 40
 
 
-def _read_token(token: re.Match[str]) -> str:
-    text = token.group(0)
-    if not set(text) <= _DIGITISH or (len(text) > 3 and not any(c.isdigit() for c in text)):
-        return text  # a word, or a code with other letters in it
-    return text.translate(_OCR_CONFUSIONS)
+def _run_around(text: str, start: int, end: int) -> tuple[int, int]:
+    """The run of digits, look-alikes and separators holding ``text[start:end]`` (bounded)."""
+    lo, hi = start, end
+    while lo > max(0, start - MAX_RUN) and text[lo - 1] in _RUN_CHARS:
+        lo -= 1
+    while hi < min(len(text), end + MAX_RUN) and text[hi] in _RUN_CHARS:
+        hi += 1
+    return lo, hi
 
 
-def _typed_lookalikes(text: str) -> Iterator[NirMatch]:
-    """Key-valid NIRs written with look-alike letters in typed text (see the comment above)."""
-    done = 0
-    for hint in _HINT.finditer(text):
-        if hint.start() < done:
-            continue
-        lo, hi = max(0, hint.start() - _HINT_MARGIN), min(len(text), hint.end() + _HINT_MARGIN)
-        done = hi - _HINT_MARGIN // 2  # the next window overlaps this one enough to see a whole NIR
-        window = text[lo:hi]
-        fixed = _WORD_TOKEN.sub(_read_token, window)
-        if fixed == window:
-            continue
-        for m in _find(fixed, False):
-            cut = (m.start == 0 and lo > 0) or (m.end == len(window) and hi < len(text))
-            if m.key_status is not KeyStatus.VALID or cut:
+def _typed_reading(text: str, m: re.Match[str], lenient: bool) -> NirMatch | None:
+    """The NIR a match of ``LOOKALIKE_PATTERN`` holding look-alike letters stands for, read in typed text.
+
+    The whole run of digits, look-alikes and separators around the match is read with letters as digits
+    (the pattern may have parsed it another way); a number found there is kept only with a valid key, 1
+    to ``MAX_LOOKALIKES`` letters in it, more digits than letters, and not glued to a letter, a digit or
+    a bar (a word, a code, a longer number or an HL7 field).
+    """
+    lo, hi = _run_around(text, m.start(), m.end())
+    run = text[lo:hi]
+    for keep_corsica in (True, False):
+        fixed = _as_digits(run, keep_corsica)
+        for found in _find_plain(fixed, lenient):
+            start, end = lo + found.start, lo + found.end
+            if found.key_status is not KeyStatus.VALID or end <= m.start() or start >= m.end():
                 continue
-            read = _counted(m, window, fixed).lookalikes
-            digits = sum(1 for c in window[m.start : m.end] if c.isdigit())
-            start, end = lo + m.start, lo + m.end
-            if 1 <= read <= MAX_LOOKALIKES and digits > read and not _glued_to_letters(text, start, end):
-                yield NirMatch(start, end, m.body, m.key, m.key_status, m.sex, m.layout, read)
-
-
-def _glued_to_letters(text: str, start: int, end: int) -> bool:
-    before = text[start - 1] if start else " "
-    after = text[end] if end < len(text) else " "
-    return before.isalpha() or after.isalpha()
+            read = _counted(found, run, fixed).lookalikes
+            digits = sum(c.isdigit() for c in run[found.start : found.end])
+            before = text[start - 1] if start else " "
+            after = text[end] if end < len(text) else " "
+            glued = before.isalnum() or before == "|" or after.isalnum()
+            if 1 <= read <= MAX_LOOKALIKES and digits > read and not glued:
+                return NirMatch(start, end, found.body, found.key, found.key_status, found.sex, found.layout, read)
+    return None
 
 
 # --- numbers cut over two lines ----------------------------------------------------------------------
@@ -312,11 +327,17 @@ def _glued_to_letters(text: str, start: int, end: int) -> bool:
 # rest of a table row). The pattern above reads a line break between two groups; this reads the others,
 # starting from the lines that begin with a short number, and accepts only a key-valid NIR (or a
 # 13-character body, which the scan reports only where it is labelled).
-_LINE_START_NUMBER = re.compile(
-    r"(?:\r\n|[\r\n])[ \t\u00a0\u202f]*"
-    r"(?P<tail>(?:[0-9]{1,3}|2[ABab])(?:[ \u00a0\u202f.\-][0-9]{1,3})+|[0-9]{1,14})"
+_TAIL_GROUP = r"(?:2[ABab]|[0-9]{1,3})"
+# A literal first character lets the regular expression engine jump from line break to line break; a
+# carriage return alone (an HTML block) has its own pattern. A line opening on an ISO date is no tail.
+_LINE_START = r"[ \t\u00a0\u202f]*(?![0-9]{4}-[0-9])"
+_TAIL = (
+    rf"(?P<tail>(?>(?:[ABab]|{_TAIL_GROUP})(?:[ \u00a0\u202f.\-]{_TAIL_GROUP})+)"
+    r"|[ABab]?[0-9](?:[0-9]|(?<=2)[ABab]){0,13}+)"
     r"(?![0-9A-Za-z])(?![\-:/.,][0-9])"
 )
+_LINE_START_NUMBER = re.compile(rf"\n{_LINE_START}{_TAIL}")
+_BLOCK_START_NUMBER = re.compile(rf"\r(?!\n){_LINE_START}{_TAIL}")
 _HEAD = re.compile(r"(?<![0-9A-Za-z])[1-478](?:[ \u00a0\u202f.\-]?(?:[0-9]|(?<=2)[ABab]))*(?![0-9A-Za-z])")
 _LINE_BREAK = re.compile(r"[\r\n]")
 MAX_LINE_LOOKBACK = 240
@@ -327,7 +348,10 @@ def _digits_in(part: str) -> int:
 
 
 def _split_numbers(text: str) -> Iterator[NirMatch]:
-    for found in _LINE_START_NUMBER.finditer(text):
+    starts = _LINE_START_NUMBER.finditer(text)
+    if "\r" in text:
+        starts = heapq.merge(starts, _BLOCK_START_NUMBER.finditer(text), key=lambda f: f.start())
+    for found in starts:
         tail = found.group("tail")
         tail_digits = _digits_in(tail)
         if tail_digits > 14:
@@ -349,7 +373,7 @@ def _split_numbers(text: str) -> Iterator[NirMatch]:
 def _joined(head: str, tail: str, apart: bool) -> NirMatch | None:
     """The NIR read from ``head`` then ``tail`` (glued, or with a blank between), if it is whole."""
     for joined in (head + tail, head + " " + tail):
-        for m in _find(joined, False):
+        for m in _find_plain(joined, False):
             if m.start == 0 and m.end == len(joined) and m.key_status is not KeyStatus.INVALID:
                 if apart and m.key_status is not KeyStatus.VALID:
                     continue  # two numbers apart make a 13-character body too easily
@@ -363,43 +387,92 @@ _GROUPS = ("sex", "s1", "year", "s2", "month", "s3", "dept", "s4", "commune", "d
            "s6", "key")
 
 
-def _find(text: str, lenient: bool) -> Iterator[NirMatch]:
-    # Hot loop: a log of numbers yields millions of candidates, so each is read with one group() call
-    # and the common compact layout skips the separator rules.
+def _read(m: re.Match[str], text: str, lenient: bool) -> NirMatch | None:
+    """The NIR-shaped number a match of either pattern stands for (its digits as written), or None."""
+    sex, s1, year, s2, month, s3, dept, s4, commune, dom, s4d, domc, s5, order, s6, key = m.group(*_GROUPS)
+    if dom is None:
+        body = sex + year + month + dept + commune + order
+        if not dept.isdigit():
+            body = body.upper()
+    else:
+        body, s4 = sex + year + month + dom + domc + order, s4d
+    if body[3:5] not in _MONTHS or body[5:7] not in _PLACES:  # structure_problem(), inlined
+        return None
+    compact = not (s1 or s2 or s3 or s4 or s5)
+    valid_key = key is not None and int(key) == nir_key(body)
+    seps = [s1, s2, s3, s4, s5]
+    # An irregular grouping with blanks is still a NIR when its key proves it ("185 05 78...").
+    if not compact and not _layout_ok(seps, lenient, valid_key):
+        return None
+    if not compact and "." in "".join(seps) and _inside_dotted_run(text, m.start(), m.end()):
+        return None
+    end = m.end()
+    if valid_key:
+        status = KeyStatus.VALID
+    elif key is None:
+        status = KeyStatus.ABSENT
+    elif _written_as_key(s6, seps):
+        status = KeyStatus.INVALID
+    else:
+        # A wrong key may simply be the next field: keep the body alone, the key counts as absent
+        # unless it was written like the groups (glued, blank, or the same mark) or labelled as a key.
+        key, status, end = None, KeyStatus.ABSENT, m.end("order")
+    layout = Layout.COMPACT if compact else (Layout.OVERSEAS if dom is not None and s4 else Layout.GROUPED)
+    return NirMatch(m.start(), end, body, key, status, body[0], layout)
+
+
+def _find_plain(text: str, lenient: bool) -> Iterator[NirMatch]:
+    """The NIR-shaped numbers written with digits only."""
     for m in PATTERN.finditer(text):
-        sex, s1, year, s2, month, s3, dept, s4, commune, dom, s4d, domc, s5, order, s6, key = m.group(*_GROUPS)
-        if dom is None:
-            body = sex + year + month + dept + commune + order
-            if not dept.isdigit():
-                body = body.upper()
-        else:
-            body, s4 = sex + year + month + dom + domc + order, s4d
-        if body[3:5] not in _MONTHS or body[5:7] not in _PLACES:  # structure_problem(), inlined
+        found = _read(m, text, lenient)
+        if found is not None:
+            yield found
+
+
+def _has_lookalikes(m: re.Match[str]) -> bool:
+    """Whether a match of ``LOOKALIKE_PATTERN`` holds a look-alike letter (the B of 2B is Corsica's)."""
+    sex, year, month, dept, commune, dom, domc, order, key = m.group(
+        "sex", "year", "month", "dept", "commune", "dom", "domc", "order", "key"
+    )
+    place = dom + domc if dom is not None else (dept[0] if dept[0] == "2" else dept) + commune
+    return not (sex + year + month + place + order + (key or "")).isdigit()
+
+
+def _find(text: str, lenient: bool, lookalikes: bool = True) -> Iterator[NirMatch]:
+    """Every NIR-shaped number of ``text``, in one pass of ``LOOKALIKE_PATTERN``.
+
+    Hot loop: a log of numbers yields millions of candidates, so each is read with one group() call and
+    the common compact layout skips the separator rules. A match holding look-alike letters is read as
+    typed text (``_typed_reading``, when ``lookalikes``) or else read again by the plain pattern.
+    """
+    done = 0  # where the last number yielded ends: a plain reading may run past the match it replaces
+    for m in LOOKALIKE_PATTERN.finditer(text):
+        if m.start() < done:
             continue
-        compact = not (s1 or s2 or s3 or s4 or s5)
-        valid_key = key is not None and int(key) == nir_key(body)
-        seps = [s1, s2, s3, s4, s5]
-        # An irregular grouping with blanks is still a NIR when its key proves it ("185 05 78...").
-        if not compact and not _layout_ok(seps, lenient, valid_key):
+        if not _has_lookalikes(m):
+            found = _read(m, text, lenient)
+            if found is not None:
+                done = found.end
+                yield found
             continue
-        if not compact and "." in "".join(seps) and _inside_dotted_run(text, m.start(), m.end()):
+        typed = _typed_reading(text, m, lenient) if lookalikes else None
+        if typed is not None:
+            done = typed.end
+            yield typed
             continue
-        end = m.end()
-        if valid_key:
-            status = KeyStatus.VALID
-        elif key is None:
-            status = KeyStatus.ABSENT
-        elif _written_as_key(s6, seps):
-            status = KeyStatus.INVALID
-        else:
-            # A wrong key may simply be the next field: keep the body alone, the key counts as absent
-            # unless it was written like the groups (glued, blank, or the same mark) or labelled as a key.
-            key, status, end = None, KeyStatus.ABSENT, m.end("order")
-        layout = Layout.COMPACT if compact else (Layout.OVERSEAS if dom is not None and s4 else Layout.GROUPED)
-        yield NirMatch(m.start(), end, body, key, status, body[0], layout)
+        lo = max(0, m.start() - _EXTRA_MARGIN)
+        for found in _find_plain(text[lo : m.end() + _EXTRA_MARGIN], lenient):
+            start, end = lo + found.start, lo + found.end
+            if max(m.start(), done) <= start < m.end():
+                done = end
+                yield NirMatch(start, end, found.body, found.key, found.key_status, found.sex, found.layout)
 
 
 _EXTRA_MARGIN = 64
+
+
+def _better(new: NirMatch, kept: NirMatch) -> bool:
+    return kept.key_status is not KeyStatus.VALID and new.key_status is KeyStatus.VALID
 
 
 def _counted(m: NirMatch, text: str, fixed: str) -> NirMatch:
@@ -407,7 +480,9 @@ def _counted(m: NirMatch, text: str, fixed: str) -> NirMatch:
     return NirMatch(m.start, m.end, m.body, m.key, m.key_status, m.sex, m.layout, read)
 
 
-def _settled(text: str, lenient: bool, extras: list[NirMatch]) -> tuple[list[NirMatch], set[tuple[int, int]]]:
+def _settled(
+    text: str, lenient: bool, lookalikes: bool, extras: list[NirMatch]
+) -> tuple[list[NirMatch], set[tuple[int, int]]]:
     """The extra readings worth keeping, and the spans of the plain matches they replace.
 
     An extra reading (look-alikes, a split number) is dropped where the text as written already gives a
@@ -420,11 +495,12 @@ def _settled(text: str, lenient: bool, extras: list[NirMatch]) -> tuple[list[Nir
     for extra in extras:
         lo = max(0, extra.start - _EXTRA_MARGIN)
         window = text[lo : extra.end + _EXTRA_MARGIN]
-        plain = [m for m in _find(window, lenient) if lo + m.start < extra.end and extra.start < lo + m.end]
-        if any(m.key_status is KeyStatus.VALID or m.body == extra.body for m in plain):
+        plain = [m for m in _find(window, lenient, lookalikes) if lo + m.start < extra.end and extra.start < lo + m.end]
+        if any(m.key_status is KeyStatus.VALID or (m.body, m.key) == (extra.body, extra.key) for m in plain):
             continue
-        if any(k.start < extra.end and extra.start < k.end for k in kept):
+        if any(k.start < extra.end and extra.start < k.end and not _better(extra, k) for k in kept):
             continue
+        kept = [k for k in kept if not (k.start < extra.end and extra.start < k.end)]
         kept.append(extra)
         replaced.update((lo + m.start, lo + m.end) for m in plain)
     return kept, replaced
@@ -440,18 +516,18 @@ def find_nirs(text: str, *, lenient: bool = False, ocr: bool = False) -> Iterato
     """
     extras: list[NirMatch] = []
     if ocr:
-        fixed = ocr_deconfused(text)
-        if fixed != text:
-            extras += [c for c in (_counted(m, text, fixed) for m in _find(fixed, lenient)) if c.lookalikes]
-    else:
-        extras += _typed_lookalikes(text)
+        for keep_corsica in (False, True):
+            fixed = ocr_deconfused(text, keep_corsica)
+            if fixed != text:
+                extras += [c for c in (_counted(m, text, fixed) for m in _find_plain(fixed, lenient)) if c.lookalikes]
     if "\n" in text or "\r" in text:
         extras += _split_numbers(text)
+    lookalikes = not ocr  # OCR text has its own, wider reading of look-alikes (the extras above)
     if not extras:
-        yield from _find(text, lenient)
+        yield from _find(text, lenient, lookalikes)
         return
-    kept, replaced = _settled(text, lenient, sorted(extras, key=lambda m: m.start))
-    plain = (m for m in _find(text, lenient) if (m.start, m.end) not in replaced)
+    kept, replaced = _settled(text, lenient, lookalikes, sorted(extras, key=lambda m: m.start))
+    plain = (m for m in _find(text, lenient, lookalikes) if (m.start, m.end) not in replaced)
     yield from heapq.merge(plain, kept, key=lambda m: m.start)
 
 
