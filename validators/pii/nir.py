@@ -1,11 +1,12 @@
-"""The NIR / NIA recognizer: one compiled pattern, structure rules, the key, and an explanation.
+"""The NIR / NIA recognizer: one compiled pattern, structure rules, the key, and how a number is written.
 
 In the style of a Presidio recognizer: the pattern finds candidates in any written form (compact,
 grouped by any blank, dot, hyphen, slash, underscore or table-cell mark, split across lines or cells,
-overseas 3+2 grouping, key in a separate field, glued to letters; in OCR text, look-alike letters inside
-digit runs); ``structure`` and the key decide what a candidate is; the result holds offsets and an
-explanation, never the text. Evidence around a candidate (words, INS authority, identifier structure)
-is weighed elsewhere (``decide.py``) so that every caller decides the same way.
+overseas 3+2 grouping, key in a separate field, glued to letters, cut over two lines anywhere, and
+look-alike letters for digits: widely in OCR text, narrowly in typed text); ``structure`` and the key
+decide what a candidate is; the result holds offsets and how the number is written, never the text.
+Evidence around a candidate (words, INS authority, identifier structure) is weighed elsewhere
+(``decide.py``) so that every caller decides the same way.
 
 Rules (DOMAIN.md §4): sex 1/2 (3, 4, 7, 8 are NIR-like: provisional or foreign numbers), year 00-99,
 month 01-12, 20-42 or 50-99, department 01-95, 2A/2B, 97x/98x + 2-digit commune, 99 + country code,
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import heapq
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -62,6 +63,15 @@ LOOKALIKE_PATTERN = re.compile(
 )
 
 _NIR_SEXES = frozenset("12")
+CheckTime = Callable[[], None]
+# How often the slower readings (look-alikes, split numbers) look at the clock: hostile text can hold
+# millions of them.
+_CLOCK_EVERY = 1024
+
+
+def _no_clock() -> None:
+    return None
+
 _OID_BEFORE = re.compile(r"\d\.$")
 _OID_AFTER = re.compile(r"^\.\d")
 
@@ -268,6 +278,7 @@ def ocr_deconfused(text: str, keep_corsica: bool = False) -> str:
 # A "B" after a 2 may be the Corsica department 2B rather than an 8: read both ways.
 _KEEP_CORSICA = {k: v for k, v in _OCR_CONFUSIONS.items() if k != ord("B")}
 _B_NOT_CORSICA = re.compile(r"(?<!2)B")
+_CORSICA_B = re.compile(r"[2Z][Bb]")
 
 
 def _as_digits(text: str, keep_corsica: bool) -> str:
@@ -277,21 +288,23 @@ def _as_digits(text: str, keep_corsica: bool) -> str:
     return _B_NOT_CORSICA.sub("8", text.translate(_KEEP_CORSICA))
 
 
-_RUN_CHARS = frozenset(
-    "0123456789OoIlSBZ|ABab .-/_;,\t\u00a0\u202f\u3000\u2010\u2011\u2012\u2013\u2212"
-    + "".join(chr(c) for c in range(0x2000, 0x200B))
-)
+_RUN_CLASS = rf"[0-9OoIlSBZ|ABab{_BLANKS}.{_HYPHENS}/_;,]"
+_RUN_AFTER = re.compile(rf"{_RUN_CLASS}*")
+_RUN_BEFORE = re.compile(rf"{_RUN_CLASS}*\Z")
 MAX_RUN = 40
+_NO_LOOKALIKES = str.maketrans("", "", "OoIlSBZ|")
+_NO_DIGITS = str.maketrans("", "", "0123456789")
 
 
 def _run_around(text: str, start: int, end: int) -> tuple[int, int]:
     """The run of digits, look-alikes and separators holding ``text[start:end]`` (bounded)."""
-    lo, hi = start, end
-    while lo > max(0, start - MAX_RUN) and text[lo - 1] in _RUN_CHARS:
-        lo -= 1
-    while hi < min(len(text), end + MAX_RUN) and text[hi] in _RUN_CHARS:
-        hi += 1
-    return lo, hi
+    before = _RUN_BEFORE.search(text, max(0, start - MAX_RUN), start)
+    after = _RUN_AFTER.match(text, end, min(len(text), end + MAX_RUN))
+    return (before.start() if before else start), (after.end() if after else end)
+
+
+def _letters_and_digits(span: str) -> tuple[int, int]:
+    return len(span) - len(span.translate(_NO_LOOKALIKES)), len(span) - len(span.translate(_NO_DIGITS))
 
 
 def _typed_reading(text: str, m: re.Match[str], lenient: bool) -> NirMatch | None:
@@ -302,16 +315,19 @@ def _typed_reading(text: str, m: re.Match[str], lenient: bool) -> NirMatch | Non
     to ``MAX_LOOKALIKES`` letters in it, more digits than letters, and not glued to a letter, a digit or
     a bar (a word, a code, a longer number or an HL7 field).
     """
+    letters, digits = _letters_and_digits(m.group(0))
+    if letters > MAX_LOOKALIKES + 2 or digits < 13 - MAX_LOOKALIKES - 2:
+        return None  # far from a NIR written with a few letters: not worth a reading
     lo, hi = _run_around(text, m.start(), m.end())
     run = text[lo:hi]
-    for keep_corsica in (True, False):
+    corsica = _CORSICA_B.search(run) is not None
+    for keep_corsica in (True, False) if corsica else (False,):
         fixed = _as_digits(run, keep_corsica)
         for found in _find_plain(fixed, lenient):
             start, end = lo + found.start, lo + found.end
             if found.key_status is not KeyStatus.VALID or end <= m.start() or start >= m.end():
                 continue
-            read = _counted(found, run, fixed).lookalikes
-            digits = sum(c.isdigit() for c in run[found.start : found.end])
+            read, digits = _letters_and_digits(run[found.start : found.end])
             before = text[start - 1] if start else " "
             after = text[end] if end < len(text) else " "
             glued = before.isalnum() or before == "|" or after.isalnum()
@@ -334,12 +350,11 @@ _LINE_START = r"[ \t\u00a0\u202f]*(?![0-9]{4}-[0-9])"
 _TAIL = (
     rf"(?P<tail>(?>(?:[ABab]|{_TAIL_GROUP})(?:[ \u00a0\u202f.\-]{_TAIL_GROUP})+)"
     r"|[ABab]?[0-9](?:[0-9]|(?<=2)[ABab]){0,13}+)"
-    r"(?![0-9A-Za-z])(?![\-:/.,][0-9])"
+    r"(?![0-9A-Za-z])(?![\-:/.,][0-9])(?![ \t]*[;|\t])"  # a cell of a table row: no wrapped number
 )
 _LINE_START_NUMBER = re.compile(rf"\n{_LINE_START}{_TAIL}")
 _BLOCK_START_NUMBER = re.compile(rf"\r(?!\n){_LINE_START}{_TAIL}")
 _HEAD = re.compile(r"(?<![0-9A-Za-z])[1-478](?:[ \u00a0\u202f.\-]?(?:[0-9]|(?<=2)[ABab]))*(?![0-9A-Za-z])")
-_LINE_BREAK = re.compile(r"[\r\n]")
 MAX_LINE_LOOKBACK = 240
 
 
@@ -347,19 +362,21 @@ def _digits_in(part: str) -> int:
     return sum(1 for c in part if c.isdigit() or c in "ABab")
 
 
-def _split_numbers(text: str) -> Iterator[NirMatch]:
+def _split_numbers(text: str, check_time: CheckTime) -> Iterator[NirMatch]:
     starts = _LINE_START_NUMBER.finditer(text)
     if "\r" in text:
         starts = heapq.merge(starts, _BLOCK_START_NUMBER.finditer(text), key=lambda f: f.start())
-    for found in starts:
+    for count, found in enumerate(starts, start=1):
+        if count % _CLOCK_EVERY == 0:
+            check_time()
         tail = found.group("tail")
         tail_digits = _digits_in(tail)
         if tail_digits > 14:
             continue
         cut = found.start()
-        line_start = max(0, cut - MAX_LINE_LOOKBACK)
-        previous = _LINE_BREAK.split(text[line_start:cut])[-1]
-        offset = cut - len(previous)
+        offset = max(text.rfind("\n", max(0, cut - MAX_LINE_LOOKBACK), cut),
+                     text.rfind("\r", max(0, cut - MAX_LINE_LOOKBACK), cut), cut - MAX_LINE_LOOKBACK - 1) + 1
+        previous = text[offset:cut]
         for head in _HEAD.finditer(previous):
             if _digits_in(head.group(0)) + tail_digits not in (13, 15):
                 continue
@@ -438,7 +455,9 @@ def _has_lookalikes(m: re.Match[str]) -> bool:
     return not (sex + year + month + place + order + (key or "")).isdigit()
 
 
-def _find(text: str, lenient: bool, lookalikes: bool = True) -> Iterator[NirMatch]:
+def _find(
+    text: str, lenient: bool, lookalikes: bool = True, check_time: CheckTime = _no_clock
+) -> Iterator[NirMatch]:
     """Every NIR-shaped number of ``text``, in one pass of ``LOOKALIKE_PATTERN``.
 
     Hot loop: a log of numbers yields millions of candidates, so each is read with one group() call and
@@ -446,6 +465,7 @@ def _find(text: str, lenient: bool, lookalikes: bool = True) -> Iterator[NirMatc
     typed text (``_typed_reading``, when ``lookalikes``) or else read again by the plain pattern.
     """
     done = 0  # where the last number yielded ends: a plain reading may run past the match it replaces
+    lettered = 0
     for m in LOOKALIKE_PATTERN.finditer(text):
         if m.start() < done:
             continue
@@ -455,15 +475,20 @@ def _find(text: str, lenient: bool, lookalikes: bool = True) -> Iterator[NirMatc
                 done = found.end
                 yield found
             continue
+        lettered += 1
+        if lettered % _CLOCK_EVERY == 0:
+            check_time()  # letters between digits cost a reading each: a soup of them is bounded in time
         typed = _typed_reading(text, m, lenient) if lookalikes else None
         if typed is not None:
             done = typed.end
             yield typed
             continue
-        lo = max(0, m.start() - _EXTRA_MARGIN)
-        for found in _find_plain(text[lo : m.end() + _EXTRA_MARGIN], lenient):
+        # The plain reading of the place: numbers starting inside the match (two characters before it
+        # for the look-behinds, enough after it for a key written apart).
+        lo, hi = max(0, m.start() - 2), min(len(text), m.end() + _EXTRA_MARGIN)
+        for found in _find_plain(text[lo:hi], lenient):
             start, end = lo + found.start, lo + found.end
-            if max(m.start(), done) <= start < m.end():
+            if max(m.start(), done) <= start < m.end() and (end < hi or hi == len(text)):
                 done = end
                 yield NirMatch(start, end, found.body, found.key, found.key_status, found.sex, found.layout)
 
@@ -506,7 +531,9 @@ def _settled(
     return kept, replaced
 
 
-def find_nirs(text: str, *, lenient: bool = False, ocr: bool = False) -> Iterator[NirMatch]:
+def find_nirs(
+    text: str, *, lenient: bool = False, ocr: bool = False, check_time: CheckTime = _no_clock
+) -> Iterator[NirMatch]:
     """Every structurally valid NIR-shaped number in ``text`` (key valid, invalid or absent), in order.
 
     ``lenient`` accepts any mix of blanks and glued groups: OCR drops and adds spaces between digits.
@@ -521,13 +548,13 @@ def find_nirs(text: str, *, lenient: bool = False, ocr: bool = False) -> Iterato
             if fixed != text:
                 extras += [c for c in (_counted(m, text, fixed) for m in _find_plain(fixed, lenient)) if c.lookalikes]
     if "\n" in text or "\r" in text:
-        extras += _split_numbers(text)
+        extras += _split_numbers(text, check_time)
     lookalikes = not ocr  # OCR text has its own, wider reading of look-alikes (the extras above)
     if not extras:
-        yield from _find(text, lenient, lookalikes)
+        yield from _find(text, lenient, lookalikes, check_time)
         return
     kept, replaced = _settled(text, lenient, lookalikes, sorted(extras, key=lambda m: m.start))
-    plain = (m for m in _find(text, lenient, lookalikes) if (m.start, m.end) not in replaced)
+    plain = (m for m in _find(text, lenient, lookalikes, check_time) if (m.start, m.end) not in replaced)
     yield from heapq.merge(plain, kept, key=lambda m: m.start)
 
 

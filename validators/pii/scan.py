@@ -154,7 +154,8 @@ def scan_segments(
         check_time()
         text = segment.text
         columns = _Columns(segment)
-        for count, match in enumerate(find_nirs(text, lenient=segment.ocr, ocr=segment.ocr), start=1):
+        matches = find_nirs(text, lenient=segment.ocr, ocr=segment.ocr, check_time=check_time)
+        for count, match in enumerate(matches, start=1):
             if count % _CLOCK_EVERY == 0:
                 check_time()
             column = columns.at(match.start)
