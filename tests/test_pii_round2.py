@@ -294,3 +294,25 @@ def test_any_key_valid_nir_written_with_look_alikes_is_found(case: tuple[str, st
     written, value = case
     found = [m.value for m in find_nirs(f"{before} {written} ok") if m.key_status is KeyStatus.VALID]
     assert found == [value]
+
+
+def test_a_proof_folder_is_no_label_but_a_prefix_before_a_nir_is(engine: Engine) -> None:
+    from validators.pii.names import name_text
+
+    assert name_text("INS.41.2.2/a.txt") == "   .41.2.2/a.txt"
+    assert name_text("INS_41_2_2_capture.png").startswith("   _41_2_2")
+    kept = "INS.41.2.2/INS_" + grouped(NIR, "_") + ".txt"
+    assert name_text(kept).endswith("INS_" + grouped(NIR, "_") + ".txt")
+    stamp_name = f"INS.41.2.2/export_{STAMP}.txt"
+    assert rules_of(check(engine, stamp_name, "rien")) == [("pii.nir-unconfirmed", "warning")]
+    assert rules_of(check(engine, kept, "rien")) == [("pii.nir", "error")]
+
+
+def test_a_declaration_in_another_metadata_field_does_not_lower(engine: Engine) -> None:
+    rng = random.Random(2)
+    while (made := hard.pdf_metadata(rng, f"INS : {grouped(NIR[:13])}"))[0] != "pdf-xmp":
+        pass
+    packet = made[1].replace(b"</rdf:Description>", b"<dc:creator>Dr Demo</dc:creator></rdf:Description>")
+    # The stream length changed: the PDF is still read (pypdf recovers), and "Demo" is another field.
+    verdict = check(engine, "cr.pdf", packet)
+    assert rules_of(verdict) == [("pii.nir-body", "error")]

@@ -135,14 +135,24 @@ def label_near(text: str, start: int, end: int, *, person: bool = False) -> str 
     return found if found is not None or not person else _word(_PERSON, before, after)
 
 
+def _in_record(before: str, after: str, fields: bool) -> tuple[str, str]:
+    if not fields:
+        return before, after
+    cut = min((i for i in (after.find("\n"), after.find("\r")) if i >= 0), default=len(after))
+    return _same_record(before, "\n\r"), after[:cut]
+
+
 def _same_record(before: str, breaks: str) -> str:
     """The part of ``before`` in the candidate's own record (a log line, a table row)."""
     return before[max((before.rfind(b) for b in breaks), default=-1) + 1 :]
 
 
-def context_of(text: str, start: int, end: int, record_breaks: str = "\n\r") -> ContextHit:
+def context_of(
+    text: str, start: int, end: int, record_breaks: str = "\n\r", fields: bool = False
+) -> ContextHit:
     """What the words just before and after ``text[start:end]`` say the number is (a word naming another
-    kind of number only counts in the number's own record: up to one of ``record_breaks`` before it)."""
+    kind of number only counts in the number's own record: up to one of ``record_breaks`` before it; with
+    ``fields``, a declaration too)."""
     before = text[max(0, start - WINDOW_BEFORE) : start]
     after = text[end : end + DECLARED_AFTER]
     if _LETTER.search(before) is None and _LETTER.search(after) is None:
@@ -151,7 +161,7 @@ def context_of(text: str, start: int, end: int, record_breaks: str = "\n\r") -> 
     return ContextHit(
         label=_word(_LABEL, before, after),
         person=_word(_PERSON, before, after),
-        declared=_declared(before[-DECLARED_BEFORE:], text[end : end + DECLARED_AFTER]),
+        declared=_declared(*_in_record(before[-DECLARED_BEFORE:], text[end : end + DECLARED_AFTER], fields)),
         # Another kind of number is named before it in its own record ("Facture n° ..."), not after,
         # and not by the previous row of a table.
         lowering=_word(_LOWERING, _same_record(before, record_breaks)),

@@ -34,26 +34,22 @@ FURTHER = Note("autres valeurs, non détaillées une à une", "further values no
 
 
 def classify(
-    text: str,
-    match: NirMatch,
-    allowlist: Allowlist,
-    *,
-    ocr: bool = False,
-    column: ContextHit = NO_CONTEXT,
-    record_breaks: str = "\n\r",
+    segment: TextSegment, match: NirMatch, allowlist: Allowlist, column: ContextHit = NO_CONTEXT
 ) -> Decision | None:
-    """The decision for ``match`` at its place in ``text``, every kind of evidence gathered.
+    """The decision for ``match`` at its place in ``segment``, every kind of evidence gathered.
 
     ``column`` is what the header of the value's table column says (``tables.py``): a label there counts
     as a label next to the value.
     """
+    text = segment.text
+    words = context_of(text, match.start, match.end, segment.record_breaks, segment.fields)
     return decide(
         match,
         authority_near(text, match.start, match.end),
         identified_as(text, match.start, match.end),
-        _with_column(context_of(text, match.start, match.end, record_breaks), column),
+        _with_column(words, column),
         allowlist,
-        ocr,
+        segment.ocr,
     )
 
 
@@ -161,8 +157,7 @@ def scan_segments(
             column = columns.at(match.start)
             if match.key_status is not KeyStatus.VALID and not _named(text, match, column):
                 continue  # without a valid key, only a number the document names as a NIR is reported
-            decision = classify(text, match, allowlist, ocr=segment.ocr, column=column,
-                                record_breaks=segment.record_breaks)
+            decision = classify(segment, match, allowlist, column)
             if decision is not None:
                 groups.add(segment, match, decision)
     return groups.findings()

@@ -36,6 +36,9 @@ class TextSegment:
     # The characters that end a record (a log line, a table row): words before one do not describe a
     # number after it. Markup indentation is no record end (HTML: blocks only; XML: none).
     record_breaks: str = "\n\r"
+    # Metadata, form fields, headers: each record is a field of its own, so a declaration ("démo" in an
+    # author's name) describes no value of another field.
+    fields: bool = False
     column_labels: list[ColumnLabel] = field(default_factory=list)  # table cells under a labelled header
     _cursor: tuple[int, int] = field(default=(0, 0), repr=False)  # (offset, line breaks before it)
 

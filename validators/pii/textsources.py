@@ -158,12 +158,12 @@ def pdf_text(data: bytes, base: Location, check_time: CheckTime) -> Extraction:
     except Exception as exc:
         meta, values = "", ""
         out.not_inspected.append(f"PDF metadata or form fields ({type(exc).__name__})")
-    out.segments.append(TextSegment(meta, Location(entry="PDF metadata")))
+    out.segments.append(TextSegment(meta, Location(entry="PDF metadata"), fields=True))
     if values:
-        out.segments.append(TextSegment(values, Location(entry="PDF form fields")))
+        out.segments.append(TextSegment(values, Location(entry="PDF form fields"), fields=True))
     xmp, problem = _xmp_text(reader)
     if xmp:
-        out.segments.append(TextSegment(xmp, Location(entry="PDF XMP metadata")))
+        out.segments.append(TextSegment(xmp, Location(entry="PDF XMP metadata"), fields=True))
     if problem:
         out.not_inspected.append(problem)
     try:
@@ -264,7 +264,7 @@ def eml_headers(data: bytes, base: Location) -> Extraction:
     out = Extraction()
     message = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(data[:MAX_EML_HEADER_BYTES])
     headers = "\n".join(f"{name}: {_header(value)}" for name, value in message.items())
-    out.segments.append(TextSegment(headers, Location(entry="e-mail headers")))
+    out.segments.append(TextSegment(headers, Location(entry="e-mail headers"), fields=True))
     return out
 
 
