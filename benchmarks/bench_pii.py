@@ -4,8 +4,9 @@ Prints: precision and recall on the labelled snippet set (the hand-written cases
 against); precision and recall per category on adversarial cases generated at bench time with a printed
 seed (``fixtures/pii_generator.py``: never the tests' cases), at error and at warning-or-worse; text
 throughput in MB/s on generated logs of 12.5, 25 and 50 MB (goal >= 20 MB/s, linear); bad inputs (a
-50 MB log of numbers, a 50 MB digit run, a PDF page of 10 M characters: time and peak memory, each in
-its own process); OCR recall by font size on generated 1366x768 screenshots (goal >= 95 % at 11 px and
+50 MB log of numbers, a 50 MB digit run, 50 MB of short numeric CSV lines, 50 MB of digits mixed with
+the letters OCR confuses with them, a PDF page of 10 M characters: time and peak memory, each in its own
+process); OCR recall by font size on generated 1366x768 screenshots (goal >= 95 % at 11 px and
 above) and the time per screenshot.
 Options: --seed N (default: random), --cases N, --skip-ocr, --skip-bad-input, --log-mb N (largest log
 size), --bad-mb N, --pdf-chars N, --ocr-images N (screenshots per font size).

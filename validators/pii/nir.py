@@ -33,7 +33,7 @@ _HYPHENS = "\\-\u2010-\u2013\u2212"
 _SEP = rf"[{_BLANKS}.{_HYPHENS}/_;,|\r\n]{{0,4}}"
 # Before the key the number may also be cut into two fields (CSV, HL7 components, a "Clé" label).
 _KEY_SEP = (
-    rf"(?:[{_BLANKS}]{{0,12}}(?:[.{_HYPHENS}/_;,|^(]|\r?\n|(?i:cl[ée]|key)[{_BLANKS}]{{0,3}}:?)?[{_BLANKS}]{{0,3}})"
+    rf"(?:[{_BLANKS}]{{0,12}}(?:[.{_HYPHENS}/_;,|^(]|\r\n|[\r\n]|(?i:cl[ée]|key)[{_BLANKS}]{{0,3}}:?)?[{_BLANKS}]{{0,3}})"
 )
 
 # The first character is a plain class so that the regex engine can skip ahead fast; the look-behind
