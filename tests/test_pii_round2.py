@@ -316,3 +316,9 @@ def test_a_declaration_in_another_metadata_field_does_not_lower(engine: Engine) 
     # The stream length changed: the PDF is still read (pypdf recovers), and "Demo" is another field.
     verdict = check(engine, "cr.pdf", packet)
     assert rules_of(verdict) == [("pii.nir-body", "error")]
+
+
+def test_a_first_line_of_prose_is_no_table_header(engine: Engine) -> None:
+    text = (f"Bonjour, voici le NIR du patient de ce dossier, merci\n"
+            f"{'x' * 60}\nFacture du 12/03, montant {grouped(NIR)}, payée\n")
+    assert rules_of(check(engine, "lettre.txt", text)) == [("pii.nir-unconfirmed", "warning")]

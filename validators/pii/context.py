@@ -169,15 +169,20 @@ def context_of(
 
 
 MAX_HEADER_CHARS = 48
+MAX_HEADER_WORDS = 5
 
 
 def header_words(cell: str) -> ContextHit:
-    """What a table's header cell says its column holds: a label or a person word (short cells only)."""
-    cell = " ".join(cell.split())
-    if not cell or len(cell) > MAX_HEADER_CHARS:
+    """What a table's header cell says its column holds: a label or a person word (a column title: a
+    few short words, not a sentence that happens to hold commas)."""
+    words = cell.split()
+    cell = " ".join(words)
+    if not cell or len(cell) > MAX_HEADER_CHARS or len(words) > MAX_HEADER_WORDS:
         return NO_CONTEXT
     return ContextHit(label=_word(_LABEL, cell), person=_word(_PERSON, cell))
 
 
-__all__ = ["DECLARED_AFTER", "DECLARED_BEFORE", "MAX_HEADER_CHARS", "NO_CONTEXT", "WINDOW_AFTER", "WINDOW_BEFORE",
-           "ContextHit", "context_of", "header_words", "label_near"]
+__all__ = [
+    "DECLARED_AFTER", "DECLARED_BEFORE", "MAX_HEADER_CHARS", "MAX_HEADER_WORDS", "NO_CONTEXT", "WINDOW_AFTER",
+    "WINDOW_BEFORE", "ContextHit", "context_of", "header_words", "label_near",
+]
