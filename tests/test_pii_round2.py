@@ -322,3 +322,11 @@ def test_a_first_line_of_prose_is_no_table_header(engine: Engine) -> None:
     text = (f"Bonjour, voici le NIR du patient de ce dossier, merci\n"
             f"{'x' * 60}\nFacture du 12/03, montant {grouped(NIR)}, payée\n")
     assert rules_of(check(engine, "lettre.txt", text)) == [("pii.nir-unconfirmed", "warning")]
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n", "\r"], ids=["lf", "crlf", "cr"])
+def test_cut_numbers_with_any_line_break(newline: str) -> None:
+    g = grouped(NIR)
+    text = f"NIR patient : {g[:14]} - DUPONT Marie{newline}{g[15:]}{newline}suite"
+    (match,) = find_nirs(text)
+    assert match.value == NIR and match.layout is Layout.SPLIT_APART

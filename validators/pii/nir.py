@@ -374,8 +374,10 @@ def _split_numbers(text: str, check_time: CheckTime) -> Iterator[NirMatch]:
         if tail_digits > 14:
             continue
         cut = found.start()
-        offset = max(text.rfind("\n", max(0, cut - MAX_LINE_LOOKBACK), cut),
-                     text.rfind("\r", max(0, cut - MAX_LINE_LOOKBACK), cut), cut - MAX_LINE_LOOKBACK - 1) + 1
+        if cut and text[cut - 1] == "\r" and text[cut] == "\n":
+            cut -= 1  # a CRLF line break
+        lowest = max(0, cut - MAX_LINE_LOOKBACK)
+        offset = max(text.rfind("\n", lowest, cut), text.rfind("\r", lowest, cut), lowest - 1) + 1
         previous = text[offset:cut]
         for head in _HEAD.finditer(previous):
             if _digits_in(head.group(0)) + tail_digits not in (13, 15):
