@@ -330,3 +330,10 @@ def test_cut_numbers_with_any_line_break(newline: str) -> None:
     text = f"NIR patient : {g[:14]} - DUPONT Marie{newline}{g[15:]}{newline}suite"
     (match,) = find_nirs(text)
     assert match.value == NIR and match.layout is Layout.SPLIT_APART
+
+
+@pytest.mark.parametrize("label", ["NIA :", "N° d'immatriculation", "Bénéficiaire", "num_ss="])
+def test_the_body_of_a_nia_labelled_as_such(engine: Engine, label: str) -> None:
+    assert NIA[0] == "7"
+    assert rules_of(check(engine, "a.txt", f"{label} {NIA[:13]}\n")) == [("pii.nir-body", "error")]
+    assert rules_of(check(engine, "b.txt", f"{label} {grouped(NIA[:13])}\n")) == [("pii.nir-body", "error")]
