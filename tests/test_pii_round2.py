@@ -337,3 +337,14 @@ def test_the_body_of_a_nia_labelled_as_such(engine: Engine, label: str) -> None:
     assert NIA[0] == "7"
     assert rules_of(check(engine, "a.txt", f"{label} {NIA[:13]}\n")) == [("pii.nir-body", "error")]
     assert rules_of(check(engine, "b.txt", f"{label} {grouped(NIA[:13])}\n")) == [("pii.nir-body", "error")]
+
+
+def test_a_form_field_value_reads_after_its_label(engine: Engine) -> None:
+    page = f'<form><label>N° SS</label> <input type="text" value="{grouped(NIR)}"></form>'
+    assert ("pii.nir", "error") in rules_of(check(engine, "form.html", page))
+    overseas = FACTORY.nir(place="98812")
+    v = overseas
+    written = " ".join([v[0], v[1:3], v[3:5], "9B8", v[8:10], v[10:13], v[13:]])
+    assert v[5:8] == "988"
+    page = f"<form><label>Assuré</label><input value='{written}'/></form>"
+    assert ("pii.nir", "error") in rules_of(check(engine, "form2.html", page))

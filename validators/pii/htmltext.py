@@ -24,6 +24,7 @@ MAX_TABLE_DEPTH = 32
 _TAG = re.compile(r"<[^>]{0,2000}>")
 _MARKUP_TOKEN = re.compile(r"<[^<>]{0,2000}>|[^<]+|<")
 _TAG_NAME = re.compile(r"<\s*(/?)\s*([A-Za-z][A-Za-z0-9]*)")
+_VALUE = re.compile(r"""\svalue\s*=\s*(?:"([^"\n]*)"|'([^'\n]*)'|([^\s"'>]+))""", re.IGNORECASE)
 _COLSPAN = re.compile(r"""\bcolspan\s*=\s*["']?(\d{1,3})""", re.IGNORECASE)
 _BLANK_CHARS = " \t\r\f\v\u00a0"
 _BLANK_RUN = re.compile(rf"[{_BLANK_CHARS}]+")
@@ -177,6 +178,12 @@ def html_extraction(markup: str, base: Location = NO_LOCATION) -> Extraction:
                     cells.block()
                 else:
                     cells.blank()
+                if tag == "input":
+                    # A form field shows its value: it reads as text, after the label written before it.
+                    value = _VALUE.search(raw)
+                    if value is not None:
+                        cells.words(html.unescape(next(v for v in value.groups() if v is not None)))
+                        cells.blank()
             else:
                 cells.blank()
             cells.newlines(raw.count("\n"))

@@ -58,7 +58,7 @@ _D = "[0-9OoIlSBZ|]"
 LOOKALIKE_PATTERN = re.compile(
     rf"(?P<sex>[1-478IlZB|])(?<![0-9][1-478IlZB|])(?P<s1>{_SEP})(?P<year>{_D}{_D})(?P<s2>{_SEP})"
     rf"(?P<month>{_D}{_D})(?P<s3>{_SEP})(?:(?P<dept>{_D}[0-9ABabOoIlSZ|])(?P<s4>{_SEP})(?P<commune>{_D}{{3}})"
-    rf"|(?P<dom>9[78]{_D})(?P<s4d>{_SEP})(?P<domc>{_D}{_D}))"
+    rf"|(?P<dom>9[78B]{_D})(?P<s4d>{_SEP})(?P<domc>{_D}{_D}))"
     rf"(?P<s5>{_SEP})(?P<order>{_D}{{3}})(?:(?P<s6>{_KEY_SEP})(?P<key>{_D}{_D}))?(?![0-9])"
 )
 
