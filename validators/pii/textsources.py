@@ -28,7 +28,6 @@ MAX_B64_SKIP = "B64"
 CheckTime = Callable[[], None]
 
 
-
 def decode_text(data: bytes) -> str:
     """Bytes to text: BOMs honoured, UTF-8 first, then Windows-1252, then Latin-1 (never fails)."""
     boms = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
