@@ -348,3 +348,11 @@ def test_a_form_field_value_reads_after_its_label(engine: Engine) -> None:
     assert v[5:8] == "988"
     page = f"<form><label>Assuré</label><input value='{written}'/></form>"
     assert ("pii.nir", "error") in rules_of(check(engine, "form2.html", page))
+
+
+@pytest.mark.parametrize("lost", ["?", "\ufffd"], ids=["question-mark", "replacement-character"])
+def test_a_no_break_space_lost_in_a_legacy_encoding_still_separates(engine: Engine, lost: str) -> None:
+    text = f"Bénéficiaire DUPONT : réf {grouped(NIR, lost)}\n".encode("cp1252", errors="replace")
+    assert pii_level(check(engine, "journal.log", text)) in ("warning", "error")
+    (match,) = find_nirs(f"x {grouped(NIR, lost)} y")
+    assert match.value == NIR and match.key_status is KeyStatus.VALID

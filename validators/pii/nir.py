@@ -30,10 +30,11 @@ from validators.pii.explain import Note, render
 # (``_sep_kind``/``_layout_ok``).
 _BLANKS = " \t\u00a0\u202f\u2000-\u200a\u3000"
 _HYPHENS = "\\-\u2010-\u2013\u2212"
-_SEP = rf"[{_BLANKS}.{_HYPHENS}/_;,|\r\n]{{0,4}}"
+# A question mark or U+FFFD is a no-break space lost in a conversion to a legacy encoding.
+_SEP = rf"[{_BLANKS}.{_HYPHENS}/_;,|?\ufffd\r\n]{{0,4}}"
 # Before the key the number may also be cut into two fields (CSV, HL7 components, a "Clé" label).
 _KEY_SEP = (
-    rf"(?:[{_BLANKS}]{{0,12}}(?:[.{_HYPHENS}/_;,|^(]|\r\n|[\r\n]|(?i:cl[ée]|key)[{_BLANKS}]{{0,3}}:?)?[{_BLANKS}]{{0,3}})"
+    rf"(?:[{_BLANKS}]{{0,12}}(?:[.{_HYPHENS}/_;,|^(?\ufffd]|\r\n|[\r\n]|(?i:cl[ée]|key)[{_BLANKS}]{{0,3}}:?)?[{_BLANKS}]{{0,3}})"
 )
 
 # The first character is a plain class so that the regex engine can skip ahead fast; the look-behind
@@ -184,6 +185,7 @@ _BLANK_CHARS = frozenset(" \t\u00a0\u202f\u3000" + "".join(chr(c) for c in range
 _MARKS = {
     ".": ".", "/": "/", "_": "_", ";": ";", ",": ",", "|": "|",
     "-": "-", "\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": "-", "\u2212": "-",
+    "?": "?", "\ufffd": "?",
 }
 # Table-cell marks may have blanks around them ("1 ; 85 ; 05"); the others are written glued.
 _CELL_MARKS = frozenset(";,|")
@@ -288,7 +290,7 @@ def _as_digits(text: str, keep_corsica: bool) -> str:
     return _B_NOT_CORSICA.sub("8", text.translate(_KEEP_CORSICA))
 
 
-_RUN_CLASS = rf"[0-9OoIlSBZ|ABab{_BLANKS}.{_HYPHENS}/_;,]"
+_RUN_CLASS = rf"[0-9OoIlSBZ|ABab{_BLANKS}.{_HYPHENS}/_;,?\ufffd]"
 _RUN_AFTER = re.compile(rf"{_RUN_CLASS}*")
 _RUN_BEFORE = re.compile(rf"{_RUN_CLASS}*\Z")
 MAX_RUN = 40
@@ -457,6 +459,12 @@ def _has_lookalikes(m: re.Match[str]) -> bool:
     return not (sex + year + month + place + order + (key or "")).isdigit()
 
 
+def _letter_nearby(text: str, m: re.Match[str]) -> bool:
+    """Whether a digits-only match may be part of a number written with look-alikes: a bar the pattern
+    read as a separator, or a look-alike letter right after it."""
+    return "|" in m.group(0) or text[m.end() : m.end() + 1] in ("O", "o", "I", "l", "S", "B", "Z")
+
+
 def _find(
     text: str, lenient: bool, lookalikes: bool = True, check_time: CheckTime = _no_clock
 ) -> Iterator[NirMatch]:
@@ -473,6 +481,9 @@ def _find(
             continue
         if not _has_lookalikes(m):
             found = _read(m, text, lenient)
+            if lookalikes and (found is None or found.key_status is not KeyStatus.VALID) and _letter_nearby(text, m):
+                typed = _typed_reading(text, m, lenient)  # the bar was a 1, or the key ends in a letter
+                found = typed if typed is not None and typed.start >= done else found
             if found is not None:
                 done = found.end
                 yield found
@@ -481,7 +492,7 @@ def _find(
         if lettered % _CLOCK_EVERY == 0:
             check_time()  # letters between digits cost a reading each: a soup of them is bounded in time
         typed = _typed_reading(text, m, lenient) if lookalikes else None
-        if typed is not None:
+        if typed is not None and typed.start >= done:
             done = typed.end
             yield typed
             continue
