@@ -48,7 +48,9 @@ def test_a_word_naming_another_number_lowers_to_a_warning_never_clears(engine: E
     verdict = check(engine, "trace.txt", f"{word} {grouped(NIR)}")
     assert rules_of(verdict) == [("pii.nir-unconfirmed", "warning")]
     (finding,) = value_findings(verdict)
-    assert "decided by: context word" in finding.message and NIR[:13] not in finding.message
+    # The explanation reads in French first, then in English (labels only, never the value).
+    assert "mot « " in finding.message and "[context word '" in finding.message
+    assert NIR[:13] not in finding.message
 
 
 @pytest.mark.parametrize(

@@ -103,8 +103,10 @@ def test_file_names_with_underscores(engine: Engine) -> None:
 def test_bodies_without_key_need_a_label(engine: Engine) -> None:
     assert rules_of(check(engine, "a.txt", f"N° SS : {grouped(NIR[:13])}")) == [("pii.nir-body", "error")]
     assert rules_of(check(engine, "b.txt", f"Dossier {NIR[:13]} archivé")) == []
-    # A person word is not a label: a 13-digit local patient id next to "patient" is not reported.
-    assert rules_of(check(engine, "c.txt", f"patient {NIR[:13]}")) == []
+    # A person word names a body as the positive context does (a local id of 13 digits whose
+    # structure is a NIR body is reported too: a false alarm beats a silent miss).
+    assert rules_of(check(engine, "c.txt", f"patient {NIR[:13]}")) == [("pii.nir-body", "error")]
+    assert rules_of(check(engine, "e.txt", f"patient {NIR[:13]}{int(NIR[13:]) % 97 + 1:02d}")) == []
     assert rules_of(check(engine, "d.txt", f"NIR (fictif) {NIR[:13]}")) == [("pii.nir-unconfirmed", "warning")]
 
 
@@ -126,13 +128,24 @@ def _ocr_confused(value: str) -> str:
     return grouped(out) if len(out) == 15 else out
 
 
-def test_ocr_look_alikes_are_read_as_digits_in_ocr_text_only() -> None:
+def test_ocr_look_alikes_are_read_as_digits_in_any_text() -> None:
     confused = _ocr_confused(NIR)
     assert confused != grouped(NIR)
-    assert statuses(confused) == []
-    assert statuses(confused, lenient=True, ocr=True) == [KeyStatus.VALID]
-    (match,) = find_nirs(confused, lenient=True, ocr=True)
-    assert match.value == NIR and "OCR look-alike" in match.explanation
+    for options in ({}, {"lenient": True, "ocr": True}):
+        (match,) = find_nirs(confused, **options)
+        letters = sum(a != b for a, b in zip(confused, grouped(NIR), strict=True))
+        assert match.value == NIR and match.key_status is KeyStatus.VALID and match.lookalikes == letters
+        assert "look-alike letters read as digits" in match.explanation
+
+
+def test_typed_text_reads_look_alikes_narrowly() -> None:
+    wrong = NIR[:13] + f"{int(NIR[13:]) % 97 + 1:02d}"
+    assert statuses(_ocr_confused(wrong)) == []  # typed text: only a valid key makes letters digits
+    assert statuses(_ocr_confused(wrong), lenient=True, ocr=True) == [KeyStatus.INVALID]
+    assert statuses("ref" + _ocr_confused(NIR).replace(" ", "")) == []  # glued to a word: a code
+    too_many = NIR.replace("0", "O").replace("1", "l").replace("5", "S").replace("8", "B")
+    assert too_many.count("O") + too_many.count("l") + too_many.count("S") + too_many.count("B") > 4
+    assert statuses(too_many) == []
 
 
 def test_ocr_reading_keeps_words_and_corsica() -> None:

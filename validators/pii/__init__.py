@@ -14,6 +14,7 @@ from validators import rules
 from validators.base import CheckContext, CheckResult, ProofFile, Validator
 from validators.model import CheckState, Finding, Location
 from validators.pii.allowlist import Allowlist, AllowlistError, load_allowlist
+from validators.pii.names import name_text
 from validators.pii.scan import SCAN_RULES, scan_segments
 from validators.pii.segments import Extraction, TextSegment
 from validators.pii.sources import Kind, extract, kind_of
@@ -52,7 +53,7 @@ class PiiValidator(Validator):
                 detail=reason,
             )
         kind = kind_of(file.media_type, file.extension, file.head(4096))
-        name_segment = TextSegment(file.path, Location(entry="file name"), count_lines=False)
+        name_segment = TextSegment(name_text(file.path), Location(entry="file name"), count_lines=False)
         extraction = self._extract(file, kind, ctx)
         findings = scan_segments([name_segment, *extraction.segments], self._allowlist, ctx.check_time)
         if extraction.not_run:

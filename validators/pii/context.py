@@ -8,8 +8,9 @@ explanation of a finding:
 - ``label``: names the identifier itself (NIR, n° SS, sécurité sociale, INS, matricule, carte Vitale...).
   Makes a 13-character body without key, or a number failing its key, worth reporting.
 - ``person``: names the person a number belongs to (patient, bénéficiaire, ayant droit). Like a label,
-  keeps a key-valid number an error whatever lowering words are around it; unlike a label, it does not
-  make a number without a valid key reportable (a 13-digit local patient id sits next to "patient" too).
+  keeps a key-valid number an error whatever lowering words are around it, and makes a 13-character NIR
+  body reportable (the issue lists these words as positive context); unlike a label, it does not make a
+  number with a wrong key reportable, nor outweigh a compact date-time (``decide.py``).
 - ``declared``: the writer says the value is not real (test, fictif, démo, exemple). A declaration is
   not evidence: it lowers the number at this place to a warning, never further.
 - ``lowering``: names another kind of number (facture, commande, suivi, tél., version, SIRET...). Lowers
@@ -34,6 +35,7 @@ _LABEL = re.compile(
     _WORD_START
     + r"(?:nir|nia|ins(?:-nir|-nia|-c)?|nss|ssn|insee|matricule|immatricul\w*|"
     r"s[ée]cu(?:rit[ée])?(?:[ \u00a0]+sociale)?|n[°o]\s*(?:de\s+)?s\.?\s?s\b\.?|num[ée]ro\s+(?:de\s+)?ss|"
+    r"num(?:[ée]ro)?[ ._-]*(?:de[ _]+)?(?:ss|s[ée]cu)|"
     r"social\s+security|assur[ée]e?s?(?:\s+social)?|carte\s+vitale|r[ée]pertoire\s+des\s+personnes|"
     r"nir@|@patient\.mssante)"
     + _WORD_END,
@@ -121,18 +123,36 @@ def _declared(before: str, after: str) -> str | None:
 _LETTER = re.compile(r"[^\W\d_]")
 
 
-def label_near(text: str, start: int, end: int) -> str | None:
-    """The label naming ``text[start:end]`` as a NIR, if any (the only word a number without a valid key
-    needs; cheaper than ``context_of`` for the many such candidates of a log of numbers)."""
+def label_near(text: str, start: int, end: int, *, person: bool = False) -> str | None:
+    """The label naming ``text[start:end]`` as a NIR (or, with ``person``, a person word), if any: the only
+    word a number without a valid key needs; cheaper than ``context_of`` for the many such candidates of
+    a log of numbers."""
     before = text[max(0, start - WINDOW_BEFORE) : start]
     after = text[end : end + WINDOW_AFTER]
     if _LETTER.search(before) is None and _LETTER.search(after) is None:
         return None
-    return _word(_LABEL, before, after)
+    found = _word(_LABEL, before, after)
+    return found if found is not None or not person else _word(_PERSON, before, after)
 
 
-def context_of(text: str, start: int, end: int) -> ContextHit:
-    """What the words just before and after ``text[start:end]`` say the number is."""
+def _in_record(before: str, after: str, fields: bool) -> tuple[str, str]:
+    if not fields:
+        return before, after
+    cut = min((i for i in (after.find("\n"), after.find("\r")) if i >= 0), default=len(after))
+    return _same_record(before, "\n\r"), after[:cut]
+
+
+def _same_record(before: str, breaks: str) -> str:
+    """The part of ``before`` in the candidate's own record (a log line, a table row)."""
+    return before[max((before.rfind(b) for b in breaks), default=-1) + 1 :]
+
+
+def context_of(
+    text: str, start: int, end: int, record_breaks: str = "\n\r", fields: bool = False
+) -> ContextHit:
+    """What the words just before and after ``text[start:end]`` say the number is (a word naming another
+    kind of number only counts in the number's own record: up to one of ``record_breaks`` before it; with
+    ``fields``, a declaration too)."""
     before = text[max(0, start - WINDOW_BEFORE) : start]
     after = text[end : end + DECLARED_AFTER]
     if _LETTER.search(before) is None and _LETTER.search(after) is None:
@@ -141,11 +161,28 @@ def context_of(text: str, start: int, end: int) -> ContextHit:
     return ContextHit(
         label=_word(_LABEL, before, after),
         person=_word(_PERSON, before, after),
-        declared=_declared(before[-DECLARED_BEFORE:], text[end : end + DECLARED_AFTER]),
-        # Another kind of number is named before it ("Facture n° ..."), not after.
-        lowering=_word(_LOWERING, before),
+        declared=_declared(*_in_record(before[-DECLARED_BEFORE:], text[end : end + DECLARED_AFTER], fields)),
+        # Another kind of number is named before it in its own record ("Facture n° ..."), not after,
+        # and not by the previous row of a table.
+        lowering=_word(_LOWERING, _same_record(before, record_breaks)),
     )
 
 
-__all__ = ["DECLARED_AFTER", "DECLARED_BEFORE", "NO_CONTEXT", "WINDOW_AFTER", "WINDOW_BEFORE", "ContextHit",
-           "context_of", "label_near"]
+MAX_HEADER_CHARS = 48
+MAX_HEADER_WORDS = 5
+
+
+def header_words(cell: str) -> ContextHit:
+    """What a table's header cell says its column holds: a label or a person word (a column title: a
+    few short words, not a sentence that happens to hold commas)."""
+    words = cell.split()
+    cell = " ".join(words)
+    if not cell or len(cell) > MAX_HEADER_CHARS or len(words) > MAX_HEADER_WORDS:
+        return NO_CONTEXT
+    return ContextHit(label=_word(_LABEL, cell), person=_word(_PERSON, cell))
+
+
+__all__ = [
+    "DECLARED_AFTER", "DECLARED_BEFORE", "MAX_HEADER_CHARS", "MAX_HEADER_WORDS", "NO_CONTEXT", "WINDOW_AFTER",
+    "WINDOW_BEFORE", "ContextHit", "context_of", "header_words", "label_near",
+]

@@ -11,41 +11,80 @@ further occurrences are only counted.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from validators import rules
 from validators.model import Finding, Location
 from validators.pii.allowlist import Allowlist
-from validators.pii.context import context_of, label_near
+from validators.pii.context import NO_CONTEXT, ContextHit, context_of, label_near
 from validators.pii.decide import DECISION_RULES, Decision, decide
+from validators.pii.explain import Note, render
 from validators.pii.ins import authority_near
 from validators.pii.mask import mask_nir
 from validators.pii.nir import KeyStatus, NirMatch, find_nirs
 from validators.pii.segments import TextSegment
 from validators.pii.structure import identified_as
+from validators.pii.tables import CellLabels, DelimitedHeader
 
 SCAN_RULES = DECISION_RULES
 MAX_FINDINGS_PER_RULE = 100
 # How often the scan looks at the clock inside one segment (a 50 MB log is one segment).
 _CLOCK_EVERY = 512
+FURTHER = Note("autres valeurs, non détaillées une à une", "further values not listed one by one")
 
 
-def classify(text: str, match: NirMatch, allowlist: Allowlist) -> Decision | None:
-    """The decision for ``match`` at its place in ``text``, every kind of evidence gathered."""
+def classify(
+    segment: TextSegment, match: NirMatch, allowlist: Allowlist, column: ContextHit = NO_CONTEXT
+) -> Decision | None:
+    """The decision for ``match`` at its place in ``segment``, every kind of evidence gathered.
+
+    ``column`` is what the header of the value's table column says (``tables.py``): a label there counts
+    as a label next to the value.
+    """
+    text = segment.text
+    words = context_of(text, match.start, match.end, segment.record_breaks, segment.fields)
     return decide(
         match,
         authority_near(text, match.start, match.end),
         identified_as(text, match.start, match.end),
-        context_of(text, match.start, match.end),
+        _with_column(words, column),
         allowlist,
+        segment.ocr,
     )
 
 
-def _named(text: str, match: NirMatch) -> bool:
-    """A label or an INS authority near ``match``: cheap checks before the whole evidence is gathered."""
-    if label_near(text, match.start, match.end) is not None:
+def _with_column(hit: ContextHit, column: ContextHit) -> ContextHit:
+    if column.positive is None:
+        return hit
+    return replace(hit, label=hit.label or column.label, person=hit.person or column.person)
+
+
+def _named(text: str, match: NirMatch, column: ContextHit) -> bool:
+    """A label, a column label or an INS authority near ``match`` (a person word for a body without key):
+    cheap checks before the whole evidence is gathered."""
+    if column.label is not None or (column.person is not None and match.key_status is KeyStatus.ABSENT):
+        return True
+    if label_near(text, match.start, match.end, person=match.key_status is KeyStatus.ABSENT) is not None:
         return True
     return authority_near(text, match.start, match.end) is not None
+
+
+class _Columns:
+    """The column header words of a segment's tables, worked out only when a value needs them."""
+
+    def __init__(self, segment: TextSegment) -> None:
+        self.segment = segment
+        self.delimited: DelimitedHeader | None = None
+        self.cells = CellLabels(segment.column_labels) if segment.column_labels else None
+
+    def at(self, offset: int) -> ContextHit:
+        if self.cells is not None:
+            return self.cells.at(offset)
+        if not self.segment.delimited:
+            return NO_CONTEXT
+        if self.delimited is None:
+            self.delimited = DelimitedHeader(self.segment.text)
+        return self.delimited.label_at(self.segment.text, offset)
 
 
 @dataclass
@@ -79,7 +118,7 @@ class _Groups:
             rule=decision.rule,
             location=segment.locate(match.start, match.end),
             evidence=mask_nir(match.sex, match.key),
-            explanation=f"{match.explanation}; decided by: {decision.reason}",
+            explanation=render([*decision.notes, *match.notes]),
         )
 
     def findings(self) -> list[Finding]:
@@ -94,7 +133,7 @@ class _Groups:
             out.append(
                 rules.finding(
                     rule, Location(), evidence=None, occurrences=count,
-                    explanation="further values not listed one by one",
+                    explanation=render([FURTHER]),
                 )
             )
         return out
@@ -110,12 +149,15 @@ def scan_segments(
     for segment in segments:
         check_time()
         text = segment.text
-        for count, match in enumerate(find_nirs(text, lenient=segment.ocr, ocr=segment.ocr), start=1):
+        columns = _Columns(segment)
+        matches = find_nirs(text, lenient=segment.ocr, ocr=segment.ocr, check_time=check_time)
+        for count, match in enumerate(matches, start=1):
             if count % _CLOCK_EVERY == 0:
                 check_time()
-            if match.key_status is not KeyStatus.VALID and not _named(text, match):
+            column = columns.at(match.start)
+            if match.key_status is not KeyStatus.VALID and not _named(text, match, column):
                 continue  # without a valid key, only a number the document names as a NIR is reported
-            decision = classify(text, match, allowlist)
+            decision = classify(segment, match, allowlist, column)
             if decision is not None:
                 groups.add(segment, match, decision)
     return groups.findings()

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from validators.model import Location
+from validators.pii.tables import ColumnLabel
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,14 @@ class TextSegment:
     first_line: int = 1
     xpath_of: Callable[[Any], str] | None = None
     ocr: bool = False  # text read by OCR: spacing between digits is unreliable
+    delimited: bool = False  # plain text that may be a CSV/TSV table (its first line, a header)
+    # The characters that end a record (a log line, a table row): words before one do not describe a
+    # number after it. Markup indentation is no record end (HTML: blocks only; XML: none).
+    record_breaks: str = "\n\r"
+    # Metadata, form fields, headers: each record is a field of its own, so a declaration ("démo" in an
+    # author's name) describes no value of another field.
+    fields: bool = False
+    column_labels: list[ColumnLabel] = field(default_factory=list)  # table cells under a labelled header
     _cursor: tuple[int, int] = field(default=(0, 0), repr=False)  # (offset, line breaks before it)
 
     def _line_of(self, offset: int) -> int:

@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import re
 
+from validators.pii.explain import Note
+
 ORGANISATION_OIDS = {
     "1.2.250.1.71.4.2.2": "IdNat_Struct (FINESS, SIREN, SIRET, RPPS-rang)",
     "1.2.250.1.71.4.2.1": "IdNat_PS (RPPS, ADELI)",
@@ -48,7 +50,15 @@ _GS1_BEFORE = re.compile(r"\(01\)\s?\d{14}(?:\s?\(\d{2,4}\)\s?[^()\s]{1,20})*\s?
 _WINDOW = 400
 
 
-def _xml_attribute(text: str, start: int, end: int) -> str | None:
+def _under(fr: str, en: str, oid: str) -> Note:
+    return Note(f"{fr} sous {ORGANISATION_OIDS[oid]}", f"{en} under {ORGANISATION_OIDS[oid]}")
+
+
+def _system(system: str) -> Note:
+    return Note(f"identifiant FHIR du système {system}", f"FHIR identifier of system {system}")
+
+
+def _xml_attribute(text: str, start: int, end: int) -> Note | None:
     before = text[max(0, start - _WINDOW) : start]
     opening = _TAG_START.search(before)
     quote = _ATTR_VALUE_BEFORE.search(before)
@@ -59,24 +69,25 @@ def _xml_attribute(text: str, start: int, end: int) -> str | None:
     tag = opening.group(0) + " " + (after[:closing] if closing >= 0 else "")
     root = _ROOT_ATTR.search(tag)
     if root is not None:
-        return f"identifier under {ORGANISATION_OIDS[root.group('oid')]}"
+        return _under("identifiant", "identifier", root.group("oid"))
     # FHIR XML: <system value="..."/> right before <value value="..."/> in the same identifier.
     system = _FHIR_XML_SYSTEM.search(before[: opening.start()])
-    return f"FHIR identifier of system {system.group('system')}" if system is not None else None
+    return _system(system.group("system")) if system is not None else None
 
 
-def _hl7_component(text: str, start: int, end: int) -> str | None:
+def _hl7_component(text: str, start: int, end: int) -> Note | None:
     if start > 0 and text[start - 1] not in "|~":
         return None
     found = _HL7_AUTHORITY.match(text, end, min(len(text), end + _WINDOW))
     if found is None:
         return None
     if found.group("oid"):
-        return f"HL7 identifier under {ORGANISATION_OIDS[found.group('oid')]}"
-    return f"HL7 identifier of type {found.group('type')}"
+        return _under("identifiant HL7", "HL7 identifier", found.group("oid"))
+    kind = found.group("type")
+    return Note(f"identifiant HL7 de type {kind}", f"HL7 identifier of type {kind}")
 
 
-def _fhir_identifier(text: str, start: int, end: int) -> str | None:
+def _fhir_identifier(text: str, start: int, end: int) -> Note | None:
     before = text[max(0, start - _WINDOW) : start]
     if not _JSON_VALUE_BEFORE.search(before) or not text.startswith('"', end):
         return None
@@ -87,17 +98,19 @@ def _fhir_identifier(text: str, start: int, end: int) -> str | None:
     if obj_start < 0 or obj_end < 0 or "}" in before[obj_start:]:
         return None
     system = _JSON_SYSTEM.search(before[obj_start:] + after[:obj_end])
-    return f"FHIR identifier of system {system.group('system')}" if system is not None else None
+    return _system(system.group("system")) if system is not None else None
 
 
-def _gs1(text: str, start: int, end: int) -> str | None:
+def _gs1(text: str, start: int, end: int) -> Note | None:
     found = _GS1_BEFORE.search(text[max(0, start - 120) : start])
     if found is None:
         return None
-    return "GS1 batch/lot (10)" if found.group("ai") == "10" else "GS1 serial number (21)"
+    if found.group("ai") == "10":
+        return Note("lot GS1 (10)", "GS1 batch/lot (10)")
+    return Note("numéro de série GS1 (21)", "GS1 serial number (21)")
 
 
-def identified_as(text: str, start: int, end: int) -> str | None:
+def identified_as(text: str, start: int, end: int) -> Note | None:
     """What the structure around ``text[start:end]`` says the number is, or None (never a person's id)."""
     # Each structure has a tell-tale character right at the number's edge: cheap to rule out first.
     following = text[end : end + 1]

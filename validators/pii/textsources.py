@@ -10,13 +10,13 @@ from __future__ import annotations
 import codecs
 import email.parser
 import email.policy
-import html
-import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from validators.model import NO_LOCATION, Location
+from validators.pii.htmltext import html_extraction, html_text, html_text_lines
 from validators.pii.segments import Anchor, Extraction, TextSegment
+from validators.pii.tables import ColumnLabel, xml_cell_words
 
 MAX_TEXT_CHARS = 256 * 1024 * 1024
 MAX_PDF_PAGES = 500
@@ -26,8 +26,6 @@ MAX_LAYOUT_BYTES = 1024 * 1024
 MAX_B64_SKIP = "B64"
 
 CheckTime = Callable[[], None]
-
-_TAG = re.compile(r"<[^>]{0,2000}>")
 
 
 def decode_text(data: bytes) -> str:
@@ -52,81 +50,13 @@ def plain_text(data: bytes, base: Location = NO_LOCATION) -> Extraction:
     if len(text) > MAX_TEXT_CHARS:
         out.not_inspected.append(f"text beyond the first {MAX_TEXT_CHARS} characters")
         text = text[:MAX_TEXT_CHARS]
-    out.segments.append(TextSegment(text, base))
+    out.segments.append(TextSegment(text, base, delimited=True))
     return out
-
-
-def html_text(markup: str) -> str:
-    """Visible-ish text of HTML: tags become spaces, entities are decoded (no parser, no rendering)."""
-    return html.unescape(_TAG.sub(" ", markup))
-
-
-_MARKUP_TOKEN = re.compile(r"<[^<>]{0,2000}>|[^<]+|<")
-_BLANK_CHARS = " \t\r\f\v\u00a0"
-_BLANK_RUN = re.compile(rf"[{_BLANK_CHARS}]+")
-
-
-class _CellText:
-    """HTML text with tags read as blanks and blank runs collapsed; every source line break is kept, so
-    that line numbers are the source's."""
-
-    def __init__(self) -> None:
-        self.parts: list[str] = []
-        self.pending_blank = False
-        self.at_line_start = True
-
-    def blank(self) -> None:
-        self.pending_blank = True
-
-    def newlines(self, count: int) -> None:
-        if count:
-            self.parts.append("\n" * count)
-            self.pending_blank = False
-            self.at_line_start = True
-
-    def words(self, text: str) -> None:
-        collapsed = _BLANK_RUN.sub(" ", text)
-        core = collapsed.strip(" ")
-        if not core:
-            self.pending_blank = self.pending_blank or bool(collapsed)
-            return
-        if (self.pending_blank or collapsed.startswith(" ")) and not self.at_line_start:
-            self.parts.append(" ")
-        self.parts.append(core)
-        self.pending_blank = collapsed.endswith(" ")
-        self.at_line_start = False
 
 
 def html_source(data: bytes, base: Location = NO_LOCATION) -> Extraction:
-    """HTML as two segments: the text between tags, and the tags themselves (attributes, comments).
-
-    Each tag reads as a blank in the text, so that a number cut across table cells
-    (``<td>1</td><td>85</td>...``) reads as a grouped number; blank runs are collapsed because markup
-    indentation is not a separator a writer chose. Both segments keep every line break of the source,
-    so a finding's line is the source's.
-    """
-    markup = decode_text(data)
-    out = Extraction()
-    if len(markup) > MAX_TEXT_CHARS:
-        out.not_inspected.append(f"text beyond the first {MAX_TEXT_CHARS} characters")
-        markup = markup[:MAX_TEXT_CHARS]
-    cells = _CellText()
-    tags: list[str] = []
-    for token in _MARKUP_TOKEN.finditer(markup):
-        raw = token.group(0)
-        if raw.startswith("<") and len(raw) > 1:
-            tags.append(raw + " ")
-            cells.blank()
-            cells.newlines(raw.count("\n"))
-            continue
-        tags.append("\n" * raw.count("\n"))
-        for index, part in enumerate(html.unescape(raw).split("\n")):
-            if index:
-                cells.newlines(1)
-            cells.words(part)
-    out.segments.append(TextSegment("".join(cells.parts), base))
-    out.segments.append(TextSegment("".join(tags), base))
-    return out
+    """HTML as two segments: the text between tags and the tags themselves (``htmltext.py``)."""
+    return html_extraction(decode_text(data), base)
 
 
 # ---------------------------------------------------------------- XML
@@ -167,9 +97,12 @@ def xml_text(data: bytes, base: Location, check_time: CheckTime) -> Extraction |
     tree = parsed.tree
     texts: list[str] = []
     text_anchors: list[Anchor] = []
+    column_labels: list[ColumnLabel] = []
     attrs: list[str] = []
     attr_anchors: list[Anchor] = []
     text_len = attr_len = 0
+    # Narrative table cells under a header that names a NIR (``tables.py``).
+    under_header = xml_cell_words(tree.getroot())
     node: Any
     for count, node in enumerate(tree.getroot().iter()):
         if count % 2000 == 0:
@@ -182,17 +115,19 @@ def xml_text(data: bytes, base: Location, check_time: CheckTime) -> Extraction |
             attrs.append(line)
             attr_len += len(line)
         skip_text = is_element and _local(node.tag) == "text" and node.get("representation") == MAX_B64_SKIP
-        if node.text and not skip_text:
-            text_anchors.append(Anchor(text_len, Location(line=node.sourceline), node))
-            texts.append(node.text + "\n")
-            text_len += len(node.text) + 1
-        if node.tail and node.tail.strip() and parent is not None:
-            text_anchors.append(Anchor(text_len, Location(line=node.sourceline), parent))
-            texts.append(node.tail + "\n")
-            text_len += len(node.tail) + 1
+        for owner, piece in ((node, node.text if not skip_text else None), (parent, node.tail)):
+            if not piece or owner is None or (owner is parent and not piece.strip()):
+                continue
+            text_anchors.append(Anchor(text_len, Location(line=node.sourceline), owner))
+            words = under_header.get(owner)
+            if words is not None:
+                column_labels.append(ColumnLabel(text_len, text_len + len(piece), words))
+            texts.append(piece + "\n")
+            text_len += len(piece) + 1
 
     out = Extraction()
-    out.segments.append(TextSegment("".join(texts), base, text_anchors, xpath_of=xpath_of))
+    out.segments.append(TextSegment("".join(texts), base, text_anchors, xpath_of=xpath_of,
+                                    column_labels=column_labels, record_breaks=""))
     out.segments.append(TextSegment("".join(attrs), base, attr_anchors, xpath_of=xpath_of))
     return out
 
@@ -216,16 +151,20 @@ def pdf_text(data: bytes, base: Location, check_time: CheckTime) -> Extraction:
         out.not_inspected.append(f"the PDF could not be parsed ({type(exc).__name__})")
         return out
     try:
-        info: Mapping[str, Any] = reader.metadata or {}
-        meta = "\n".join(f"{k}: {v}" for k, v in info.items())
+        meta = _info_text(reader)
         fields = reader.get_fields() or {}
         values = "\n".join(f"{name}: {field.get('/V', '')}" for name, field in fields.items())
     except Exception as exc:
         meta, values = "", ""
         out.not_inspected.append(f"PDF metadata or form fields ({type(exc).__name__})")
-    out.segments.append(TextSegment(meta, Location(entry="PDF metadata")))
+    out.segments.append(TextSegment(meta, Location(entry="PDF metadata"), fields=True))
     if values:
-        out.segments.append(TextSegment(values, Location(entry="PDF form fields")))
+        out.segments.append(TextSegment(values, Location(entry="PDF form fields"), fields=True))
+    xmp, problem = _xmp_text(reader)
+    if xmp:
+        out.segments.append(TextSegment(xmp, Location(entry="PDF XMP metadata"), fields=True))
+    if problem:
+        out.not_inspected.append(problem)
     try:
         pages = len(reader.pages)  # resolves the page tree: a broken or looping one raises here
     except Exception as exc:
@@ -249,6 +188,42 @@ def pdf_text(data: bytes, base: Location, check_time: CheckTime) -> Extraction:
         shown = ", ".join(str(p) for p in textless[:10]) + (" ..." if len(textless) > 10 else "")
         out.not_inspected.append(f"page(s) {shown} hold images but no text layer (not OCR'd)")
     return out
+
+
+MAX_INFO_ENTRIES = 200
+MAX_INFO_VALUE_CHARS = 64 * 1024
+MAX_XMP_BYTES = 4 * 1024 * 1024
+
+
+def _info_text(reader: Any) -> str:
+    """The document information dictionary as ``key: value`` lines (bounded; references resolved)."""
+    info: Mapping[str, Any] = reader.metadata or {}
+    lines = []
+    for index, (key, value) in enumerate(info.items()):
+        if index >= MAX_INFO_ENTRIES:
+            break
+        if hasattr(value, "get_object"):
+            value = value.get_object()
+        lines.append(f"{key}: {str(value)[:MAX_INFO_VALUE_CHARS]}")
+    return "\n".join(lines)
+
+
+def _xmp_text(reader: Any) -> tuple[str, str | None]:
+    """The text of the XMP metadata packet (tags read as line breaks), and what could not be read.
+
+    Read from the catalogue's ``/Metadata`` stream as text, never parsed as XML (no entities, no DTD);
+    a packet larger than ``MAX_XMP_BYTES`` once decoded is reported as not inspected.
+    """
+    try:
+        stream = reader.trailer["/Root"].get_object().get("/Metadata")
+        if stream is None:
+            return "", None
+        data = stream.get_object().get_data()
+    except Exception as exc:
+        return "", f"the PDF's XMP metadata ({type(exc).__name__})"
+    if len(data) > MAX_XMP_BYTES:
+        return "", f"the PDF's XMP metadata ({len(data)} bytes, over the size limit)"
+    return html_text_lines(decode_text(data)), None
 
 
 def _page_text(page: Any, number: int, out: Extraction) -> str:
@@ -288,7 +263,7 @@ def eml_headers(data: bytes, base: Location) -> Extraction:
     out = Extraction()
     message = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(data[:MAX_EML_HEADER_BYTES])
     headers = "\n".join(f"{name}: {_header(value)}" for name, value in message.items())
-    out.segments.append(TextSegment(headers, Location(entry="e-mail headers")))
+    out.segments.append(TextSegment(headers, Location(entry="e-mail headers"), fields=True))
     return out
 
 
