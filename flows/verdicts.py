@@ -5,8 +5,6 @@ Pure functions (no Prefect, no S3): the flow calls them, tests call them directl
 
 from __future__ import annotations
 
-import html
-import importlib
 import json
 from collections.abc import Mapping
 from dataclasses import replace
@@ -17,6 +15,7 @@ from flows.completeness import gaps_of
 from flows.storage import MARKER, PackageRef
 from validators import __version__, rules
 from validators.model import PackageInfo, PackageVerdict, Provenance
+from validators.report import html as html_report
 from validators.report import json_report
 
 REFERENTIAL = "REM-MDV-LGC-SF-Va1"
@@ -112,31 +111,8 @@ def document_bytes(doc: dict[str, Any]) -> bytes:
 
 
 def render_html(verdict: PackageVerdict) -> str:
-    """The package report: the project's HTML renderer, or a minimal escaped page until it exists."""
-    try:
-        module = importlib.import_module("validators.report.html")
-    except ModuleNotFoundError as exc:
-        if exc.name != "validators.report.html":
-            raise
-        return _minimal_html(verdict)
-    text: str = module.render(verdict)
-    return text
-
-
-def _minimal_html(verdict: PackageVerdict) -> str:
-    rows = "".join(
-        f"<tr><td>{html.escape(row[0] or '')}</td><td>{html.escape(row[1] or '')}</td>"
-        f"<td>{html.escape(row[2])}</td><td>{html.escape(row[3])}</td></tr>"
-        for row in verdict.flatten(["proof", "path", "rule", "message"])
-    )
-    name = html.escape(verdict.package.name)
-    return (
-        "<!doctype html><html lang=fr><meta charset=utf-8>"
-        f"<title>{name}: {verdict.status.value}</title>"
-        f"<h1>{name}: {verdict.status.value}</h1>"
-        "<table><tr><th>proof</th><th>file</th><th>rule</th><th>message</th></tr>"
-        f"{rows}</table></html>\n"
-    )
+    """The package report instructors open (validators.report.html)."""
+    return html_report.render(verdict)
 
 
 def summary(verdict: PackageVerdict) -> dict[str, Any]:

@@ -229,3 +229,23 @@ def test_queue_services_are_where_the_test_harness_finds_them(
         bool(prefect_compat.queue_service_exit_callbacks()),
         "no exit callback of a queue service in threading._threading_atexits",
     )
+
+
+def test_the_declared_prefect_range_is_the_tested_one() -> None:
+    """pyproject.toml allows from the lowest version this module passed on to the next minor after the highest."""
+    import tomllib
+
+    from packaging.requirements import Requirement
+    from packaging.version import Version
+
+    pyproject = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text("utf-8"))
+    (prefect,) = [
+        r for r in map(Requirement, pyproject["project"]["optional-dependencies"]["pipeline"]) if r.name == "prefect"
+    ]
+    tested = sorted(map(Version, prefect_compat.TESTED_WITH))
+    highest = tested[-1]
+    expected = {f">={tested[0]}", f"<{highest.major}.{highest.minor + 1}"}
+    assert {str(s) for s in prefect.specifier} == expected
+    import prefect as installed
+
+    assert Version(installed.__version__) in prefect.specifier
