@@ -14,6 +14,9 @@ at once; the rest wait in ``Scheduled``, where a restarted serving process adopt
 Fail closed: a run whose process dies (killed, out of memory, a parser crash) is marked ``Crashed`` and
 the pool is rebuilt; the reconcile then dispatches the next attempt, and after ``max_attempts`` stores an
 ``error`` verdict. Not supported here (use ``PROOFCHECK_EXECUTOR=process``): cancelling a run from the UI.
+
+Claiming, running a claimed run, marking ``Crashed`` and sharing one Prefect client per process rely on
+Prefect behaviours it does not document: they are in ``flows.prefect_compat``, each checked by a test.
 """
 
 from __future__ import annotations
