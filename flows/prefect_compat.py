@@ -23,9 +23,8 @@ from typing import Any
 from uuid import UUID
 
 # Prefect versions tests/test_prefect_compat.py passed on; pyproject.toml allows from the lowest to the
-# next minor version after the highest. Tried and refused: 3.4.0 (the former floor), whose server no
-# longer starts with the FastAPI it resolves to today (``Body(min_items=...)``), nor its CLI without
-# importlib_metadata.
+# next minor version after the highest. Tried and failed (2026-12, fresh venvs): 3.4.0 (the former
+# floor) and 3.8.8 resolve FastAPI 0.165, on which their server does not start (``Body(min_items=...)``).
 TESTED_WITH = ("3.9.1",)
 
 BEHAVIOURS: dict[str, str] = {
