@@ -49,6 +49,10 @@ BEHAVIOURS: dict[str, str] = {
         "around them (prefect.context.SyncClientContext / AsyncClientContext), instead of making a client "
         "(and loading the CA bundle into a new TLS context, ~45 ms) per task"
     ),
+    "events-delivered-on-demand": (
+        "prefect.events.worker.EventsWorker.drain_all(timeout) (inherited from a private base class) sends "
+        "the events this process emitted before it returns, so a short-lived command exits without losing them"
+    ),
     "queue-services-abandon": (
         "(test harness) Prefect's log and event workers are instances of "
         "prefect._internal.concurrency.services._QueueServiceBase holding a queue.Queue in `_queue` and "
@@ -167,6 +171,17 @@ def for_this_process() -> InProcessRuns:
     if _THIS_PROCESS is None:
         _THIS_PROCESS = InProcessRuns()
     return _THIS_PROCESS
+
+
+# -- events of short-lived commands -------------------------------------------------------------------
+
+
+def deliver_events(timeout: float = 10.0) -> None:
+    """Send the Prefect events this process emitted, waiting at most ``timeout`` s
+    (``events-delivered-on-demand``): a command that exits right after emitting would drop them."""
+    from prefect.events.worker import EventsWorker
+
+    EventsWorker.drain_all(timeout=timeout)
 
 
 # -- test harness ------------------------------------------------------------------------------------

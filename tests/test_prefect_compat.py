@@ -8,14 +8,19 @@ from __future__ import annotations
 
 import contextvars
 import json
+import os
 import queue
 import ssl
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
+import httpx
 import pytest
 
 pytest.importorskip("prefect")
@@ -33,6 +38,7 @@ from flows import prefect_compat, services
 from flows.prefect_compat import BEHAVIOURS, InProcessRuns
 
 pytestmark = pytest.mark.timeout(240)
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def expect(behaviour: str, holds: bool, detail: str) -> None:
@@ -207,6 +213,31 @@ def test_runs_follow_a_change_of_server(server: str) -> None:
     assert prefect_compat.for_this_process().api_url == server
 
 
+def test_emitted_events_are_delivered_on_demand(server: str, tmp_path: Path) -> None:
+    """A command that emits, delivers and exits at once (no exit handlers: os._exit) loses no event."""
+    resource = f"proofcheck.compat.{uuid4().hex}"
+    code = (
+        "import os\n"
+        "from prefect.events import emit_event\n"
+        "from flows.prefect_compat import deliver_events\n"
+        f"emit_event(event='proofcheck.compat.probe', resource={{'prefect.resource.id': {resource!r}}})\n"
+        "deliver_events(timeout=20)\n"
+        "os._exit(0)\n"
+    )
+    env = {**os.environ, "PREFECT_API_URL": server, "PREFECT_HOME": str(tmp_path)}
+    answer = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, timeout=120)
+    assert answer.returncode == 0, answer.stderr[-2000:]
+    query = {"filter": {"resource": {"id": [resource]}, "occurred": {"since": "2000-01-01T00:00:00Z"}}, "limit": 5}
+    stored: list[Any] = []
+    deadline = time.monotonic() + 30  # the server persists events in batches
+    while not stored and time.monotonic() < deadline:
+        answer_ = httpx.post(f"{server}/events/filter", json=query, timeout=10)
+        answer_.raise_for_status()
+        stored = answer_.json().get("events", [])
+        time.sleep(0.5)
+    expect("events-delivered-on-demand", len(stored) == 1, f"{len(stored)} of 1 event stored after delivery")
+
+
 def test_queue_services_are_where_the_test_harness_finds_them(
     client: SyncPrefectClient, new_run: Callable[..., FlowRun]
 ) -> None:
@@ -238,7 +269,7 @@ def test_the_declared_prefect_range_is_the_tested_one() -> None:
     from packaging.requirements import Requirement
     from packaging.version import Version
 
-    pyproject = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text("utf-8"))
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))
     (prefect,) = [
         r for r in map(Requirement, pyproject["project"]["optional-dependencies"]["pipeline"]) if r.name == "prefect"
     ]
