@@ -84,10 +84,10 @@ def cmd_valuesets_sync(args: argparse.Namespace) -> int:
         timeout=args.timeout,
     )
     if os.environ.get("PREFECT_API_URL") and not args.no_event:
-        from prefect.events.worker import EventsWorker
+        from flows.prefect_compat import deliver_events
 
         emit(outcome)
-        EventsWorker.drain_all(timeout=10)  # a short-lived command: send it before exiting
+        deliver_events(timeout=10)  # a short-lived command: send it before exiting
     print(json.dumps(outcome.to_dict(), ensure_ascii=False))
     return 1 if outcome.reason else 0
 

@@ -16,7 +16,6 @@ import json
 import logging
 import time
 from collections.abc import Callable, Collection, Mapping, MutableMapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -31,8 +30,8 @@ from prefect.client.schemas.filters import (
     FlowRunFilterStateType,
 )
 from prefect.client.schemas.objects import FlowRun, StateType
-from prefect.states import Crashed
 
+from flows import prefect_compat
 from flows import verdicts as vd
 from flows.completeness import checked_in_full, gaps_of
 from flows.deployments import VALIDATE
@@ -42,15 +41,6 @@ from flows.settings import PipelineSettings
 from flows.storage import TAG_CHECKED, TAG_RULESET, TAG_STATUS, PackageRef, StorageError, Store, safe_segment
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class DispatchStats:
-    dispatched: int = 0
-    existing: int = 0
-    superseded: int = 0
-    gave_up: int = 0
-    skipped: list[str] = field(default_factory=list)
 
 
 def _age(run: FlowRun, now: datetime) -> float:
@@ -103,7 +93,6 @@ class Dispatcher:
         if self._entered:
             self.client.__enter__()
         self._deployment_id: UUID | None = None
-        self.stats = DispatchStats()
         # Called with every run created or found for a version (the warm pool queues those it executes).
         self.on_run: Callable[[FlowRun], object] | None = None
 
@@ -139,12 +128,7 @@ class Dispatcher:
 
     def submit(self, ref: PackageRef) -> FlowRun:
         """For an event: the first attempt's run (an existing one is returned, never a second)."""
-        run = self._create(ref, 0)
-        if run.created and (datetime.now(UTC) - run.created).total_seconds() > 5:
-            self.stats.existing += 1
-        else:
-            self.stats.dispatched += 1
-        return run
+        return self._create(ref, 0)
 
     def runs_of(self, ref: PackageRef, retry: int = 0) -> dict[int, FlowRun]:
         keys = [ref.idempotency_key(n, retry) for n in range(self.settings.max_attempts)]
@@ -162,7 +146,6 @@ class Dispatcher:
         runs = self.runs_of(ref, retry)
         if not runs:
             self._create(ref, 0, retry)
-            self.stats.dispatched += 1
             return "dispatched"
         attempt = max(runs)
         run = runs[attempt]
@@ -176,15 +159,11 @@ class Dispatcher:
             return "running"
         if not final:
             # The process running it is gone (bridge or worker restarted): mark it so and move on.
-            self.client.set_flow_run_state(
-                run.id, Crashed(message="presumed lost by proofcheck reconcile"), force=True
-            )
+            prefect_compat.mark_crashed(self.client, run.id, "presumed lost by proofcheck reconcile")
         if attempt + 1 >= self.settings.max_attempts:
-            self.stats.gave_up += 1
             store_gave_up(store, ref, attempt + 1, self.settings, retry)
             return "gave-up"
         self._create(ref, attempt + 1, retry)
-        self.stats.superseded += 1
         return "superseded"
 
     def close_orphans(self, store: Store, busy: Collection[UUID] = ()) -> int:
@@ -220,7 +199,7 @@ class Dispatcher:
                 continue
             if len(stored) > retry:  # a re-run's verdict is the version's (retry + 1)-th
                 message = "its process died after the verdict was stored (closed by proofcheck reconcile)"
-                self.client.set_flow_run_state(run.id, Crashed(message=message), force=True)
+                prefect_compat.mark_crashed(self.client, run.id, message)
                 closed += 1
         return closed
 

@@ -14,15 +14,16 @@ at once; the rest wait in ``Scheduled``, where a restarted serving process adopt
 Fail closed: a run whose process dies (killed, out of memory, a parser crash) is marked ``Crashed`` and
 the pool is rebuilt; the reconcile then dispatches the next attempt, and after ``max_attempts`` stores an
 ``error`` verdict. Not supported here (use ``PROOFCHECK_EXECUTOR=process``): cancelling a run from the UI.
+
+Claiming, running a claimed run, marking ``Crashed`` and sharing one Prefect client per process rely on
+Prefect behaviours it does not document: they are in ``flows.prefect_compat``, each checked by a test.
 """
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
 import multiprocessing
-import ssl
 import tempfile
 import threading
 import zipfile
@@ -31,6 +32,8 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
+
+from flows import prefect_compat
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +52,6 @@ def _warm_up() -> None:
         from flows.settings import PipelineSettings
         from validators.package import open_package
 
-        _reuse_tls_contexts()
         settings = PipelineSettings.from_env()
         engine = pipeline._engine(settings)
         settings.work_dir.mkdir(parents=True, exist_ok=True)
@@ -59,42 +61,9 @@ def _warm_up() -> None:
                 archive.writestr("INS.41.2.2/journal.txt", "warm-up\n")
             with open_package(path, settings=settings.engine_settings) as contents:
                 engine.run(contents)
+        prefect_compat.for_this_process()  # its Prefect clients: made (and the server's API version checked) once
     except Exception as exc:
         log.warning("warm-up failed: %s", type(exc).__name__)
-
-
-def _reuse_tls_contexts() -> None:
-    """Make ``ssl.create_default_context(cafile=...)`` return one context per CA file in this process.
-
-    Prefect opens a new API client for every task and flow run, and each one parses the CA bundle
-    again (certifi: ~45 ms, 9 times a run: a third of a warm run's own time, profiled). A context
-    made from the same file with the same purpose verifies the same way, so it is shared; contexts
-    made without a file (which callers may then loosen) are left alone.
-    """
-    original = ssl.create_default_context
-    if getattr(original, "_proofcheck_cached", False):
-        return
-    cache: dict[tuple[Any, ...], ssl.SSLContext] = {}
-    lock = threading.Lock()
-
-    @functools.wraps(original)
-    def create_default_context(
-        purpose: ssl.Purpose = ssl.Purpose.SERVER_AUTH,
-        *,
-        cafile: str | None = None,
-        capath: str | None = None,
-        cadata: Any = None,
-    ) -> ssl.SSLContext:
-        if cafile is None or cadata is not None:
-            return original(purpose, cafile=cafile, capath=capath, cadata=cadata)
-        key = (purpose, cafile, capath)
-        with lock:
-            if key not in cache:
-                cache[key] = original(purpose, cafile=cafile, capath=capath)
-            return cache[key]
-
-    create_default_context._proofcheck_cached = True  # type: ignore[attr-defined]
-    setattr(ssl, "create_default_context", create_default_context)  # noqa: B010 (typeshed's signature is wider)
 
 
 def _ready() -> bool:
@@ -107,24 +76,13 @@ def execute(run_id: str, claim: str) -> str:
     ``claim`` is written as the Pending state's message: it tells this pool's runs from runs that
     another serving process claimed, when the pool later settles the runs of a dead process.
     """
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.responses import SetStateStatus
-    from prefect.flow_engine import run_flow
-    from prefect.states import Pending
-
     from flows.pipeline import validate_package
 
-    with get_client(sync_client=True) as client:
-        run = client.read_flow_run(UUID(run_id))
-        if run.state is None or not run.state.is_scheduled():
-            return f"not claimed ({run.state_name})"
-        answer: Any = client.set_flow_run_state(run.id, Pending(message=claim))
-        if answer.status != SetStateStatus.ACCEPT:
-            return "claimed elsewhere"
-        run = client.read_flow_run(run.id)
-    outcome = run_flow(validate_package, flow_run=run, return_type="state")
-    state: Any = asyncio.run(outcome) if asyncio.iscoroutine(outcome) else outcome
-    return str(getattr(state, "name", "unknown"))
+    runs = prefect_compat.for_this_process()
+    run = prefect_compat.claim(runs.client, UUID(run_id), claim)
+    if run is None:
+        return "not claimed"
+    return runs.run(validate_package, run)
 
 
 class WarmPool:
@@ -191,8 +149,6 @@ class WarmPool:
 
         A lost run still ``Scheduled`` was never started: it is queued again instead.
         """
-        from prefect.states import Crashed
-
         with self._lock:
             lost, self._lost = self._lost, []
             if lost and not self._closed and getattr(self._executor, "_broken", False):
@@ -204,18 +160,14 @@ class WarmPool:
                 if run.state is not None and run.state.is_scheduled():
                     self.submit(run_id)
                 elif (run.state is None or not run.state.is_final()) and self._ours(client, run_id):
-                    client.set_flow_run_state(
-                        run_id, Crashed(message="its proofcheck warm process died"), force=True
-                    )
+                    prefect_compat.mark_crashed(client, run_id, "its proofcheck warm process died")
             except Exception as exc:  # the server is down: the reconcile's staleness rule takes over
                 log.warning("lost run not settled: %s", type(exc).__name__)
         return len(lost)
 
     def _ours(self, client: Any, run_id: UUID) -> bool:
         """This pool claimed the run (another serving process may have, if both saw it Scheduled)."""
-        return any(
-            s.type.value == "PENDING" and s.message == self.claim for s in client.read_flow_run_states(run_id)
-        )
+        return prefect_compat.claimed_by(client, run_id, self.claim)
 
     def adopt(self, client: Any, deployment_id: UUID) -> int:
         """Queue the deployment's runs waiting in ``Scheduled`` (left by a stopped serving process)."""
@@ -242,8 +194,6 @@ class WarmPool:
 
         Runs still ``Scheduled`` are left as they are: the next serving process adopts them.
         """
-        from prefect.states import Crashed
-
         with self._lock:
             self._closed = True
             started = [*self._in_flight, *self._lost]
@@ -257,8 +207,6 @@ class WarmPool:
                 state = run.state
                 started_here = state is not None and not state.is_final() and not state.is_scheduled()
                 if started_here and self._ours(client, run_id):
-                    client.set_flow_run_state(
-                        run_id, Crashed(message="the proofcheck serving process stopped"), force=True
-                    )
+                    prefect_compat.mark_crashed(client, run_id, "the proofcheck serving process stopped")
             except Exception as exc:
                 log.warning("run not marked crashed on shutdown: %s", type(exc).__name__)

@@ -69,23 +69,6 @@ def ruleset_settings(synced_rulesets: Path) -> dict[str, Any]:
     return {"rulesets_dir": str(synced_rulesets)}
 
 
-def _prefect_queue_services() -> list[Any]:
-    """Every live instance of Prefect's in-process queue services (log and event workers)."""
-    import sys
-
-    services = sys.modules.get("prefect._internal.concurrency.services")
-    if services is None:
-        return []
-    found: dict[int, Any] = {}
-    pending = [services._QueueServiceBase]
-    while pending:
-        cls = pending.pop()
-        pending.extend(cls.__subclasses__())
-        for instance in list(vars(cls).get("_instances", {}).values()):
-            found[id(instance)] = instance
-    return list(found.values())
-
-
 def pytest_unconfigure(config: pytest.Config) -> None:
     _restore_home()
     _drop_prefect_backlog()
@@ -104,28 +87,13 @@ def _restore_home() -> None:
 def _drop_prefect_backlog() -> None:
     """Drop what Prefect's log and event workers of this process still hold for the test servers.
 
-    Flows run in-process by the tests send logs and events to Prefect servers that the fixtures have
-    stopped by now; at interpreter exit Prefect would try to deliver each item and wait out each
-    connection failure (seen: ~90 items, minutes after the last test). Test-only, private attributes:
-    if Prefect changes them, this does nothing and the exit is merely slow again.
+    Flows run in-process by the tests log to Prefect servers that the fixtures have stopped by now: at
+    interpreter exit Prefect would try to deliver each item and wait out each connection failure (seen:
+    ~90 items, minutes after the last test). Relies on Prefect internals: flows.prefect_compat.
     """
-    import queue
     import sys
-    import threading
 
-    services = sys.modules.get("prefect._internal.concurrency.services")
-    atexits = getattr(threading, "_threading_atexits", None)
-    if services is not None and isinstance(atexits, list):
-        # Their drain at interpreter exit waits for every item, each against a server that is gone.
-        base = services._QueueServiceBase
-        atexits[:] = [c for c in atexits if not isinstance(getattr(getattr(c, "func", c), "__self__", None), base)]
-    for instance in _prefect_queue_services():
-        backlog = getattr(instance, "_queue", None)
-        if not isinstance(backlog, queue.Queue):
-            continue
-        while True:
-            try:
-                backlog.get_nowait()
-                backlog.task_done()
-            except (queue.Empty, ValueError):
-                break
+    if "prefect" in sys.modules:
+        from flows.prefect_compat import abandon_undelivered
+
+        abandon_undelivered()

@@ -26,8 +26,11 @@ EXIT_INTERNAL = 4
 
 REPORT_FORMATS = ("json", "html", "sarif", "junit")
 
-# Modules that add their own sub-commands through ``register(subparsers)``.
+# Modules that add their own sub-commands through ``register(subparsers)``. They import nothing
+# optional until a sub-command runs, so every command is listed even without the pipeline extra.
 EXTENSION_MODULES = ("validators.cda.cli", "validators.attest.cli", "validators.report.cli", "flows.cli")
+# Top-level modules of the ``pipeline`` extra (tests/test_environment.py checks them against pyproject).
+PIPELINE_MODULES = frozenset({"prefect", "boto3", "botocore", "psycopg", "sqlalchemy"})
 
 log = logging.getLogger("proofcheck")
 
@@ -133,14 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("rule", help="a rule id, e.g. pii.nir")
     explain.set_defaults(handler=cmd_explain)
 
-    for module_name in EXTENSION_MODULES:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name and module_name.startswith(exc.name):
-                continue  # layer not installed (e.g. a publisher's dry-run install without the pipeline)
-            raise
-        module.register(sub)
+    for module_name in EXTENSION_MODULES:  # by name: the engine's source never imports the pipeline
+        importlib.import_module(module_name).register(sub)
     return parser
 
 
@@ -165,6 +162,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("proofcheck: interrupted", file=sys.stderr)
         return EXIT_INTERNAL
     except Exception as exc:  # never a traceback for a user; the type only (the text may quote content)
+        if isinstance(exc, ModuleNotFoundError) and (exc.name or "").split(".")[0] in PIPELINE_MODULES:
+            print(
+                f"proofcheck: error: this command needs the pipeline install ({exc.name} is missing): "
+                "pip install 'proofcheck[pipeline]'",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
         if log.isEnabledFor(logging.DEBUG):
             # Frames only: an exception's text may quote document content.
             sys.stderr.write("".join(traceback.format_tb(exc.__traceback__)))

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from validators.cda import ruleset_info
 from validators.engine import Engine, ProgressCallback, RulesetInfo
 from validators.model import PackageVerdict
 from validators.registry import default_validators
@@ -14,14 +14,7 @@ from validators.registry import default_validators
 
 def current_ruleset(settings: Mapping[str, Any] | None = None) -> RulesetInfo:
     """The ruleset the CDA and value-set checks use: the newest synced one, or "none"."""
-    try:
-        cda = importlib.import_module("validators.cda")
-    except ModuleNotFoundError:
-        return RulesetInfo()
-    info = getattr(cda, "ruleset_info", None)
-    if info is None:
-        return RulesetInfo()
-    found: RulesetInfo | None = info(settings or {})
+    found: RulesetInfo | None = ruleset_info(settings or {})
     return found or RulesetInfo()
 
 

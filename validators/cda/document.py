@@ -8,7 +8,7 @@ from typing import Any
 
 from lxml import etree
 
-from validators.safexml import SafeParseResult, XmlProblem, parse_xml
+from validators.safexml import SafeParseResult, parse_xml
 
 HL7_NS = "urn:hl7-org:v3"
 XSL_NS = "http://www.w3.org/1999/XSL/Transform"
@@ -77,7 +77,3 @@ def load(data: bytes, *, max_bytes: int, max_depth: int) -> Loaded:
     root = parsed.root
     local = etree.QName(root).localname if isinstance(root.tag, str) else ""
     return Loaded(parsed, find_clinical_document(parsed), local)
-
-
-def problem_of(loaded: Loaded) -> XmlProblem | None:
-    return loaded.parsed.problem

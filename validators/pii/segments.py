@@ -91,12 +91,5 @@ class Extraction:
     not_readable: list[str] = field(default_factory=list)  # images OCR could not read reliably
     not_run: str | None = None  # the whole source could not be inspected (a tool missing)
 
-    def merge(self, other: Extraction) -> None:
-        self.segments.extend(other.segments)
-        self.not_inspected.extend(other.not_inspected)
-        self.not_readable.extend(other.not_readable)
-        if other.not_run and not self.not_run:
-            self.not_inspected.append(other.not_run)
-
 
 __all__ = ["Anchor", "Extraction", "TextSegment"]
