@@ -140,7 +140,16 @@ class Bridge:
         if closed:
             log.info("reconcile: %d run(s) left running after their verdict marked crashed", closed)
             outcomes["orphans-closed"] = closed
+        if not self.options.runner:  # work-pool workers run them: say so when none is there
+            self._warn_without_worker(outcomes.get("queued", 0))
         return outcomes
+
+    def _warn_without_worker(self, waiting: int) -> None:
+        from flows.workpool import missing_worker_message
+
+        message = missing_worker_message(self.dispatcher.client, self.dispatcher.deployment_id, waiting)
+        if message:
+            log.warning(message)
 
     def loop(self) -> None:
         self.wait_for_deployment()

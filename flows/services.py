@@ -71,11 +71,19 @@ class Service:
             self.process.wait(5)
 
     def kill(self) -> None:
-        """SIGKILL its whole process group at once (a machine that dies: nothing gets to clean up)."""
+        """SIGKILL it and every process under it at once (a machine that dies: nothing cleans up).
+
+        Its process group is not enough: a Prefect process worker starts each flow run in a session of
+        its own, which outlives a killed worker (seen: the run went on and stored its verdict).
+        """
         if self.process.poll() is not None:
             return
+        tree = descendants(self.process.pid)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
+        for pid in tree:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         self.process.wait(10)
 
     def restart(self) -> None:
@@ -88,6 +96,30 @@ class Service:
             return self.log_path.read_text(errors="replace")[-chars:]
         except OSError:
             return ""
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live process under ``pid``, recursively, from the parent of each process in /proc.
+
+    Not ``/proc/<pid>/task/*/children``: a child whose creating thread has exited is listed by no
+    thread there (seen with the process worker's flow runs, started from a thread pool).
+    """
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue  # exited meanwhile
+        parents.setdefault(ppid, []).append(int(entry.name))
+    found: list[int] = []
+    pending = [pid]
+    while pending:
+        children = parents.get(pending.pop(), [])
+        found += children
+        pending += children
+    return found
 
 
 def start_process(
