@@ -421,7 +421,7 @@ def report(measures: list[Measure], results: Results) -> None:
                     ratio=m.per_hour / base if base else None, reference="1 worker, shared clamd", note=note)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--configs", type=parse_configs, default=parse_configs("1s,2s,3s,3p,1w"),
                         help="workers and clamd mode per run: Ns shared clamd, Np one clamd per worker")
@@ -431,7 +431,7 @@ def main() -> int:
     parser.add_argument("--topology", choices=("local", "production"), default="local",
                         help="local: moto + SQLite Prefect; production: the stack's parts (SeaweedFS, Postgres...)")
     add_json_option(parser)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     root = Path(tempfile.mkdtemp(prefix="proofcheck-scale-"))
     bench_class = ProductionBench if args.topology == "production" else ScaleBench
     bench = bench_class(root, args.packages, args.warm_limit)

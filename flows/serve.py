@@ -165,7 +165,9 @@ class Bridge:
                 else:
                     self.stopping.wait(1.0)
             except Exception as exc:  # storage or Prefect briefly down: keep serving
-                log.warning("bridge iteration failed: %s", type(exc).__name__)
+                from flows.outages import describe
+
+                log.warning("bridge iteration failed: %s", describe(exc))
                 self.stopping.wait(2.0)
         if self.pool is not None:
             self.pool.shutdown(self.dispatcher.client)

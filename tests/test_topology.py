@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import time
 import zipfile
 from collections.abc import Callable, Iterator
@@ -356,19 +357,27 @@ def _outage(topology: Topology, part: str, seconds: float) -> None:
     services.wait_http(service, "/health" if part == "prefect-server" else "/", 120)
 
 
-@pytest.mark.parametrize("part", ["postgres", "prefect-server", "seaweedfs"])
+# What the operator sees, per part down (the bridge's own line names it; Prefect's lines for its clients).
+OPERATOR_LINES = {
+    "postgres": ("bridge", r"bridge iteration failed: Prefect API answered 5\d\d: the Prefect server or its database"),
+    "prefect-server": ("", r"Prefect server unreachable at http://|Unable to connect to 'ws://127\.0\.0\.1:\d+/api/"),
+    "seaweedfs": ("bridge", r"bridge iteration failed: S3 storage unreachable or failing"),
+}
+
+
+@pytest.mark.parametrize("part", list(OPERATOR_LINES))
 def test_a_shared_part_restarted_during_a_run_leaves_no_version_without_a_verdict(
     topology: Topology, store: Store, part: str
 ) -> None:
     ref = topology.upload(store, f"inbox/acme/panne-{part}.zip", screenshots(1, part))
     wait_for(lambda: runs_of(ref)[0].state_name == "Running", WAIT, "the run never started", topology)
     marks = {name: len(log_of(s)) for name, s in _logged(topology).items()}
-    _outage(topology, part, 6.0)
+    _outage(topology, part, 8.0)
     wait_verdicts(topology, store, [ref], timeout=STALE_AFTER + WAIT)
     seen = {name: log_of(s)[marks[name]:] for name, s in _logged(topology).items()}
-    print(f"--- what the operator saw during the {part} outage ---")
-    for name, text in seen.items():
-        print(f"== {name}\n" + "\n".join(line for line in text.splitlines() if "WARNING" in line or "ERROR" in line))
+    where, line = OPERATOR_LINES[part]
+    said = [name for name, text in seen.items() if name.startswith(where) and re.search(line, text)]
+    assert said, f"no {line!r} in {where} during the {part} outage\n{logs(topology)}"
 
 
 def _logged(topology: Topology) -> dict[str, services.Service]:
@@ -377,14 +386,25 @@ def _logged(topology: Topology) -> dict[str, services.Service]:
     return {name: service for name, service in parts.items() if service is not None}
 
 
-def test_a_worker_on_a_mistyped_pool_says_so_and_takes_nothing(topology: Topology, store: Store) -> None:
+def test_workers_on_a_mistyped_pool_say_so_and_the_bridge_says_runs_wait(topology: Topology, store: Store) -> None:
+    """Every worker restarted with ``--pool proofchek``: nothing is validated, both sides say why."""
+    assert topology.bridge is not None
+    for machine in topology.machines.values():
+        assert machine.worker is not None
+        machine.worker.stop()
     stray = topology.start_stray_worker("machine-typo", "proofchek")
     wait_for(lambda: "Work pool 'proofchek' not found" in log_of(stray), 90, "the stray worker said nothing",
              topology)
-    ref = topology.upload(store, "inbox/acme/apres-faute-de-frappe.zip", zip_of({"INS.41.2.2/a.txt": b"fictif\n"}))
-    wait_verdicts(topology, store, [ref])
-    assert "submitting flow run" not in log_of(stray)
-    stray.stop()
+    mark = len(log_of(topology.bridge))
+    ref = topology.upload(store, "inbox/acme/faute-de-frappe.zip", zip_of({"INS.41.2.2/a.txt": b"fictif\n"}))
+    expected = f"no worker online on work pool '{topology.pool}'"
+    wait_for(lambda: expected in log_of(topology.bridge)[mark:], 90, "the bridge never said runs wait", topology)
+    assert not store.verdict_keys_of(ref) and "submitting flow run" not in log_of(stray)
     with get_client(sync_client=True) as client:
         pools = {p.name for p in client.read_work_pools()}
-    assert "proofchek" not in pools  # no empty pool of its own, waiting for runs that never come
+    assert "proofchek" not in pools  # no empty pool of its own, polled for runs that never come
+
+    stray.stop()  # the operator fixes the name: the waiting run is taken at once
+    for machine in topology.machines.values():
+        topology.start_worker(machine)
+    wait_verdicts(topology, store, [ref])

@@ -75,3 +75,22 @@ def test_the_bridge_says_when_runs_wait_for_a_pool_without_worker() -> None:
     online.last_heartbeat_time = datetime.now(UTC)
     assert missing_worker_message(_Client("proofcheck", [gone, online]), "id", 3) is None
     assert missing_worker_message(_Client(None, []), "id", 3) is None  # a runner serves it
+
+
+def test_the_bridge_names_the_part_that_is_down() -> None:
+    import httpx
+    from prefect.exceptions import PrefectHTTPStatusError
+
+    from flows.outages import describe
+    from flows.storage import TransientStorageError
+
+    assert describe(TransientStorageError("list packages: EndpointConnectionError")).startswith(
+        "S3 storage unreachable or failing (list packages: EndpointConnectionError)"
+    )
+    request = httpx.Request("POST", "http://127.0.0.1:4200/api/flow_runs/filter")
+    failing = PrefectHTTPStatusError.from_httpx_error(
+        httpx.HTTPStatusError("boom", request=request, response=httpx.Response(500, request=request))
+    )
+    assert describe(failing).startswith("Prefect API answered 500: the Prefect server or its database (Postgres)")
+    assert describe(httpx.ConnectError("refused")).startswith("Prefect server unreachable at ")
+    assert describe(KeyError("x")) == "KeyError"
