@@ -98,6 +98,22 @@ class Service:
             return ""
 
 
+def stop_all(parts: Sequence[Service], timeout: float = 10.0) -> None:
+    """Stop several processes at once (SIGTERM to each group, then wait; SIGKILL what is left)."""
+    for part in parts:
+        if part.alive():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(part.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for part in parts:
+        try:
+            part.process.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(part.pid, signal.SIGKILL)
+            part.process.wait(5)
+
+
 def descendants(pid: int) -> list[int]:
     """Every live process under ``pid``, recursively, from the parent of each process in /proc.
 

@@ -48,7 +48,7 @@ BIN = Path(sys.executable).parent
 LOCAL_OVERRIDES: dict[str, str] = {
     "PROOFCHECK_RECONCILE_EVERY": "2",
     "PREFECT_WORKER_QUERY_SECONDS": "1",
-    "PREFECT_WORKER_HEARTBEAT_SECONDS": "5",
+    "PREFECT_WORKER_HEARTBEAT_SECONDS": "3",
     "PREFECT_UI_ENABLED": "false",
     "PREFECT_LOGGING_LEVEL": "INFO",  # as the image (Dockerfile): the operator's lines
     # clamd runs on the project's test signatures here (no freshclam): accepted, as in the demo.
@@ -248,6 +248,15 @@ class Topology:
             capture_output=True, text=True, timeout=timeout, check=False, cwd=self.root,
         )
 
+    def start_cli(self, argv: Sequence[str]) -> subprocess.Popen[bytes]:
+        """A ``proofcheck`` command in the background (its output in ``logs/operator.log``)."""
+        self.logs.mkdir(parents=True, exist_ok=True)
+        with (self.logs / "operator.log").open("ab") as log:
+            return subprocess.Popen(
+                [str(BIN / "proofcheck"), *argv], env={**os.environ, **self.pipeline_env("operator")},
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.root,
+            )
+
     def deploy(self) -> str:
         command = service_command(self.compose, "deploy")
         answer = self.run_cli(command, name="deploy")
@@ -307,10 +316,9 @@ class Topology:
 
     def stop(self) -> None:
         """Everything this topology started, by PID, newest first."""
-        parts: list[services.Service | None] = [*self.extra, self.bridge]
-        parts += [m.worker for m in self.machines.values()]
-        parts += [self.prefect, self.seaweedfs]
-        for part in parts:
+        clients = [s for s in (*self.extra, self.bridge, *(m.worker for m in self.machines.values())) if s]
+        services.stop_all(clients)  # at once: each worker takes seconds to stop its runs
+        for part in (self.prefect, self.seaweedfs):
             if part is not None:
                 with suppress(Exception):
                     part.stop()
