@@ -400,7 +400,20 @@ def parse_configs(text: str) -> list[tuple[int, str]]:
     return out
 
 
-def report(measures: list[Measure], results: Results) -> None:
+def label(m: Measure, topology: str = "local") -> str:
+    """The row's name: what ran the flow runs, on which topology."""
+    if m.config.endswith("w"):
+        what = f"1 machine, serve's warm executor ({m.warm_limit} processes), no workers"
+        if topology == "local":
+            what = f"1 worker(s), serve's warm executor ({m.warm_limit} processes), no workers"
+    elif topology == "local":
+        what = f"{m.workers} worker(s), " + ("one clamd per worker" if m.clamd_per_worker else "one shared clamd")
+    else:
+        what = f"{m.workers} machine(s) of work-pool workers, one clamd each"
+    return what + (" (production topology)" if topology != "local" else "")
+
+
+def report(measures: list[Measure], results: Results, topology: str = "local") -> None:
     header = (f"{'config':7}{'verdicts':>9}{'last s':>8}{'pkg/h':>8}{'steady/h':>9}{'busy cores':>11}"
               f"{'API p50':>9}{'API p95':>9}{'load':>6}{'run MiB':>8}  CPU s per package")
     print(header)
@@ -410,15 +423,12 @@ def report(measures: list[Measure], results: Results) -> None:
         print(f"{m.config:7}{m.verdicts:>5}/{m.packages:<3}{m.last_verdict_s:>8.1f}{m.per_hour:>8.0f}"
               f"{m.steady_per_hour:>9.0f}{m.machine_busy_cores:>11.2f}{m.api_median_s * 1000:>7.0f}ms"
               f"{m.api_p95_s * 1000:>7.0f}ms{m.load_avg:>6.1f}{m.peak_run_mib:>8.0f}  {per_pkg}")
-        clamd = "one clamd per worker" if m.clamd_per_worker else "one shared clamd"
-        if m.config.endswith("w"):
-            clamd = f"serve's warm executor ({m.warm_limit} processes), no workers"
         note = (f"{m.verdicts}/{m.packages} verdicts in {m.last_verdict_s:.0f} s; steady {m.steady_per_hour:.0f}/h; "
                 f"machine busy {m.machine_busy_cores:.2f} cores; Prefect API p95 {m.api_p95_s * 1000:.0f} ms; "
                 f"peak MiB: flow run {m.peak_run_mib:.0f}, worker {m.peak_executor_mib:.0f}; CPU s/package: " + per_pkg)
-        results.add(f"packages per hour, {m.workers} worker(s), {clamd}", m.per_hour, unit="packages/h",
+        results.add(f"packages per hour, {label(m, topology)}", m.per_hour, unit="packages/h",
                     peak_mib=m.peak_run_mib or None,
-                    ratio=m.per_hour / base if base else None, reference="1 worker, shared clamd", note=note)
+                    ratio=m.per_hour / base if base else None, reference=label(measures[0], topology), note=note)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -453,7 +463,7 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(root, ignore_errors=True)
     print(f"\nmachine: {os.cpu_count()} cores; worker limit {WORKER_LIMIT} flow runs; burst of {args.packages}; "
           f"topology {args.topology}")
-    report(measures, results)
+    report(measures, results, args.topology)
     results.write(args.json)
     return 0 if measures and all(m.verdicts == m.packages for m in measures) else 1
 

@@ -220,3 +220,11 @@ def test_clamav_image_is_the_minor_of_the_clamd_the_tests_run(compose: dict[str,
     answer = subprocess.run([str(binary), "--version"], capture_output=True, text=True, timeout=30, check=True)
     installed = re.search(r"ClamAV (\d+\.\d+)", answer.stdout)
     assert installed and installed.group(1) == tag, (answer.stdout, tag)
+
+
+def test_every_worker_reads_one_ruleset_store(compose: dict[str, Any]) -> None:
+    """A J66 sync run on one machine is what every machine checks with (one named volume)."""
+    services = compose["services"]
+    store = compose["x-pipeline-env"]["PROOFCHECK_RULESETS"]
+    mounts = {m.split(":")[1]: m.split(":")[0] for m in services["worker"]["volumes"]}
+    assert mounts.get(store) in compose["volumes"], f"{store} is not on a named volume of the workers"

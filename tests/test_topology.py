@@ -233,6 +233,11 @@ def test_a_mix_of_packages_gets_one_verdict_per_version_from_the_workers(topolog
         assert cda_doc["ruleset"]["version"] != "none"  # the shared ruleset store, synced by the operator
         assert not [r for r in rules_in(cda_doc) if r.startswith(("cda.", "system."))], rules_in(cda_doc)
 
+    # `proofcheck deploy` on a fresh server made the pool and the versioned bucket the stack needs.
+    deployed = (topology.logs / "deploy.log").read_text()
+    assert f"work pool {topology.pool} created (type process)" in deployed
+    assert f"bucket {store.bucket} ready (versioning: on)" in deployed
+
     # Every run ran on the work pool, by the workers; both machines took some.
     for ref in refs:
         run = runs_of(ref)[0]
