@@ -54,8 +54,15 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         from flows.settings import PipelineSettings
         from flows.storage import Store
 
-        store = Store.connect(PipelineSettings.from_env())
-        store.ensure_bucket(versioning=True)
+        settings = PipelineSettings.from_env()
+        try:
+            store = Store.connect(settings)
+            store.ensure_bucket(versioning=True)
+        except Exception as exc:  # the S3 server not up yet, or refusing (or missing) these credentials
+            where = settings.s3_endpoint or "AWS"
+            print(f"proofcheck deploy: bucket {settings.bucket} not ready: S3 at {where} unreachable or refusing "
+                  f"({type(exc).__name__}); the deployments are not registered, run deploy again")
+            return 1
         print(f"bucket {store.bucket} ready (versioning: {'on' if store.versioned else 'off'})")
     # Module entrypoints, no code storage: the workers run the same image, with the package installed.
     for deployment in runner_deployments(work_pool_name=args.work_pool):

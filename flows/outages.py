@@ -31,3 +31,13 @@ def describe(exc: BaseException) -> str:
     if name in {"OperationalError", "InterfaceError"}:
         return f"verdict index database unreachable ({name}); indexing is retried"
     return name
+
+
+def missing_deployment(exc: BaseException) -> str:
+    """The bridge cannot find the validation deployment: most often `proofcheck deploy` has not run."""
+    from flows.deployments import VALIDATE
+
+    if type(exc).__name__ == "ObjectNotFound":
+        return (f"deployment {VALIDATE.full_name} is not registered on the Prefect server: "
+                "run `proofcheck deploy --work-pool <pool>` (the bridge waits for it)")
+    return f"deployment {VALIDATE.full_name} not readable: {describe(exc)}"

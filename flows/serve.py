@@ -77,6 +77,7 @@ class Bridge:
         self.stopping = threading.Event()
         self.next_reconcile = 0.0 if options.reconcile else float("inf")
         self.settled: set[tuple[str, str]] = set()  # versions whose verdict the reconcile has read
+        self.failed = False  # the bridge gave up (no deployment to dispatch to): serve exits non-zero
 
     def wait_for_deployment(self, timeout: float = 120.0) -> None:
         """The runner registers the deployment as it starts: dispatching before that would fail."""
@@ -86,13 +87,19 @@ class Bridge:
             # No runner serves it: the warm pool executes its runs, so it is registered here.
             runner_deployments((VALIDATE,), schedules=False)[0].apply()
         deadline = time.monotonic() + timeout
+        next_warning = time.monotonic() + 10
         while not self.stopping.is_set():
             try:
                 _ = self.dispatcher.deployment_id
                 return
-            except Exception:
+            except Exception as exc:
                 if time.monotonic() > deadline:
                     raise
+                if time.monotonic() > next_warning:  # an operator who forgot `proofcheck deploy` is told
+                    from flows.outages import missing_deployment
+
+                    log.warning(missing_deployment(exc))
+                    next_warning = time.monotonic() + 30
                 time.sleep(0.5)
 
     def _ref_of(self, event: ObjectEvent) -> PackageRef:
@@ -152,7 +159,14 @@ class Bridge:
             log.warning(message)
 
     def loop(self) -> None:
-        self.wait_for_deployment()
+        try:
+            self.wait_for_deployment()
+        except Exception as exc:  # serve() exits non-zero: a supervisor restarts it, the log says why
+            from flows.outages import missing_deployment
+
+            log.error("bridge stopped: %s", missing_deployment(exc))
+            self.failed = True
+            return
         while not self.stopping.is_set():
             try:
                 if self.pool is not None:
@@ -205,4 +219,4 @@ def serve(settings: PipelineSettings | None = None, options: ServeOptions | None
     finally:
         bridge.stopping.set()
         thread.join(10)
-    return 0
+    return 1 if bridge.failed else 0

@@ -94,3 +94,14 @@ def test_the_bridge_names_the_part_that_is_down() -> None:
     assert describe(failing).startswith("Prefect API answered 500: the Prefect server or its database (Postgres)")
     assert describe(httpx.ConnectError("refused")).startswith("Prefect server unreachable at ")
     assert describe(KeyError("x")) == "KeyError"
+
+
+def test_a_bridge_without_its_deployment_tells_the_operator_to_deploy() -> None:
+    from prefect.exceptions import ObjectNotFound
+
+    from flows.outages import missing_deployment
+
+    message = missing_deployment(ObjectNotFound(http_exc=Exception("404")))
+    assert "validate-package/validate-package is not registered" in message
+    assert "proofcheck deploy --work-pool" in message
+    assert missing_deployment(KeyError("x")).endswith("not readable: KeyError")
