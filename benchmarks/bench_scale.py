@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_scale.py                     # 1s,2s,3s,3p,1w x 16 packages: ~9 min
     .venv/bin/python benchmarks/bench_scale.py --configs 1s,2s --packages 10
+    .venv/bin/python benchmarks/bench_scale.py --topology production --configs 2p,1w   # the stack's parts
 
 Loopback only, as production runs it: moto (S3 + SQS), a Prefect server, ``proofcheck deploy`` on a
 process work pool, ``proofcheck serve --no-runner`` as the bridge, and N ``prefect worker start``
@@ -67,20 +68,14 @@ def machine_busy() -> tuple[float, float]:
 
 
 def start_clamd(directory: Path) -> str | None:
-    """A private clamd (clamd_manager) in ``directory``; its PROOFCHECK_CLAMD address."""
-    answer = subprocess.run(
-        [sys.executable, "-m", "validators.ssi.clamd_manager", "start", "--dir", str(directory)],
-        capture_output=True, text=True, timeout=120, check=False,
-    )
-    for line in answer.stdout.splitlines():
-        if line.startswith("PROOFCHECK_CLAMD="):
-            return line.split("=", 1)[1].strip()
-    return None
+    """A private clamd in ``directory``; its PROOFCHECK_CLAMD address (None: ClamAV not installed)."""
+    try:
+        return services.start_private_clamd(directory)
+    except services.ServiceError:
+        return None
 
 
-def stop_clamd(directory: Path) -> None:
-    subprocess.run([sys.executable, "-m", "validators.ssi.clamd_manager", "stop", "--dir", str(directory)],
-                   capture_output=True, timeout=60, check=False)
+stop_clamd = services.stop_private_clamd
 
 
 def clamd_pid(directory: Path) -> int | None:
@@ -234,6 +229,13 @@ class ScaleBench:
             "bridge": [by_name["serve"]] if self.workers else [],  # warm: the bridge is in the serving process
         }
 
+    def executor_pids(self) -> list[int]:
+        """The processes that run flow runs: the workers, else the serving process and its warm pool."""
+        return [w.pid for w in self.workers] or [self.pipeline.serve_process.pid]  # type: ignore[union-attr]
+
+    def upload(self, key: str, data: bytes) -> PackageRef:
+        return self.pipeline.upload(self.store, key, data)
+
     def use_warm_serve(self) -> None:
         """Replace the bridge by ``proofcheck serve`` with its warm executor (no work-pool workers)."""
         self.pipeline.stop_serve()
@@ -253,14 +255,13 @@ class ScaleBench:
         pids = self.component_pids()
         cpu_before = {name: sum(tree_cpu_seconds(p) for p in group) for name, group in pids.items()}
         busy_before = machine_busy()
-        executors = [w.pid for w in self.workers] or [self.pipeline.serve_process.pid]  # type: ignore[union-attr]
-        probe = ApiProbe(self.api_url, executors)
+        probe = ApiProbe(self.api_url, self.executor_pids())
         threading.Thread(target=probe.run, daemon=True).start()
         started = time.monotonic()
         refs: list[PackageRef] = []
         for i, package in enumerate(planned):
             key = f"inbox/scale-{config}/{i:03d}-{package.kind}.zip"
-            refs.append(self.pipeline.upload(self.store, key, package.data))
+            refs.append(self.upload(key, package.data))
         seen = self.wait(refs, started, timeout=600)
         probe.stopping.set()
         time.sleep(2.0)  # the last flow-run processes exit and are reaped by their worker
@@ -310,6 +311,74 @@ class ScaleBench:
             stop_clamd(directory)
 
 
+class ProductionBench(ScaleBench):
+    """The same bursts on the stack's topology (``flows.topology``): SeaweedFS (no events: the bridge
+    lists every 2 s), a Prefect server on Postgres, Postgres holding the verdict index, one clamd per
+    machine. ``Np``: N machines of work-pool workers; ``1w``: ``proofcheck serve`` with its warm pool."""
+
+    def start(self) -> None:
+        from flows.topology import Topology
+
+        self.topology = Topology(self.root, stale_after=600.0)
+        self.topology.start_postgres()
+        self.topology.start_seaweedfs()
+        self.topology.start_prefect()
+        self.topology.deploy()
+        self.topology.start_bridge()
+        self.store = self.topology.store()
+        assert self.topology.prefect is not None
+        self.api_url = self.topology.prefect.url
+
+    def start_workers(self, count: int, per_worker_clamd: bool) -> None:
+        for n in range(count):
+            name = f"machine-{n + 1}"
+            machine = self.topology.machines.get(name) or self.topology.add_machine(name)
+            if machine.worker is None or not machine.worker.alive():
+                self.topology.start_worker(machine)
+            assert machine.worker is not None
+            self.workers.append(machine.worker)
+
+    def stop_workers(self) -> None:
+        super().stop_workers()
+        for machine in self.topology.machines.values():
+            machine.worker = None
+
+    def use_warm_serve(self) -> None:
+        topology = self.topology
+        if topology.bridge is not None:
+            topology.bridge.stop()
+        machine = topology.machines.get("machine-1") or topology.add_machine("machine-1")
+        env = {**topology.pipeline_env("serve"), "PROOFCHECK_EXECUTOR": "warm", "PROOFCHECK_CLAMD": machine.clamd}
+        topology.bridge = services.start_process(
+            "serve", [sys.executable, "-m", "validators.cli", "serve", "--limit", str(self.warm_limit)],
+            url="", log_dir=topology.logs, env=env,
+        )
+        time.sleep(20.0)  # the pool's processes import everything and build the engine first
+
+    def executor_pids(self) -> list[int]:
+        assert self.topology.bridge is not None
+        return [w.pid for w in self.workers] or [self.topology.bridge.pid]
+
+    def component_pids(self) -> dict[str, list[int]]:
+        topology = self.topology
+        assert topology.prefect and topology.seaweedfs and topology.pg and topology.pg.process and topology.bridge
+        return {
+            "flow runs (workers or warm pool)": self.executor_pids(),
+            "Prefect server": [topology.prefect.pid],
+            "Postgres": [topology.pg.process.pid],
+            "SeaweedFS": [topology.seaweedfs.pid],
+            "clamd": [p for m in topology.machines.values() if (p := clamd_pid(m.clamd_dir)) is not None],
+            "bridge": [topology.bridge.pid] if self.workers else [],
+        }
+
+    def upload(self, key: str, data: bytes) -> PackageRef:
+        return self.topology.upload(self.store, key, data)
+
+    def stop(self) -> None:
+        self.workers.clear()
+        self.topology.stop()
+
+
 def _list(store: Store, prefix: str) -> list[str]:
     pages = store.client.get_paginator("list_objects_v2").paginate(Bucket=store.bucket, Prefix=prefix)
     return [item["Key"] for page in pages for item in page.get("Contents", []) if item["Key"].endswith(".json")]
@@ -331,7 +400,20 @@ def parse_configs(text: str) -> list[tuple[int, str]]:
     return out
 
 
-def report(measures: list[Measure], results: Results) -> None:
+def label(m: Measure, topology: str = "local") -> str:
+    """The row's name: what ran the flow runs, on which topology."""
+    if m.config.endswith("w"):
+        what = f"1 machine, serve's warm executor ({m.warm_limit} processes), no workers"
+        if topology == "local":
+            what = f"1 worker(s), serve's warm executor ({m.warm_limit} processes), no workers"
+    elif topology == "local":
+        what = f"{m.workers} worker(s), " + ("one clamd per worker" if m.clamd_per_worker else "one shared clamd")
+    else:
+        what = f"{m.workers} machine(s) of work-pool workers, one clamd each"
+    return what + (" (production topology)" if topology != "local" else "")
+
+
+def report(measures: list[Measure], results: Results, topology: str = "local") -> None:
     header = (f"{'config':7}{'verdicts':>9}{'last s':>8}{'pkg/h':>8}{'steady/h':>9}{'busy cores':>11}"
               f"{'API p50':>9}{'API p95':>9}{'load':>6}{'run MiB':>8}  CPU s per package")
     print(header)
@@ -341,28 +423,28 @@ def report(measures: list[Measure], results: Results) -> None:
         print(f"{m.config:7}{m.verdicts:>5}/{m.packages:<3}{m.last_verdict_s:>8.1f}{m.per_hour:>8.0f}"
               f"{m.steady_per_hour:>9.0f}{m.machine_busy_cores:>11.2f}{m.api_median_s * 1000:>7.0f}ms"
               f"{m.api_p95_s * 1000:>7.0f}ms{m.load_avg:>6.1f}{m.peak_run_mib:>8.0f}  {per_pkg}")
-        clamd = "one clamd per worker" if m.clamd_per_worker else "one shared clamd"
-        if m.config.endswith("w"):
-            clamd = f"serve's warm executor ({m.warm_limit} processes), no workers"
         note = (f"{m.verdicts}/{m.packages} verdicts in {m.last_verdict_s:.0f} s; steady {m.steady_per_hour:.0f}/h; "
                 f"machine busy {m.machine_busy_cores:.2f} cores; Prefect API p95 {m.api_p95_s * 1000:.0f} ms; "
                 f"peak MiB: flow run {m.peak_run_mib:.0f}, worker {m.peak_executor_mib:.0f}; CPU s/package: " + per_pkg)
-        results.add(f"packages per hour, {m.workers} worker(s), {clamd}", m.per_hour, unit="packages/h",
+        results.add(f"packages per hour, {label(m, topology)}", m.per_hour, unit="packages/h",
                     peak_mib=m.peak_run_mib or None,
-                    ratio=m.per_hour / base if base else None, reference="1 worker, shared clamd", note=note)
+                    ratio=m.per_hour / base if base else None, reference=label(measures[0], topology), note=note)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--configs", type=parse_configs, default=parse_configs("1s,2s,3s,3p,1w"),
                         help="workers and clamd mode per run: Ns shared clamd, Np one clamd per worker")
     parser.add_argument("--packages", type=int, default=16, help="burst size per configuration")
     parser.add_argument("--warm-limit", type=int, default=WORKER_LIMIT, help="processes of the warm pool (1w)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (logs, Prefect database)")
+    parser.add_argument("--topology", choices=("local", "production"), default="local",
+                        help="local: moto + SQLite Prefect; production: the stack's parts (SeaweedFS, Postgres...)")
     add_json_option(parser)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     root = Path(tempfile.mkdtemp(prefix="proofcheck-scale-"))
-    bench = ScaleBench(root, args.packages, args.warm_limit)
+    bench_class = ProductionBench if args.topology == "production" else ScaleBench
+    bench = bench_class(root, args.packages, args.warm_limit)
     results = Results()
     measures: list[Measure] = []
     try:
@@ -379,8 +461,9 @@ def main() -> int:
         bench.stop()
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
-    print(f"\nmachine: {os.cpu_count()} cores; worker limit {WORKER_LIMIT} flow runs; burst of {args.packages}")
-    report(measures, results)
+    print(f"\nmachine: {os.cpu_count()} cores; worker limit {WORKER_LIMIT} flow runs; burst of {args.packages}; "
+          f"topology {args.topology}")
+    report(measures, results, args.topology)
     results.write(args.json)
     return 0 if measures and all(m.verdicts == m.packages for m in measures) else 1
 

@@ -40,14 +40,54 @@ def cmd_reindex(args: argparse.Namespace) -> int:
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
-    """Register the deployments table on a work pool (production: workers run the flows)."""
+    """Set up a work-pool installation: the pool, the deployments table on it, the bucket if asked.
+
+    Idempotent (the compose stack runs it at every start). The pool is created here, not by the first
+    worker: the server refuses a deployment on a pool that does not exist, and workers started with
+    ``--no-create-pool-if-not-found`` then say so when their pool name is wrong instead of polling a
+    new empty pool.
+    """
     from flows.deployments import runner_deployments
 
+    ensure_work_pool(args.work_pool)
+    if args.ensure_bucket:
+        from flows.settings import PipelineSettings
+        from flows.storage import Store
+
+        settings = PipelineSettings.from_env()
+        try:
+            store = Store.connect(settings)
+            store.ensure_bucket(versioning=True)
+        except Exception as exc:  # the S3 server not up yet, or refusing (or missing) these credentials
+            where = settings.s3_endpoint or "AWS"
+            print(f"proofcheck deploy: bucket {settings.bucket} not ready: S3 at {where} unreachable or refusing "
+                  f"({type(exc).__name__}); the deployments are not registered, run deploy again")
+            return 1
+        print(f"bucket {store.bucket} ready (versioning: {'on' if store.versioned else 'off'})")
     # Module entrypoints, no code storage: the workers run the same image, with the package installed.
     for deployment in runner_deployments(work_pool_name=args.work_pool):
         deployment.apply(work_pool_name=args.work_pool)
         print(f"deployment {deployment.name} registered on work pool {args.work_pool}")
     return 0
+
+
+def ensure_work_pool(name: str) -> None:
+    """The process work pool ``name``, created when missing (another deploy may create it meanwhile)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+
+    with get_client(sync_client=True) as client:
+        try:
+            pool = client.read_work_pool(name)
+        except ObjectNotFound:
+            try:
+                client.create_work_pool(WorkPoolCreate(name=name, type="process"))
+                print(f"work pool {name} created (type process)")
+            except ObjectAlreadyExists:
+                print(f"work pool {name} exists")
+            return
+        print(f"work pool {name} exists (type {pool.type})")
 
 
 def cmd_revalidate(args: argparse.Namespace) -> int:
@@ -131,7 +171,11 @@ def register(subparsers: Any) -> None:
     deploy = subparsers.add_parser(
         "deploy", help="register the pipeline's deployments on a Prefect work pool"
     )
-    deploy.add_argument("--work-pool", required=True)
+    deploy.add_argument("--work-pool", required=True, help="created (type process) if it does not exist")
+    deploy.add_argument(
+        "--ensure-bucket", action="store_true",
+        help="also create $PROOFCHECK_BUCKET with versioning if it does not exist (S3 from the environment)",
+    )
     deploy.set_defaults(handler=cmd_deploy)
 
     revalidate = subparsers.add_parser(

