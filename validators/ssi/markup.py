@@ -143,7 +143,8 @@ def _animated_links(element: etree._Element, tag: str, where: Location) -> Itera
             continue
         # values="#a;javascript:alert(1)" lists the values in turn; a script URL may itself hold ';'.
         for candidate in (_value(raw), *_value(raw).split(";")):
-            finding = _link_finding(candidate, f"{name} (animates {animated})", tag, where)
+            # The attribute as written in the markup: the same words in any language.
+            finding = _link_finding(candidate, f"{name} (attributeName={animated})", tag, where)
             if finding is not None:
                 yield finding
                 break
@@ -190,11 +191,8 @@ def _attribute_findings(
                 and _REMOTE.match(value)
                 and not _HARMLESS_SCHEMES.match(value)
             ):
-                yield rules.finding(
-                    "ssi.markup.external-reference",
-                    where,
-                    detail=f"<{tag}> loads {value.split(':', 1)[0]}: content",
-                )
+                # The target's scheme and host only (links.shown): a path may name a patient.
+                yield rules.finding("ssi.markup.external-reference", where, detail=f"<{tag}> {shown(value)}")
 
 
 def _active_content(root: etree._Element, kind: str, nested: bool = False) -> Iterator[Finding]:
@@ -219,7 +217,7 @@ def _active_content(root: etree._Element, kind: str, nested: bool = False) -> It
                 or ""
             )
             if tag != "form" or _REMOTE.match(target):
-                yield rules.finding("ssi.markup.external-reference", where, detail=f"<{tag}> element")
+                yield rules.finding("ssi.markup.external-reference", where, detail=f"<{tag}>")
         if kind == "html" and tag == "meta" and (element.get("http-equiv") or "").lower() == "refresh":
             yield rules.finding("ssi.markup.external-reference", where, detail="<meta http-equiv=refresh>")
             refresh = _REFRESH_URL.search(_value(element.get("content") or ""))
