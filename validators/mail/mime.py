@@ -95,7 +95,8 @@ def parse(data: bytes, harvest: Harvest) -> EmailMessage | None:
             parser.feed(data[start : start + CHUNK])
         message = parser.close()
     except RecursionError:
-        harvest.add(rules.finding("ssi.email.too-deep", limit="what the parser can follow"))
+        # Deeper than the parser can follow is deeper than the depth limit (far below Python's recursion limit).
+        harvest.add(rules.finding("ssi.email.too-deep", limit=harvest.limits.max_depth))
         return None
     return message if isinstance(message, EmailMessage) else None
 

@@ -105,7 +105,7 @@ def _attachment(attachment: Any, index: int, harvest: Harvest, kinds: Any) -> No
         try:
             exported = attachment.data.exportBytes()
         except Exception as exc:
-            harvest.not_inspected("an attached Outlook item", f"not exported: {type(exc).__name__}", entry)
+            harvest.not_inspected("an attached Outlook item", "it could not be exported", entry, type(exc).__name__)
             return
         harvest.add_child(f"{entry or 'message-joint'}-{index}.msg", exported, names.origin("Outlook item"))
         return

@@ -180,7 +180,7 @@ class ExecutablesValidator(Validator):
             return CheckResult(
                 findings=findings,
                 state=CheckState.NOT_RUN,
-                detail=f"over {MAX_SCAN_BYTES} bytes: not searched for hidden formats",
+                detail="over the size limit: not searched for hidden formats",
             )
         outer_is_pdf = head.startswith(b"%PDF-") or "pdf" in file.media_type
         zips = comment is None

@@ -210,7 +210,7 @@ class OfficeValidator(Validator):
             data = file.read(MAX_OFFICE_BYTES)
         except FileTooLargeError:
             return CheckResult(
-                state=CheckState.NOT_RUN, detail=f"over {MAX_OFFICE_BYTES} bytes: not inspected"
+                state=CheckState.NOT_RUN, detail="over the size limit: not inspected"
             )
         try:
             if kind == "ole":
