@@ -203,7 +203,7 @@ def _utf8_body(part: Message, data: bytes, entry: str, harvest: Harvest) -> byte
         codecs.lookup(charset)
     except LookupError:
         shown = _SAFE_CHARSET.sub("?", charset[:40])
-        harvest.malformed(f"unknown charset '{shown}': the text may show otherwise in a mail client", entry)
+        harvest.malformed("unknown charset: the text may show otherwise in a mail client", entry, shown)
         return data
     try:
         return data.decode(charset).encode("utf-8")
@@ -246,7 +246,7 @@ def signature(data: bytes, name: str, harvest: Harvest) -> None:
     try:
         cms = read_cms(data, harvest.limits.max_part_bytes, harvest.ctx.check_time)
     except CmsError as exc:
-        harvest.malformed(f"the S/MIME signature is not a PKCS #7 structure ({exc})", name)
+        harvest.malformed("the S/MIME signature is not a PKCS #7 structure", name, str(exc))
         harvest.add_child(name, data, names.origin("unreadable signature"))
         return
     if cms.kind != "signed" or cms.content is not None:
@@ -259,7 +259,7 @@ def unwrap_pkcs7(data: bytes, name: str, harvest: Harvest) -> None:
     try:
         cms = read_cms(data, harvest.limits.max_part_bytes, harvest.ctx.check_time)
     except CmsError as exc:
-        harvest.malformed(f"a PKCS #7 object could not be read ({exc})", name)
+        harvest.malformed("a PKCS #7 object could not be read", name, str(exc))
         harvest.add_child(name, data, names.origin("unreadable PKCS #7 object"))
         return
     if cms.kind in ENCRYPTED_KINDS:
