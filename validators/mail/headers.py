@@ -64,14 +64,14 @@ def check_headers(items: Iterable[tuple[str, str]], harvest: Harvest, where: str
             harvest.add(
                 rules.finding(
                     "ssi.email.header-limit",
-                    Location(entry=f"{where}{name} header"),
+                    Location(entry=f"{where}en-tête {name}"),
                     limit="the size allowed for one field",
                     evidence=f"{limits.max_header_bytes} bytes",
                 )
             )
             return False
         raw_text = f"{name}: {raw_8bit(raw)}"
-        entry = Location(entry=f"{where}{name} header")
+        entry = Location(entry=f"{where}en-tête {name}")
         texts = {raw_text, f"{name}: {decoded(raw)}"} if "=?" in raw else {raw_text}
         for text in texts:
             harvest.ctx.check_time()

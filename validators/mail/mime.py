@@ -123,7 +123,7 @@ def _walk(message: Message, harvest: Harvest) -> None:
         if not harvest.count_part():
             return
         number += 1
-        where = "" if number == 1 else f"part {number}: "
+        where = "" if number == 1 else f"partie {number} : "  # a location in the French report, like "corps-2.txt"
         entry = where.rstrip(": ") or None
         if not check_headers(part.raw_items(), harvest, where):
             continue
