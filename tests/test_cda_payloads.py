@@ -92,8 +92,11 @@ def test_a_payload_that_cannot_be_decoded_is_an_error_never_silence(entry: str, 
 
 
 def test_an_over_limit_payload_is_refused_before_decoding() -> None:
-    children, findings = _extract(cda("", [observation_media("m1", "image/png", bytes(300_000))]), max_bytes=100_000)
-    assert children == [] and "larger than the 100000-byte limit" in findings[0][1]
+    loaded = load(cda("", [observation_media("m1", "image/png", bytes(300_000))]), max_bytes=1 << 26, max_depth=256)
+    assert loaded.document is not None
+    children, findings = embedded.extract(loaded.document, max_bytes=100_000)
+    assert children == [] and "larger than the size limit" in findings[0].message
+    assert findings[0].evidence == "100000 bytes"  # the limit, in the evidence: the message is fixed words
 
 
 def test_the_total_of_all_payloads_is_bounded() -> None:
@@ -105,9 +108,13 @@ def test_the_total_of_all_payloads_is_bounded() -> None:
 
 def test_ten_thousand_media_give_a_bounded_set_of_children_and_one_finding() -> None:
     tiny = hostile.png(1, 1)
-    children, findings = _extract(cda("", [observation_media(f"m{i}", "image/png", tiny) for i in range(10_000)]))
+    loaded = load(cda("", [observation_media(f"m{i}", "image/png", tiny) for i in range(10_000)]),
+                  max_bytes=1 << 26, max_depth=256)
+    assert loaded.document is not None
+    children, findings = embedded.extract(loaded.document)
     assert len(children) == embedded.MAX_PAYLOADS
-    assert len(findings) == 1 and "10000 embedded files" in findings[0][1] and "9900" in findings[0][1]
+    assert len(findings) == 1 and "more embedded files than the limit" in findings[0].message
+    assert findings[0].evidence == f"10000 embedded files, limit {embedded.MAX_PAYLOADS}"
 
 
 def test_a_thumbnail_is_its_own_payload_and_not_part_of_its_value() -> None:

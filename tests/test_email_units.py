@@ -79,7 +79,7 @@ def test_escapes_hidden_in_encoded_words_are_found_and_located() -> None:
     data = emails._headers(subject="=?utf-8?q?Compte_rendu_=1B]0;titre=07?=") + b"\r\ncorps\r\n"
     result = MailValidator().check(proof("m.eml", data), CheckContext())
     (finding,) = [f for f in result.findings if f.rule == "ssi.text.terminal-escape"]
-    assert finding.location.entry == "Subject header"
+    assert finding.location.entry == "en-tête Subject"
 
 
 # --- S/MIME ------------------------------------------------------------------------------------------

@@ -92,7 +92,7 @@ def test_an_unreadable_manifest_is_a_finding() -> None:
         raise PermissionError("denied")
 
     manifest, [finding] = load_manifest("manifest.yaml", fail)
-    assert manifest is None and "PermissionError" in finding.message
+    assert manifest is None and "cannot be read" in finding.message and finding.evidence == "PermissionError"
 
 
 @pytest.mark.parametrize(

@@ -65,7 +65,7 @@ def test_entities_are_never_expanded_into_the_reason() -> None:
 def test_size_limit_is_checked_before_parsing() -> None:
     result = parse_xml(b"<a>" + b"x" * 2000 + b"</a>", max_bytes=1000)
     assert result.problem is not None and result.problem.rule == "ssi.xml.limit"
-    assert "1000-byte limit" in result.problem.reason
+    assert "size limit" in result.problem.reason and result.problem.evidence == "2007 bytes, limit 1000"
 
 
 def test_depth_limit_below_libxml2_default_is_enforced() -> None:

@@ -247,7 +247,7 @@ def test_a_stale_unicode_path_field_is_judged_too() -> None:
     assert report.entries[0].name == "rapport.pdf"
     assert _name_findings(report) == [
         ("ssi.archive.name-mismatch", "rapport.pdf", "../evil.sh"),
-        ("ssi.archive.traversal", "rapport.pdf", None),
+        ("ssi.archive.traversal", "rapport.pdf", "../evil.sh"),  # the name that escapes, in the evidence
     ]
     assert "stale" in report.findings[0].message
 

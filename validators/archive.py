@@ -155,8 +155,9 @@ class ArchiveValidator(Validator):
         for member in collector.over:
             if member.index not in skipped:
                 where = Location(entry=display_name(member.name))
-                reason = f"over the {min(self.max_member_bytes, self.max_total_bytes)}-byte limit of this check"
-                result.findings.append(rules.finding("ssi.archive.member-not-checked", where, reason=reason))
+                limit = min(self.max_member_bytes, self.max_total_bytes)
+                result.findings.append(rules.finding("ssi.archive.member-not-checked", where,
+                                                     reason="over the size limit", evidence=f"limit {limit} bytes"))
                 result.state = CheckState.PARTIAL
         for member in listing.members:
             data = collector.kept.get(member.index)

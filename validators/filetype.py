@@ -192,12 +192,21 @@ _PDF_TAIL = 64 * 1024  # %%EOF belongs in the last 1 KiB; further back means tra
 _ZIP_TAIL = 22 + 0xFFFF  # end-of-central-directory record plus the longest comment
 
 
+@dataclass(frozen=True)
+class Cut:
+    """Why a file looks cut short, in fixed words (``format.truncated``'s French words map them), and the
+    byte where its structure breaks when one is known (the finding's location)."""
+
+    reason: str
+    at: int | None = None
+
+
 def _read_at(stream: BinaryIO, offset: int, count: int) -> bytes:
     stream.seek(offset)
     return stream.read(count)
 
 
-def _png_end(stream: BinaryIO, size: int, ctx: CheckContext) -> str | None:
+def _png_end(stream: BinaryIO, size: int, ctx: CheckContext) -> Cut | None:
     pos = 8
     chunks = 0
     while True:
@@ -206,17 +215,17 @@ def _png_end(stream: BinaryIO, size: int, ctx: CheckContext) -> str | None:
             ctx.check_time()
         header = _read_at(stream, pos, 8)
         if len(header) < 8:
-            return "the file ends before its closing IEND chunk"
+            return Cut("the file ends before its closing IEND chunk")
         length, kind = struct.unpack(">I4s", header)
         end = pos + 8 + length + 4
         if end > size:
-            return f"a chunk at byte {pos} runs past the end of the file"
+            return Cut("a chunk runs past the end of the file", pos)
         if kind == b"IEND":
             return None
         pos = end
 
 
-def _jpeg_end(stream: BinaryIO, size: int, ctx: CheckContext) -> str | None:
+def _jpeg_end(stream: BinaryIO, size: int, ctx: CheckContext) -> Cut | None:
     # Walk the marker segments up to the scan data (skipping EXIF thumbnails, which hold their own
     # end marker), then look for the end-of-image marker, which cannot occur inside scan data.
     pos = 2
@@ -224,9 +233,9 @@ def _jpeg_end(stream: BinaryIO, size: int, ctx: CheckContext) -> str | None:
         ctx.check_time()
         marker = _read_at(stream, pos, 4)
         if len(marker) < 2:
-            return "the file ends inside its header segments"
+            return Cut("the file ends inside its header segments")
         if marker[0] != 0xFF:
-            return f"its segment structure is broken at byte {pos}"
+            return Cut("its segment structure is broken", pos)
         code = marker[1]
         if code == 0xFF:  # fill byte
             pos += 1
@@ -237,11 +246,11 @@ def _jpeg_end(stream: BinaryIO, size: int, ctx: CheckContext) -> str | None:
             pos += 2
             continue
         if len(marker) < 4:
-            return "the file ends inside its header segments"
+            return Cut("the file ends inside its header segments")
         length = struct.unpack(">H", marker[2:4])[0]
         pos += 2 + length
         if pos > size:
-            return "a header segment runs past the end of the file"
+            return Cut("a header segment runs past the end of the file")
         if code == 0xDA:
             break
     previous = b""
@@ -250,33 +259,33 @@ def _jpeg_end(stream: BinaryIO, size: int, ctx: CheckContext) -> str | None:
         ctx.check_time()
         block = stream.read(_BLOCK)
         if not block:
-            return "the image data has no end-of-image marker (FFD9)"
+            return Cut("the image data has no end-of-image marker (FFD9)")
         if b"\xff\xd9" in previous[-1:] + block:
             return None
         previous = block
 
 
-def _pdf_end(stream: BinaryIO, size: int, ctx: CheckContext) -> str | None:
+def _pdf_end(stream: BinaryIO, size: int, ctx: CheckContext) -> Cut | None:
     tail = _read_at(stream, max(0, size - _PDF_TAIL), _PDF_TAIL)
-    return None if b"%%EOF" in tail else "it has no %%EOF end marker"
+    return None if b"%%EOF" in tail else Cut("it has no %%EOF end marker")
 
 
-def _zip_end(stream: BinaryIO, size: int, ctx: CheckContext) -> str | None:
+def _zip_end(stream: BinaryIO, size: int, ctx: CheckContext) -> Cut | None:
     start = max(0, size - _ZIP_TAIL)
     tail = _read_at(stream, start, _ZIP_TAIL)
     at = tail.rfind(b"PK\x05\x06")
     if at < 0 or len(tail) - at < 22:
-        return "it has no end-of-central-directory record"
+        return Cut("it has no end-of-central-directory record")
     cd_size, cd_offset, comment_length = struct.unpack("<IIH", tail[at + 12 : at + 22])
     eocd = start + at
     if cd_offset != 0xFFFFFFFF and cd_offset + cd_size > eocd:
-        return "its central directory runs past its end record"
+        return Cut("its central directory runs past its end record")
     if eocd + 22 + comment_length > size:
-        return "its closing comment is cut short"
+        return Cut("its closing comment is cut short")
     return None
 
 
-def _isobmff_end(stream: BinaryIO, size: int, ctx: CheckContext) -> str | None:
+def _isobmff_end(stream: BinaryIO, size: int, ctx: CheckContext) -> Cut | None:
     """MP4 and QuickTime: top-level boxes must fit in the file and include the movie header ('moov')."""
     pos = 0
     has_moov = False
@@ -287,22 +296,22 @@ def _isobmff_end(stream: BinaryIO, size: int, ctx: CheckContext) -> str | None:
             ctx.check_time()
         header = _read_at(stream, pos, 16)
         if len(header) < 8:
-            return f"the file ends inside a box header at byte {pos}"
+            return Cut("the file ends inside a box header", pos)
         box_size, kind = struct.unpack(">I4s", header[:8])
         has_moov = has_moov or kind == b"moov"
         if box_size == 0:  # the last box runs to the end of the file
             break
         if box_size == 1:
             if len(header) < 16:
-                return f"the file ends inside a box header at byte {pos}"
+                return Cut("the file ends inside a box header", pos)
             box_size = struct.unpack(">Q", header[8:16])[0]
         if box_size < 8:
-            return f"its box structure is broken at byte {pos}"
+            return Cut("its box structure is broken", pos)
         if pos + box_size > size:
-            return f"a box at byte {pos} runs past the end of the file"
+            return Cut("a box runs past the end of the file", pos)
         pos += box_size
     if not has_moov:
-        return "it has no movie header ('moov' box): the recording was not finalised"
+        return Cut("it has no movie header ('moov' box): the recording was not finalised")
     return None
 
 
@@ -324,32 +333,32 @@ _EBML_HEADER = 0x1A45DFA3
 _EBML_SEGMENT = 0x18538067
 
 
-def _webm_end(stream: BinaryIO, size: int, ctx: CheckContext) -> str | None:
+def _webm_end(stream: BinaryIO, size: int, ctx: CheckContext) -> Cut | None:
     """WebM: the Segment element after the EBML header must fit in the file when its size is declared."""
     head = _read_at(stream, 0, 4096)
     pos = 0
     for expected in (_EBML_HEADER, _EBML_SEGMENT):
         element = _ebml_vint(head, pos, keep_marker=True)
         if element is None:
-            return "the file ends inside its header"
+            return Cut("the file ends inside its header")
         element_id, id_length, _ = element
         if element_id != expected:
             return None  # an unusual layout: nothing cheap to conclude
         declared = _ebml_vint(head, pos + id_length, keep_marker=False)
         if declared is None:
-            return "the file ends inside its header"
+            return Cut("the file ends inside its header")
         value, size_length, unknown = declared
         data_start = pos + id_length + size_length
         if unknown:  # live recordings leave the segment size open
             return None
         if data_start + value > size:
             what = "its header" if expected == _EBML_HEADER else "its segment"
-            return f"{what} declares {data_start + value} bytes but the file has {size}"
+            return Cut(f"{what} declares more bytes than the file has", pos)
         pos = data_start + value
     return None
 
 
-_END_CHECKS: Mapping[ProofFormat, Callable[[BinaryIO, int, CheckContext], str | None]] = {
+_END_CHECKS: Mapping[ProofFormat, Callable[[BinaryIO, int, CheckContext], Cut | None]] = {
     PNG: _png_end,
     JPEG: _jpeg_end,
     PDF: _pdf_end,
@@ -419,9 +428,10 @@ class FiletypeValidator(Validator):
             findings.append(mismatch)
         end_check = _END_CHECKS.get(fmt)
         if end_check is not None:
-            reason = end_check(stream, size, ctx)
-            if reason is not None:
-                findings.append(rules.finding("format.truncated", label=fmt.label, reason=reason))
+            cut = end_check(stream, size, ctx)
+            if cut is not None:
+                where = Location(span=(cut.at, size)) if cut.at is not None else Location()
+                findings.append(rules.finding("format.truncated", where, label=fmt.label, reason=cut.reason))
         return CheckResult(findings=findings)
 
 

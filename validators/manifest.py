@@ -129,7 +129,7 @@ _UNREADABLE_VALUE = "a value cannot be read (a date or a number out of range)"
 
 def _parse(name: str, raw: bytes) -> Any:
     if len(raw) > MAX_MANIFEST_BYTES:
-        raise ManifestError("file", f"over {MAX_MANIFEST_BYTES} bytes")
+        raise ManifestError("file", "over the size limit")
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -232,7 +232,7 @@ def load_manifest(path: str, read_file: Callable[[str], bytes]) -> tuple[Manifes
         raw = read_file(path)
     except Exception as exc:  # the intake's reader may fail in any way: report, never crash
         return None, [rules.finding("package.manifest-invalid", location, manifest=path, where="file",
-                                    problem=f"cannot be read ({exc.__class__.__name__})")]
+                                    problem="cannot be read", evidence=exc.__class__.__name__)]
     try:
         return parse_manifest(path, raw), []
     except ManifestError as exc:
@@ -241,7 +241,7 @@ def load_manifest(path: str, read_file: Callable[[str], bytes]) -> tuple[Manifes
                                     problem=exc.problem)]
     except (OSError, jsonschema.SchemaError) as exc:
         return None, [rules.finding("system.check-not-run", location, check="manifest",
-                                    reason=f"the manifest schema is unavailable ({exc.__class__.__name__})")]
+                                    reason="the manifest schema is unavailable", evidence=exc.__class__.__name__)]
 
 
 __all__ = [

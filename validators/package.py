@@ -280,8 +280,8 @@ def _intake_archive(
         )
     for member in sink.over:
         where = Location(entry=display_name(member.name))
-        reason = f"over the {limits.max_entry_size}-byte limit"
-        intake.findings.append(rules.finding("ssi.archive.member-not-checked", where, reason=reason))
+        intake.findings.append(rules.finding("ssi.archive.member-not-checked", where, reason="over the size limit",
+                                             evidence=f"limit {limits.max_entry_size} bytes"))
     used: set[str] = set()
     for member in listing.members:
         kept = sink.written.get(member.index)

@@ -184,12 +184,12 @@ class Referential:
             return Reading(match, "proof", proofs=proofs)
         if proofs:
             return Reading(match, "ambiguous", candidates=proofs,
-                           reason=f"this {match.level} id has {len(proofs)} proofs")
+                           reason=f"this {match.level} id has several proofs")
         return Reading(match, "unknown", reason=self._why_unknown(match))
 
     def _why_unknown(self, match: IdMatch) -> str:
         if match.section not in {s.upper() for s in self.sections}:
-            return f"section {match.section} is not in {self.id}"
+            return "its section is not in this referential"  # the id, section included, is in the message
         return f"no such {match.level} in this referential"
 
     def canonical(self, section: str, numbers: Iterable[int]) -> str:

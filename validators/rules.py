@@ -145,9 +145,25 @@ def get(rule_id: str) -> Rule:
         raise UnknownRuleError(rule_id) from None
 
 
+# Characters that reorder or hide the text around them (bidi controls, invisible marks) and control
+# characters: a name quoted from the package that holds U+202E reverses the rest of the report's sentence.
+_UNSHOWN = frozenset(
+    "\u061c\u200b\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\ufeff"
+    "\u2028\u2029"
+) | frozenset(chr(code) for code in (*range(0x20), *range(0x7F, 0xA0)) if chr(code) not in "\t\n\r")
+
+
+def shown_text(text: str) -> str:
+    """``text`` with every NIR-shaped number masked and every character that would reorder, hide or
+    control the display written as a ``\\uXXXX`` escape (names quoted from the package)."""
+    if not _UNSHOWN.intersection(text):
+        return mask_identifiers(text)
+    return mask_identifiers("".join(f"\\u{ord(c):04x}" if c in _UNSHOWN else c for c in text))
+
+
 def _masked(value: ParamValue) -> ParamValue:
-    """A text parameter with any NIR-shaped number in it masked (names quoted from the package)."""
-    return mask_identifiers(value) if isinstance(value, str) else value
+    """A text parameter as a report may show it (``shown_text``)."""
+    return shown_text(value) if isinstance(value, str) else value
 
 
 def param_value(value: Any) -> ParamValue:
@@ -170,16 +186,34 @@ def render(template: str, params: Mapping[str, Any]) -> str:
     return string.Formatter().vformat(template, (), _Lenient(params))
 
 
+# How validators join several fixed words in one parameter ("control characters, backslash separators",
+# "video or screenshot"), and the French joint.
+_LIST_JOINTS = ((", ", ", "), (" or ", " ou "))
+
+
+def french_word(words: Mapping[str, str], value: str) -> str:
+    """The French for ``value``: its word in ``words``, or, for a list of words joined by ", " or " or ",
+    each one's word when every one has one; else ``value`` as it is."""
+    if value in words:
+        return words[value]
+    for joint, french_joint in _LIST_JOINTS:
+        pieces = value.split(joint)
+        if len(pieces) > 1 and all(piece in words for piece in pieces):
+            return french_joint.join(words[piece] for piece in pieces)
+    return value
+
+
 def french(rule: Rule, params: Mapping[str, Any]) -> str | None:
     """The rule's French message filled with ``params``, or None when the rule has no French text.
 
-    A parameter with French words in the catalogue (``fr_values``) shows the French word for its value.
+    A parameter with French words in the catalogue (``fr_values``) shows the French word for its value
+    (``french_word``: a list of such words shows each one's).
     """
     template = dict(rule.fr).get("message")
     if template is None:
         return None
     words = {name: dict(pairs) for name, pairs in rule.fr_values}
-    shown = {k: words[k].get(v, v) if k in words and isinstance(v, str) else v for k, v in params.items()}
+    shown = {k: french_word(words[k], v) if k in words and isinstance(v, str) else v for k, v in params.items()}
     return render(template, shown)
 
 
@@ -197,16 +231,17 @@ def finding(
     never pass a full personal identifier or document content.
     """
     rule = get(rule_id)
-    # Names taken from the package (members, attachments) may hold a NIR: reports never repeat it.
+    # Names taken from the package (members, attachments) may hold a NIR, or a bidi override that would
+    # reverse the report's text: reports never repeat either as is.
     kept = {name: _masked(param_value(params[name])) for name in sorted(rule.placeholders) if name in params}
     if location.entry is not None:
-        location = replace(location, entry=mask_identifiers(location.entry))
+        location = replace(location, entry=shown_text(location.entry))
     return Finding(
         rule=rule.id,
         severity=severity or rule.severity,
         message=render(rule.message, kept),
         location=location,
-        evidence=mask_identifiers(evidence) if evidence is not None else None,
+        evidence=shown_text(evidence) if evidence is not None else None,
         params=tuple(kept.items()),
         message_fr=french(rule, kept),
     )

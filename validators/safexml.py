@@ -54,6 +54,7 @@ class XmlProblem:
     reason: str
     line: int | None = None
     column: int | None = None
+    evidence: str | None = None  # the numbers behind a limit (the reason is fixed words)
 
 
 @dataclass(frozen=True)
@@ -183,7 +184,8 @@ def parse_xml(
     """Parse untrusted XML bytes; never raises for bad input, never fetches or expands anything."""
     if len(data) > max_bytes:
         return SafeParseResult(
-            None, XmlProblem(RULE_LIMIT, f"{len(data)} bytes is over the {max_bytes}-byte limit")
+            None, XmlProblem(RULE_LIMIT, "the document is over the size limit",
+                             evidence=f"{len(data)} bytes, limit {max_bytes}")
         )
     if not data.strip():
         return SafeParseResult(None, XmlProblem(RULE_NOT_WELL_FORMED, "the document is empty"))
@@ -210,7 +212,9 @@ def parse_xml(
         return SafeParseResult(None, problem)
     # The huge parser allows 2048 levels: our limit is then checked by a walk (only on this rare path).
     if (huge or max_depth < LIBXML2_MAX_DEPTH) and _depth_over(tree, max_depth):
-        return SafeParseResult(None, XmlProblem(RULE_LIMIT, f"nesting deeper than {max_depth} levels"))
+        return SafeParseResult(
+            None, XmlProblem(RULE_LIMIT, "the elements are nested too deeply", evidence=f"over {max_depth} levels")
+        )
     info: Any = tree.docinfo
     return SafeParseResult(tree, None, doctype=bool(info.doctype))
 

@@ -336,7 +336,7 @@ def _decode_name(raw: bytes, flags: int, extra: bytes) -> tuple[str, str, tuple[
         if not _same_name(valid, raw, flags):
             others.append((decoded, "raw name field (read by tools without Unicode Path support)"))
     if stale is not None and stale != name:
-        others.append((stale, "Unicode Path field, stale (its checksum does not match the raw name)"))
+        others.append((stale, "stale Unicode Path field (its checksum does not match the raw name)"))
     return name, encoding, tuple(others)
 
 
@@ -547,7 +547,7 @@ def _triage(
         return
     if end_of_record < src.size:
         trailing = src.size - end_of_record
-        out.add("ssi.archive.polyglot", position="after", what=f"{trailing} unexplained bytes")
+        out.add("ssi.archive.polyglot", position="after", what="unexplained data", evidence=f"{trailing} bytes")
     if not _read_central_directory(src, report, out, limits, cd_start, cd_size, count):
         return
     _check_layout(src, report, out, cd_start)
@@ -668,7 +668,7 @@ def _check_layout(src: _Source, report: TriageReport, out: CappedFindings, cd_st
     # Some tools start a single-volume archive with the 4-byte spanning marker: not foreign data.
     if first_offset > 0 and not (first_offset == 4 and prefix.startswith(SPANNING_MARKERS)):
         what = next((label for magic, label in PREFIX_MAGICS if prefix.startswith(magic)), "unknown data")
-        out.add("ssi.archive.polyglot", position="before", what=f"{first_offset} bytes of {what}")
+        out.add("ssi.archive.polyglot", position="before", what=what, evidence=f"{first_offset} bytes")
 
 
 def _local_names(entry: ZipEntry, raw: bytes, flags: int, extra: bytes) -> list[tuple[str, str]]:
@@ -695,26 +695,31 @@ def _check_names(report: TriageReport, out: CappedFindings) -> None:
 def judge_other_name(name: str, other: str, source: str, is_dir: bool, out: CappedFindings) -> None:
     """Another name a member may be written under is judged like its name, and the disagreement itself
     is a finding (``name`` locates the findings; the other name is shown in the evidence)."""
-    out.add("ssi.archive.name-mismatch", name, source=source, evidence=shown_name(other))
+    shown = shown_name(other)
+    out.add("ssi.archive.name-mismatch", name, source=source, evidence=shown)
     _, problem = safe_path(other)
     if problem is not None:
-        out.add("ssi.archive.traversal", name, reason=f"{problem}, in its {source}")
-    judge_oddities(other, name, out, f", in its {source}")
+        out.add("ssi.archive.traversal", name, reason=problem, evidence=shown)
+    judge_oddities(other, name, out, shown)
 
 
 # Traits that make Windows write another file than the one judged: an error, not a portability warning.
 WRITES_ELSEWHERE = frozenset({"a Windows reserved device name", "a trailing dot or space"})
 
 
-def judge_oddities(name: str, located_at: str, out: CappedFindings, where: str = "") -> None:
+def judge_oddities(name: str, located_at: str, out: CappedFindings, other: str | None = None) -> None:
     """Deceptive (error) and suspicious traits of ``name``; suspicious ones that change the file Windows
-    writes are errors too, the others (backslashes, forbidden characters) warnings."""
+    writes are errors too, the others (backslashes, forbidden characters) warnings. ``other`` is the name
+    shown in the evidence when ``name`` is another name of the member at ``located_at``.
+
+    The traits are listed in fixed words (the French report shows each one's French words)."""
     deceptive, suspicious = name_oddities(name)
     if deceptive:
-        out.add("ssi.archive.deceptive-name", located_at, traits=", ".join(deceptive) + where)
+        out.add("ssi.archive.deceptive-name", located_at, traits=", ".join(deceptive), evidence=other)
     if suspicious:
         severity = Severity.ERROR if WRITES_ELSEWHERE.intersection(suspicious) else Severity.WARNING
-        out.add("ssi.archive.suspicious-name", located_at, traits=", ".join(suspicious) + where, severity=severity)
+        out.add("ssi.archive.suspicious-name", located_at, traits=", ".join(suspicious), severity=severity,
+                evidence=other)
 
 
 def shown_name(name: str, limit: int = 200) -> str:
@@ -778,8 +783,8 @@ def _check_members(
             continue
         if entry.method not in SUPPORTED_METHODS:
             report.skipped[entry.index] = f"compression method {entry.method}"
-            reason = f"unsupported compression method {entry.method}"
-            out.add("ssi.archive.member-not-checked", entry.name, reason=reason)
+            out.add("ssi.archive.member-not-checked", entry.name, reason="unsupported compression method",
+                    evidence=f"method {entry.method}")
             continue
         if entry.declared_size >= limits.ratio_floor and (
             entry.declared_size / max(1, entry.compressed_size) > limits.max_ratio
@@ -815,7 +820,7 @@ def read_member(
     if entry.data_offset is None or entry.encrypted or entry.method not in SUPPORTED_METHODS:
         raise MemberError("ssi.archive.member-not-checked", "member cannot be read")
     if entry.declared_size > max_bytes:
-        raise MemberError("ssi.archive.member-not-checked", f"over the {max_bytes}-byte limit")
+        raise MemberError("ssi.archive.member-not-checked", "over the size limit")
     decompressor = _decompressor(entry, stream)
     budget = entry.declared_size  # one byte past it proves the declared size was a lie
     produced = 0
@@ -835,9 +840,8 @@ def read_member(
                     raise MemberError("ssi.archive.size-mismatch", "member inflates past its declared size")
                 crc = zlib.crc32(piece, crc)
                 yield piece
-        except (zlib.error, OSError, ValueError, EOFError, lzma.LZMAError) as exc:
-            reason = f"corrupt compressed data ({type(exc).__name__})"
-            raise MemberError("ssi.archive.malformed", reason) from None
+        except (zlib.error, OSError, ValueError, EOFError, lzma.LZMAError):
+            raise MemberError("ssi.archive.malformed", "corrupt compressed data") from None
         if not raw:
             break
     if produced != entry.declared_size:

@@ -164,9 +164,9 @@ class BoundedDecompressor(io.RawIOBase):
         except lzma.LZMAError as exc:
             if "memory usage limit" in str(exc).lower():  # the xz header asks for a larger dictionary
                 raise LimitExceededError("ssi.archive.dictionary", size="more", limit=self.memlimit) from None
-            raise MalformedError("corrupt compressed data (LZMAError)") from None
-        except (zlib.error, OSError, EOFError, ValueError) as exc:
-            raise MalformedError(f"corrupt compressed data ({type(exc).__name__})") from None
+            raise MalformedError("corrupt compressed data") from None
+        except (zlib.error, OSError, EOFError, ValueError):
+            raise MalformedError("corrupt compressed data") from None
         return piece
 
     def _needs_input(self) -> bool:

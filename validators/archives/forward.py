@@ -33,7 +33,7 @@ class ForwardReader(io.RawIOBase):
 
     def read(self, size: int | None = -1) -> bytes:
         if size is None or size < 0 or size > self.max_read:
-            raise MalformedError(f"a header asks for a block of {size} bytes, over the {self.max_read}-byte limit")
+            raise MalformedError("a header asks for a block over the read limit")
         data: bytes = self.raw.read(size)
         self.position += len(data)
         return data

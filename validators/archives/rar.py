@@ -91,14 +91,14 @@ class _Walk:
     def count_block(self) -> None:
         self.blocks += 1
         if self.blocks > (self.limits.max_entries + 1) * MAX_BLOCKS_PER_MEMBER:
-            raise LimitExceededError("ssi.archive.too-many-entries", count=f"more than {self.limits.max_entries}",
+            raise LimitExceededError("ssi.archive.too-many-entries", count=f"> {self.limits.max_entries}",
                                      limit=self.limits.max_entries)
 
     def add(self, member: ArchiveMember, data: _Data | None) -> None:
         member.index = len(self.listing.members)
         self.listing.members.append(member)
         if len(self.listing.members) > self.limits.max_entries:
-            raise LimitExceededError("ssi.archive.too-many-entries", count=f"more than {self.limits.max_entries}",
+            raise LimitExceededError("ssi.archive.too-many-entries", count=f"> {self.limits.max_entries}",
                                      limit=self.limits.max_entries)
         if data is not None:
             if data.offset + data.size > self.size:

@@ -95,7 +95,7 @@ class _Buffer:
         value = self.number()
         if value > limit:
             raise LimitExceededError("ssi.archive.too-many-entries", count=value, limit=limit) if what == "files" \
-                else MalformedError(f"the 7z header declares {value} {what}")
+                else MalformedError(f"the 7z header declares too many {what}")
         return value
 
     def uint32(self) -> int:
@@ -371,7 +371,7 @@ def _check_coders(folder: _Folder, limits: TriageLimits) -> str | None:
         if size is not None and size > limits.max_dictionary:
             raise LimitExceededError("ssi.archive.dictionary", size=size, limit=limits.max_dictionary)
         if method not in DECODABLE:
-            return f"7z coder {method.hex() or 'none'} is not supported"
+            return "a 7z compression method (coder) that is not supported"
     return None
 
 
@@ -422,7 +422,7 @@ def _read_header(stream: BinaryIO, archive_size: int, limits: TriageLimits) -> _
         raise MalformedError("the 7z signature header is truncated")
     _, major, _, start_crc = _START.unpack_from(start)
     if major != 0:
-        raise MalformedError(f"unknown 7z format version {major}")
+        raise MalformedError("unknown 7z format version")
     if zlib.crc32(start[12:32]) != start_crc:
         raise MalformedError("the 7z signature header checksum does not match (truncated or damaged)")
     offset, size, crc = _NEXT.unpack_from(start, 12)
@@ -586,9 +586,9 @@ def _extract(
     except (DeadlineExceededError, MalformedError):
         feed.end(ok=False)
         raise
-    except Exception as exc:  # py7zr's own errors, and the decoders' (corrupt data, CRC, truncation)
+    except Exception:  # py7zr's own errors, and the decoders' (corrupt data, CRC, truncation)
         feed.end(ok=False)
-        raise MalformedError(f"7z content cannot be decoded ({type(exc).__name__})") from None
+        raise MalformedError("7z content cannot be decoded") from None
 
 
 __all__ = ["SIGNATURE", "dictionary_size", "read_7z"]

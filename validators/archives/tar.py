@@ -203,7 +203,7 @@ def _walk(
             member = _member(info, len(listing.members))
             listing.members.append(member)
             if len(listing.members) > limits.max_entries:
-                raise LimitExceededError("ssi.archive.too-many-entries", count=f"more than {limits.max_entries}",
+                raise LimitExceededError("ssi.archive.too-many-entries", count=f"> {limits.max_entries}",
                                          limit=limits.max_entries)
             declared += member.size
             if member.size > limits.max_entry_size or declared > limits.max_total_size:

@@ -61,7 +61,8 @@ class _CdaCheck(Validator):
             return CheckResult(
                 findings=[
                     rules.finding(
-                        "ssi.xml.limit", reason=f"{file.size} bytes is over the {self.max_bytes}-byte limit"
+                        "ssi.xml.limit", reason="the document is over the size limit",
+                        evidence=f"{file.size} bytes, limit {self.max_bytes}",
                     )
                 ],
                 state=CheckState.NOT_RUN,
@@ -106,7 +107,8 @@ class CdaValidator(_CdaCheck):
         problem = loaded.parsed.problem
         if problem is not None:
             finding = rules.finding(
-                problem.rule, _location(problem.line, problem.column), reason=problem.reason
+                problem.rule, _location(problem.line, problem.column), reason=problem.reason,
+                evidence=problem.evidence,
             )
             return CheckResult(findings=[finding], state=CheckState.RAN, detail="document not parsed")
         document = loaded.document

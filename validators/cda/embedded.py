@@ -63,7 +63,12 @@ RULES = ("cda.embedded", "ssi.cda.payload-not-inspected")
 
 
 class _NotInspected(Exception):
-    """The payload was not decoded: the reason is the message (no content in it)."""
+    """The payload was not decoded: the reason is the message, in fixed words (the French report maps them);
+    what varies (a limit, an attribute) is the evidence. No content in either."""
+
+    def __init__(self, reason: str, evidence: str | None = None) -> None:
+        super().__init__(reason)
+        self.evidence = evidence
 
 
 @dataclass
@@ -123,7 +128,7 @@ def _bunzip(data: bytes, limit: int) -> bytes:
     except (OSError, ValueError) as exc:
         raise _NotInspected("its bzip2 data is corrupt") from exc
     if len(out) > limit or (not unpacker.eof and not unpacker.needs_input):
-        raise _NotInspected(f"it inflates past the {limit}-byte limit (decompression bomb)")
+        raise _NotInspected("it inflates past the size limit (decompression bomb)", f"{limit} bytes")
     if not unpacker.eof:
         raise _NotInspected("its bzip2 data is truncated")
     return out
@@ -141,7 +146,7 @@ def _inflate(data: bytes, compression: str, limit: int) -> bytes:
         except zlib.error:
             continue
         if len(out) > limit or unpacker.unconsumed_tail:
-            raise _NotInspected(f"it inflates past the {limit}-byte limit (decompression bomb)")
+            raise _NotInspected("it inflates past the size limit (decompression bomb)", f"{limit} bytes")
         if unpacker.eof:
             return out
     raise _NotInspected(f"its {compression}-compressed data is corrupt or truncated")
@@ -152,7 +157,7 @@ def _decode(element: etree._Element, budget: _Budget) -> bytes:
     if (element.get("representation") or "TXT").upper() == "B64":
         compact = _WHITESPACE.sub(b"", raw)
         if len(compact) * 3 // 4 > budget.max_bytes:
-            raise _NotInspected(f"it is larger than the {budget.max_bytes}-byte limit")
+            raise _NotInspected("it is larger than the size limit", f"{budget.max_bytes} bytes")
         try:
             data = base64.b64decode(compact, validate=True)
         except (binascii.Error, ValueError) as exc:
@@ -160,11 +165,11 @@ def _decode(element: etree._Element, budget: _Budget) -> bytes:
     else:
         data = raw
         if len(data) > budget.max_bytes:
-            raise _NotInspected(f"it is larger than the {budget.max_bytes}-byte limit")
+            raise _NotInspected("it is larger than the size limit", f"{budget.max_bytes} bytes")
     compression = (element.get("compression") or "").upper()
     if compression and data:
         if compression not in ("DF", "GZ", "ZL", "BZ"):
-            raise _NotInspected(f"its compression {compression[:8]!r} is not supported")
+            raise _NotInspected("its compression is not supported", f"compression={compression[:8]!r}")
         data = _inflate(data, compression, min(budget.max_bytes, budget.total_left))
     if len(data) > budget.total_left:
         raise _NotInspected("the document's embedded files are over the total limit")
@@ -201,9 +206,10 @@ def extract(
         try:
             data = _decode(element, budget)
         except _NotInspected as exc:
-            findings.append(rules.finding("ssi.cda.payload-not-inspected", location, where=name, reason=str(exc)))
+            findings.append(rules.finding("ssi.cda.payload-not-inspected", location, where=name, reason=str(exc),
+                                          evidence=exc.evidence))
             if level1:
-                findings.append(rules.finding("cda.embedded", location, reason=str(exc)))
+                findings.append(rules.finding("cda.embedded", location, reason=str(exc), evidence=exc.evidence))
             continue
         if not data:
             if level1:
@@ -211,7 +217,9 @@ def extract(
             continue
         children.append(Embedded(name=name, data=data, origin=f"cda:{owner}"))
     if count > max_payloads:
-        reason = f"the document carries {count} embedded files, over the limit of {max_payloads}; " \
-                 f"the {count - max_payloads} after it were not decoded"
-        findings.append(rules.finding("ssi.cda.payload-not-inspected", where="ED values", reason=reason))
+        findings.append(rules.finding(
+            "ssi.cda.payload-not-inspected", where="ED values",
+            reason="the document carries more embedded files than the limit; those past it were not decoded",
+            evidence=f"{count} embedded files, limit {max_payloads}",
+        ))
     return children, findings

@@ -148,8 +148,8 @@ def _check_document(
             rules.finding(
                 "cda.xdm",
                 where,
-                reason=f"XDS typeCode {document.type_code} "
-                f"({document.type_system}) is not in JDV_J66 version {j66.version}",
+                reason="the XDS typeCode is not in JDV_J66",
+                evidence=f"{document.type_code} ({document.type_system}), JDV_J66 version {j66.version}",
             )
         )
     member = infos.get(f"{subset}/{document.uri}") or infos.get(
@@ -171,7 +171,8 @@ def _check_document(
             rules.finding(
                 "cda.xdm",
                 where,
-                reason=f"XDS typeCode {document.type_code} differs from the document's own code {own[0]}",
+                reason="the XDS typeCode differs from the document's own code",
+                evidence=f"{document.type_code} / {own[0]}",
             )
         )
     return findings
@@ -202,7 +203,7 @@ class XdmValidator(Validator):
         except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError, RuntimeError) as exc:
             return CheckResult(
                 findings=[
-                    rules.finding("cda.xdm", reason=f"the archive cannot be read ({type(exc).__name__})")
+                    rules.finding("cda.xdm", reason="the archive cannot be read", evidence=type(exc).__name__)
                 ],
                 state=CheckState.RAN,
             )

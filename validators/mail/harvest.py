@@ -74,8 +74,10 @@ class Harvest:
         self.bytes_kept += len(data)
         self.children.append(Embedded(name=name, data=data, origin=origin))
 
-    def not_inspected(self, what: str, reason: str, entry: str | None = None) -> None:
-        self.add(rules.finding("ssi.email.not-inspected", Location(entry=entry), what=what, reason=reason))
+    def not_inspected(self, what: str, reason: str, entry: str | None = None, evidence: str | None = None) -> None:
+        self.add(rules.finding("ssi.email.not-inspected", Location(entry=entry), what=what, reason=reason,
+                               evidence=evidence))
 
-    def malformed(self, defect: str, entry: str | None = None) -> None:
-        self.add(rules.finding("format.email.malformed", Location(entry=entry), defect=defect))
+    def malformed(self, defect: str, entry: str | None = None, evidence: str | None = None) -> None:
+        """``defect`` in fixed words (the French report maps them); what varies goes in ``evidence``."""
+        self.add(rules.finding("format.email.malformed", Location(entry=entry), defect=defect, evidence=evidence))

@@ -57,20 +57,21 @@ def check_headers(items: Iterable[tuple[str, str]], harvest: Harvest, where: str
     limits = harvest.limits
     for count, (name, raw) in enumerate(items, start=1):
         if count > limits.max_headers:
-            limit = f"{limits.max_headers} fields"
-            harvest.add(rules.finding("ssi.email.header-limit", Location(entry=where or None), limit=limit))
+            harvest.add(rules.finding("ssi.email.header-limit", Location(entry=where or None),
+                                      limit="the number of fields allowed", evidence=f"{limits.max_headers} fields"))
             return False
         if len(raw) > limits.max_header_bytes:
             harvest.add(
                 rules.finding(
                     "ssi.email.header-limit",
-                    Location(entry=f"{where}{name} header"),
-                    limit=f"{limits.max_header_bytes} bytes for one field",
+                    Location(entry=f"{where}en-tête {name}"),
+                    limit="the size allowed for one field",
+                    evidence=f"{limits.max_header_bytes} bytes",
                 )
             )
             return False
         raw_text = f"{name}: {raw_8bit(raw)}"
-        entry = Location(entry=f"{where}{name} header")
+        entry = Location(entry=f"{where}en-tête {name}")
         texts = {raw_text, f"{name}: {decoded(raw)}"} if "=?" in raw else {raw_text}
         for text in texts:
             harvest.ctx.check_time()

@@ -95,7 +95,8 @@ def parse(data: bytes, harvest: Harvest) -> EmailMessage | None:
             parser.feed(data[start : start + CHUNK])
         message = parser.close()
     except RecursionError:
-        harvest.add(rules.finding("ssi.email.too-deep", limit="what the parser can follow"))
+        # Deeper than the parser can follow is deeper than the depth limit (far below Python's recursion limit).
+        harvest.add(rules.finding("ssi.email.too-deep", limit=harvest.limits.max_depth))
         return None
     return message if isinstance(message, EmailMessage) else None
 
@@ -122,7 +123,7 @@ def _walk(message: Message, harvest: Harvest) -> None:
         if not harvest.count_part():
             return
         number += 1
-        where = "" if number == 1 else f"part {number}: "
+        where = "" if number == 1 else f"partie {number} : "  # a location in the French report, like "corps-2.txt"
         entry = where.rstrip(": ") or None
         if not check_headers(part.raw_items(), harvest, where):
             continue
@@ -202,7 +203,7 @@ def _utf8_body(part: Message, data: bytes, entry: str, harvest: Harvest) -> byte
         codecs.lookup(charset)
     except LookupError:
         shown = _SAFE_CHARSET.sub("?", charset[:40])
-        harvest.malformed(f"unknown charset '{shown}': the text may show otherwise in a mail client", entry)
+        harvest.malformed("unknown charset: the text may show otherwise in a mail client", entry, shown)
         return data
     try:
         return data.decode(charset).encode("utf-8")
@@ -245,7 +246,7 @@ def signature(data: bytes, name: str, harvest: Harvest) -> None:
     try:
         cms = read_cms(data, harvest.limits.max_part_bytes, harvest.ctx.check_time)
     except CmsError as exc:
-        harvest.malformed(f"the S/MIME signature is not a PKCS #7 structure ({exc})", name)
+        harvest.malformed("the S/MIME signature is not a PKCS #7 structure", name, str(exc))
         harvest.add_child(name, data, names.origin("unreadable signature"))
         return
     if cms.kind != "signed" or cms.content is not None:
@@ -258,7 +259,7 @@ def unwrap_pkcs7(data: bytes, name: str, harvest: Harvest) -> None:
     try:
         cms = read_cms(data, harvest.limits.max_part_bytes, harvest.ctx.check_time)
     except CmsError as exc:
-        harvest.malformed(f"a PKCS #7 object could not be read ({exc})", name)
+        harvest.malformed("a PKCS #7 object could not be read", name, str(exc))
         harvest.add_child(name, data, names.origin("unreadable PKCS #7 object"))
         return
     if cms.kind in ENCRYPTED_KINDS:

@@ -67,7 +67,7 @@ def read_msg(data: bytes, harvest: Harvest) -> None:
             data, strict=False, delayAttachments=False, errorBehavior=ErrorBehavior.ATTACH_SUPPRESS_ALL
         )
     except Exception as exc:  # the library raises many types on corrupt files; none may escape
-        harvest.malformed(f"the Outlook message could not be opened ({type(exc).__name__})")
+        harvest.malformed("the Outlook message could not be opened", evidence=type(exc).__name__)
         return
     try:
         harvest.add_child("en-tetes.txt", _headers_text(message), names.origin("Outlook headers"))
@@ -82,7 +82,7 @@ def read_msg(data: bytes, harvest: Harvest) -> None:
             try:
                 harvest.add_child("corps.rtf", compressed_rtf.decompress(rtf), names.origin("Outlook body"))
             except Exception as exc:
-                harvest.malformed(f"the RTF body could not be decompressed ({type(exc).__name__})", "corps.rtf")
+                harvest.malformed("the RTF body could not be decompressed", "corps.rtf", type(exc).__name__)
         for index, attachment in enumerate(message.attachments, start=1):
             if not harvest.count_part():
                 break
@@ -90,7 +90,7 @@ def read_msg(data: bytes, harvest: Harvest) -> None:
     except DeadlineExceededError:
         raise
     except Exception as exc:  # a property the library cannot decode: what was read stays, the rest is said
-        harvest.malformed(f"the Outlook message could not be read to the end ({type(exc).__name__})")
+        harvest.malformed("the Outlook message could not be read to the end", evidence=type(exc).__name__)
     finally:
         message.close()
 
@@ -105,7 +105,7 @@ def _attachment(attachment: Any, index: int, harvest: Harvest, kinds: Any) -> No
         try:
             exported = attachment.data.exportBytes()
         except Exception as exc:
-            harvest.not_inspected("an attached Outlook item", f"not exported: {type(exc).__name__}", entry)
+            harvest.not_inspected("an attached Outlook item", "it could not be exported", entry, type(exc).__name__)
             return
         harvest.add_child(f"{entry or 'message-joint'}-{index}.msg", exported, names.origin("Outlook item"))
         return

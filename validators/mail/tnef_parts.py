@@ -11,10 +11,10 @@ def read_tnef_parts(data: bytes, harvest: Harvest) -> None:
     try:
         tnef = read_tnef(data, harvest.ctx.check_time)
     except TnefError as exc:
-        harvest.malformed(f"the TNEF (winmail.dat) stream could not be read: {exc}")
+        harvest.malformed("the TNEF (winmail.dat) stream could not be read", evidence=str(exc))
         return
     except (ValueError, IndexError) as exc:  # struct.error is a ValueError
-        harvest.malformed(f"the TNEF (winmail.dat) stream could not be read ({type(exc).__name__})")
+        harvest.malformed("the TNEF (winmail.dat) stream could not be read", evidence=type(exc).__name__)
         return
     for problem in sorted(set(tnef.problems)):
         harvest.malformed(f"TNEF: {problem}")
@@ -29,7 +29,7 @@ def read_tnef_parts(data: bytes, harvest: Harvest) -> None:
         try:
             harvest.add_child("corps.rtf", compressed_rtf.decompress(tnef.rtf_compressed), origin)
         except Exception as exc:  # the decompressor raises its own types on corrupt data
-            harvest.malformed(f"the RTF body could not be decompressed ({type(exc).__name__})", "corps.rtf")
+            harvest.malformed("the RTF body could not be decompressed", "corps.rtf", type(exc).__name__)
     for index, attachment in enumerate(tnef.attachments, start=1):
         if not harvest.count_part():
             return

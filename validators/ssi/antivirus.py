@@ -49,12 +49,13 @@ def zip_scan_blocker(file: ProofFile) -> CheckResult | None:
         report = triage(stream, limits=TriageLimits(max_entries=CLAMD_MAX_FILES))
     blocking = sorted({f.rule for f in report.findings if f.rule in CLAMD_BLOCKING_RULES})
     if blocking:
-        limit = (
-            f"archive refused before the scan ({', '.join(blocking)}); clamd would pass it silently or stall"
+        # Fixed words (the French report maps them); the archive findings that refused it go in the evidence.
+        finding = rules.finding(
+            "ssi.scan-limit",
+            limit="archive refused before the scan: clamd would pass it silently or stall",
+            evidence=", ".join(blocking),
         )
-        return CheckResult(
-            findings=[rules.finding("ssi.scan-limit", limit=limit)], detail="not sent to clamd"
-        )
+        return CheckResult(findings=[finding], detail="not sent to clamd")
     if report.zip64:
         # clamd does not extract ZIP64 members (ClamAV #1527); the archive check hands them to the
         # engine as children, and each child is scanned on its own.

@@ -98,6 +98,14 @@ MAX_ZIP_NAMES = 100_000
 MAX_PDF_ENDS = 1000
 # Kinds that only a region start reveals (a shebang has no signature of its own elsewhere in a file).
 _REGION_KINDS = ("script (shebang)", "Windows shortcut (LNK)")
+_PDF_END_REGION = "data after the PDF's end (%%EOF)"
+# ssi.executable's {where}: a few fixed phrases the French report maps (fr: values); what varies (offset,
+# region, extension) goes in the finding's location or evidence.
+RUNS_WHEN_OPENED = " (runs when opened)"
+HIDDEN_INSIDE = " hidden inside the file"
+IN_ZIP_COMMENT = " in the zip comment"
+IN_REGION = " at the start of an inner block of the file"
+AFTER_PDF_END = " after the PDF's end (%%EOF)"
 
 
 def _other_container(media_type: str, head: bytes) -> bool:
@@ -124,8 +132,8 @@ def _zip_comment(file: ProofFile) -> bytes | None:
 
 def _hidden_in_comment(comment: bytes, at: int, outer: str) -> list[Finding]:
     kind = executable_kind(comment[:4096])
-    where = f" in the zip comment of this {outer}"
-    found = [rules.finding("ssi.executable", kind=kind, where=where, evidence=kind)] if kind else []
+    span = Location(span=(at, at + len(comment)))
+    found = [rules.finding("ssi.executable", span, kind=kind, where=IN_ZIP_COMMENT, evidence=kind)] if kind else []
     for hidden, offset in hidden_formats(comment, 1):  # base 1: a format at the comment's start counts
         found += ExecutablesValidator.hidden_findings(hidden, at + offset - 1, at + len(comment), outer)
     return found
@@ -153,16 +161,15 @@ class ExecutablesValidator(Validator):
         findings: list[Finding] = []
         head = file.head(4096)
         kind = executable_kind(head)
-        declared = f" (named .{file.extension})" if file.extension else ""
         zip_family = file.media_type.startswith(_ZIP_FAMILY) or head.startswith(b"PK\x03\x04")
         if kind is None and zip_family:
             kind = _zip_code_kind(file)
         if kind is not None:
-            findings.append(rules.finding("ssi.executable", kind=kind, where=declared, evidence=kind))
+            # The name it hides under goes in the evidence (the file's name heads its section of the report).
+            named = f", named .{file.extension}" if file.extension else ""
+            findings.append(rules.finding("ssi.executable", kind=kind, where="", evidence=kind + named))
         elif file.extension in RUNNABLE_EXTENSIONS:
-            findings.append(
-                rules.finding("ssi.executable", kind=f".{file.extension}", where=" (runs when opened)")
-            )
+            findings.append(rules.finding("ssi.executable", kind=f".{file.extension}", where=RUNS_WHEN_OPENED))
         outer = file.media_type.split("/")[-1] or "file"
         comment = _zip_comment(file) if file.size else None
         if comment and zip_family and kind is None:  # elsewhere the whole-file search below covers it
@@ -173,7 +180,7 @@ class ExecutablesValidator(Validator):
             return CheckResult(
                 findings=findings,
                 state=CheckState.NOT_RUN,
-                detail=f"over {MAX_SCAN_BYTES} bytes: not searched for hidden formats",
+                detail="over the size limit: not searched for hidden formats",
             )
         outer_is_pdf = head.startswith(b"%PDF-") or "pdf" in file.media_type
         zips = comment is None
@@ -187,8 +194,8 @@ class ExecutablesValidator(Validator):
                     "ssi.executable",
                     Location(span=(offset, file.size)),
                     kind=kind_found,
-                    where=f" in the {where} at offset {offset} of this {outer}",
-                    evidence=kind_found,
+                    where=AFTER_PDF_END if where == _PDF_END_REGION else IN_REGION,
+                    evidence=f"{kind_found}, {where}",
                 )
             )
         return CheckResult(findings=findings)
@@ -203,7 +210,7 @@ class ExecutablesValidator(Validator):
         if hidden.executable:
             found.append(
                 rules.finding(
-                    "ssi.executable", kind=hidden.executable_kind, where=f" at offset {offset} of this {outer}"
+                    "ssi.executable", Location(span=(offset, size)), kind=hidden.executable_kind, where=HIDDEN_INSIDE
                 )
             )
         return found
@@ -254,4 +261,4 @@ def _note_pdf_ends(data: bytes, start: int, pdf_ends: list[tuple[int, str]]) -> 
         offset = start + match.end()
         known = {at for at, _ in pdf_ends[-4:]}  # blocks overlap: the same end may be seen twice
         if match.end() < len(data) and offset not in known and len(pdf_ends) < MAX_PDF_ENDS:
-            pdf_ends.append((offset, "data after the PDF's end (%%EOF)"))
+            pdf_ends.append((offset, _PDF_END_REGION))

@@ -34,6 +34,7 @@ _MARKUP = re.compile(
     re.IGNORECASE,
 )
 _PNG_TEXT_CHUNKS = (b"tEXt", b"zTXt", b"iTXt", b"eXIf")
+IN_CHUNK = " in a compressed chunk of the image"  # ssi.executable's {where} for content of a compressed chunk
 
 
 @dataclass
@@ -225,24 +226,26 @@ def _markup_hits(texts: list[tuple[str, bytes]]) -> Iterator[tuple[str, str]]:
             yield where, match.group().decode("latin-1").lower()
 
 
-def _hidden_in(content: bytes, where: str, outer: str) -> list[Finding]:
-    """Executables and archives in what a compressed chunk inflates to (invisible to the raw-byte search)."""
+def _hidden_in(content: bytes, where: str) -> list[Finding]:
+    """Executables and archives in what a compressed chunk inflates to (invisible to the raw-byte search).
+
+    The messages use fixed words (``IN_CHUNK``, "<chunk> (decompressed)") that the French report maps; the
+    chunk and the kind go in the evidence."""
     found: list[Finding] = []
     kind = executable_kind(content[:4096])
     if kind is not None:
-        found.append(rules.finding("ssi.executable", kind=kind, where=f" in the {where} (compressed)", evidence=kind))
+        found.append(rules.finding("ssi.executable", kind=kind, where=IN_CHUNK, evidence=f"{kind}, {where}"))
     families: set[str] = set()
     for hidden, offset in hidden_formats(content, 1):  # base 1: a format at the chunk's start counts too
         if hidden.family in families or (kind is not None and hidden.executable):
             continue
         families.add(hidden.family)
         found.append(
-            rules.finding("ssi.polyglot", inner=hidden.kind, outer=f"{outer} ({where}, compressed)",
-                          offset=str(offset - 1))
+            rules.finding("ssi.polyglot", inner=hidden.kind, outer=f"{where} (decompressed)", offset=str(offset - 1))
         )
         if hidden.executable:
-            found.append(rules.finding("ssi.executable", kind=hidden.executable_kind,
-                                       where=f" in the {where} (compressed)"))
+            found.append(rules.finding("ssi.executable", kind=hidden.executable_kind, where=IN_CHUNK,
+                                       evidence=f"{hidden.executable_kind}, {where}"))
     return found
 
 
@@ -268,11 +271,11 @@ class ImagesValidator(Validator):
         return any(file.head(16).startswith(magic) for magic, _ in _PARSERS)
 
     @staticmethod
-    def _unparsed(reason: str) -> CheckResult:
+    def _unparsed(reason: str, detail: str | None = None) -> CheckResult:
         return CheckResult(
             findings=[rules.finding("ssi.image.unparsed", reason=reason)],
             state=CheckState.PARTIAL,
-            detail=reason,
+            detail=detail or reason,
         )
 
     def check(self, file: ProofFile, ctx: CheckContext) -> CheckResult:
@@ -295,7 +298,7 @@ class ImagesValidator(Validator):
                         )
                     ]
                 )
-            return self._unparsed(f"header not readable, {type(exc).__name__}")
+            return self._unparsed("header not readable", f"header not readable, {type(exc).__name__}")
         findings: list[Finding] = []
         megapixels = facts.width * facts.height * max(1, facts.frames) / 1e6
         if megapixels > self.max_megapixels:
@@ -325,5 +328,5 @@ class ImagesValidator(Validator):
             findings.append(rules.finding("ssi.image.chunk-bomb", chunk=where, limit=str(MAX_CHUNK_INFLATE)))
         for where, content in facts.inflated:
             ctx.check_time()
-            findings += _hidden_in(content, where, file.media_type.split("/")[-1] or "image")
+            findings += _hidden_in(content, where)
         return CheckResult(findings=findings)

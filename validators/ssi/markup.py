@@ -143,7 +143,8 @@ def _animated_links(element: etree._Element, tag: str, where: Location) -> Itera
             continue
         # values="#a;javascript:alert(1)" lists the values in turn; a script URL may itself hold ';'.
         for candidate in (_value(raw), *_value(raw).split(";")):
-            finding = _link_finding(candidate, f"{name} (animates {animated})", tag, where)
+            # The attribute as written in the markup: the same words in any language.
+            finding = _link_finding(candidate, f"{name}[attributeName={animated}]", tag, where)
             if finding is not None:
                 yield finding
                 break
@@ -190,11 +191,8 @@ def _attribute_findings(
                 and _REMOTE.match(value)
                 and not _HARMLESS_SCHEMES.match(value)
             ):
-                yield rules.finding(
-                    "ssi.markup.external-reference",
-                    where,
-                    detail=f"<{tag}> loads {value.split(':', 1)[0]}: content",
-                )
+                # The target's scheme and host only (links.shown): a path may name a patient.
+                yield rules.finding("ssi.markup.external-reference", where, detail=f"<{tag}> {shown(value)}")
 
 
 def _active_content(root: etree._Element, kind: str, nested: bool = False) -> Iterator[Finding]:
@@ -219,7 +217,7 @@ def _active_content(root: etree._Element, kind: str, nested: bool = False) -> It
                 or ""
             )
             if tag != "form" or _REMOTE.match(target):
-                yield rules.finding("ssi.markup.external-reference", where, detail=f"<{tag}> element")
+                yield rules.finding("ssi.markup.external-reference", where, detail=f"<{tag}>")
         if kind == "html" and tag == "meta" and (element.get("http-equiv") or "").lower() == "refresh":
             yield rules.finding("ssi.markup.external-reference", where, detail="<meta http-equiv=refresh>")
             refresh = _REFRESH_URL.search(_value(element.get("content") or ""))
@@ -301,7 +299,7 @@ class MarkupValidator(Validator):
             data = file.read(MAX_MARKUP_BYTES)
         except FileTooLargeError:
             return CheckResult(
-                state=CheckState.NOT_RUN, detail=f"over {MAX_MARKUP_BYTES} bytes: not inspected"
+                state=CheckState.NOT_RUN, detail="over the size limit: not inspected"
             )
         if kind == "html":
             try:
@@ -312,8 +310,7 @@ class MarkupValidator(Validator):
         parsed = parse_xml(data)
         if not parsed.ok:
             # The XML check reports why (ssi.xml.* for entities, cda.xml when not well-formed).
-            rule = parsed.problem.rule if parsed.problem else "unknown"
-            return CheckResult(state=CheckState.NOT_RUN, detail=f"not parsed ({rule}, see the XML check)")
+            return CheckResult(state=CheckState.NOT_RUN, detail="not parsed (see the XML check)")
         root = parsed.root
         if kind == "svg" or _local(root.tag) == "svg":
             return CheckResult(findings=_capped(_active_content(root, "svg")))

@@ -120,7 +120,13 @@ class _Observations:
 
 
 class _TrapError(Exception):
-    """The structure goes past a walk limit."""
+    """The structure goes past a walk limit: ``detail`` in fixed words (the French report maps them), the
+    numbers in ``evidence``."""
+
+    def __init__(self, detail: str, evidence: str | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.evidence = evidence
 
 
 def _raw(container: DictionaryObject, key: str) -> Any:
@@ -222,7 +228,7 @@ def _walk(reader: PdfReader, obj_num: int, root: Any, seen: _Observations) -> No
     while stack:
         item, depth = stack.pop()
         if depth > MAX_DEPTH:
-            raise _TrapError(f"objects nested more than {MAX_DEPTH} levels deep")
+            raise _TrapError("objects nested too deeply", f"more than {MAX_DEPTH} levels")
         if isinstance(item, DictionaryObject):
             _inspect(reader, obj_num, item, seen)
             stack.extend((value, depth + 1) for value in dict.values(item))
@@ -296,8 +302,10 @@ class PdfValidator(Validator):
 
     def check(self, file: ProofFile, ctx: CheckContext) -> CheckResult:
         if file.size > self.max_bytes:
-            detail = f"{file.size} bytes, over the {self.max_bytes}-byte inspection limit"
-            return CheckResult(findings=[rules.finding("ssi.pdf.parser-trap", detail=detail)])
+            return CheckResult(findings=[rules.finding(
+                "ssi.pdf.parser-trap", detail="the file is over the inspection size limit",
+                evidence=f"{file.size} bytes, limit {self.max_bytes}",
+            )])
         with _content(file) as data:
             findings = [
                 rules.finding("ssi.pdf.obfuscated-name", name=name, raw=raw, evidence=f"/{raw}")
@@ -323,7 +331,7 @@ class PdfValidator(Validator):
                 opened = reader.decrypt("")  # an owner-password-only PDF opens (and is inspected) as is
             except (PyPdfError, NotImplementedError, ValueError) as exc:
                 findings.append(
-                    rules.finding("ssi.pdf.encrypted", detail=f"unsupported encryption, {type(exc).__name__}")
+                    rules.finding("ssi.pdf.encrypted", detail="unsupported encryption", evidence=type(exc).__name__)
                 )
                 return CheckResult(findings=findings)
             if opened == PasswordType.NOT_DECRYPTED:
@@ -332,7 +340,9 @@ class PdfValidator(Validator):
         seen = _Observations()
         ids = _object_ids(reader)
         if len(ids) > MAX_OBJECTS:
-            findings.append(rules.finding("ssi.pdf.parser-trap", detail=f"{len(ids)} objects"))
+            findings.append(rules.finding(
+                "ssi.pdf.parser-trap", detail="too many objects", evidence=f"{len(ids)} objects, limit {MAX_OBJECTS}"
+            ))
             return CheckResult(findings=findings)
         unreadable = 0
         try:
@@ -350,13 +360,16 @@ class PdfValidator(Validator):
             if _page_tree_cycle(reader):
                 raise _TrapError("the page tree contains a cycle")
         except _TrapError as exc:
-            findings.append(rules.finding("ssi.pdf.parser-trap", detail=str(exc)))
+            findings.append(rules.finding("ssi.pdf.parser-trap", detail=exc.detail, evidence=exc.evidence))
         if unreadable:
-            findings.append(rules.finding("ssi.pdf.unreadable", error=f"{unreadable} object(s) could not be parsed"))
+            findings.append(rules.finding(
+                "ssi.pdf.unreadable", error="some objects could not be parsed", evidence=f"{unreadable} object(s)"
+            ))
         findings.extend(seen.findings())
         children, limited = self._embedded(reader, seen)
         if limited:
-            findings.append(rules.finding("ssi.pdf.embedded-file", where=limited))
+            where, evidence = limited
+            findings.append(rules.finding("ssi.pdf.embedded-file", where=where, evidence=evidence))
         return CheckResult(findings=findings, children=children)
 
     @staticmethod
@@ -371,23 +384,27 @@ class PdfValidator(Validator):
                 findings.append(rules.finding("ssi.pdf.obfuscated-name", name=name, raw=raw, evidence=f"/{raw}"))
 
     @staticmethod
-    def _embedded(reader: PdfReader, seen: _Observations) -> tuple[list[Embedded], str | None]:
+    def _embedded(reader: PdfReader, seen: _Observations) -> tuple[list[Embedded], tuple[str, str] | None]:
+        """The attached files as children, and (why, evidence) when some were not checked."""
         children: list[Embedded] = []
         total = 0
         numbers = sorted(set(seen.embedded_streams) | set(seen.embedded_names))
         for num in numbers:
             if len(children) >= MAX_EMBEDDED_FILES:
-                return children, f"more than {MAX_EMBEDDED_FILES} attached files; the rest were not checked"
+                return children, ("too many attached files; the rest were not checked",
+                                  f"more than {MAX_EMBEDDED_FILES} files")
             try:
                 stream = reader.get_object(num)
                 data = stream.get_data() if isinstance(stream, StreamObject) else None
             except (PyPdfError, ValueError, KeyError, TypeError, OSError):
-                return children, f"attached file (object {num}) could not be decoded and was not checked"
+                return children, ("an attached file could not be decoded; it and the rest were not checked",
+                                  f"object {num}")
             if data is None:
                 continue
             total += len(data)
             if total > MAX_EMBEDDED_BYTES:
-                return children, f"attached files over {MAX_EMBEDDED_BYTES} bytes; the rest were not checked"
+                return children, ("attached files too large; the rest were not checked",
+                                  f"over {MAX_EMBEDDED_BYTES} bytes")
             name = seen.embedded_names.get(num) or f"attachment-{num}"
             children.append(Embedded(name=name, data=data, origin="pdf:EmbeddedFile"))
         return children, None

@@ -13,7 +13,7 @@ from typing import ClassVar
 from validators import rules
 from validators.base import CheckContext, CheckResult, FileTooLargeError, ProofFile, Validator
 from validators.model import CheckState, Finding, Location
-from validators.ssi.formulas import DELIMITERS, MAX_CELLS, scan, tab_separated
+from validators.ssi.formulas import DELIMITERS, scan, tab_separated
 
 MAX_TEXT_BYTES = 64 * 1024 * 1024
 MAX_FINDINGS_PER_RULE = 20
@@ -144,7 +144,7 @@ class TextValidator(Validator):
             return CheckResult(
                 findings=findings,
                 state=CheckState.NOT_RUN,
-                detail=f"over {MAX_TEXT_BYTES} bytes: content not inspected",
+                detail="over the size limit: content not inspected",
             )
         ctx.check_time()
         findings += escape_findings(text)
@@ -161,6 +161,6 @@ class TextValidator(Validator):
                 return CheckResult(
                     findings=findings,
                     state=CheckState.NOT_RUN,
-                    detail=f"over {MAX_CELLS} cells or not readable as CSV: formulas not all inspected",
+                    detail="too many cells or not readable as CSV: formulas not all inspected",
                 )
         return CheckResult(findings=findings)
