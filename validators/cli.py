@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from validators import __version__, rules
+from validators.settings import EngineSettings
+from validators.settingslib import SettingsError
 
 EXIT_PASS = 0
 EXIT_FAIL = 1
@@ -27,7 +29,13 @@ EXIT_INTERNAL = 4
 REPORT_FORMATS = ("json", "html", "sarif", "junit")
 
 # Modules that add their own sub-commands through ``register(subparsers)``.
-EXTENSION_MODULES = ("validators.cda.cli", "validators.attest.cli", "validators.report.cli", "flows.cli")
+EXTENSION_MODULES = (
+    "validators.config_cli",
+    "validators.cda.cli",
+    "validators.attest.cli",
+    "validators.report.cli",
+    "flows.cli",
+)
 
 log = logging.getLogger("proofcheck")
 
@@ -80,7 +88,9 @@ def cmd_dry_run(args: argparse.Namespace) -> int:
         raise UsageError(f"no such file or folder: {args.path}")
     if args.output and Path(args.output).is_dir():
         raise UsageError(f"--output is a folder, expected a file path: {args.output}")
-    verdict = dry_run(path, profiles=args.profile or None, progress=_progress_bar(sys.stderr))
+    verdict = dry_run(
+        path, profiles=args.profile or None, settings=args.settings, progress=_progress_bar(sys.stderr)
+    )
     text = _renderer(args.format)(verdict)
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")
@@ -106,6 +116,12 @@ def cmd_explain(args: argparse.Namespace) -> int:
         raise UsageError(f"unknown rule: {args.rule} (see `proofcheck rules`)") from None
     print(explain(rule), end="")
     return EXIT_PASS
+
+
+def _settings_at_start() -> EngineSettings:
+    from validators.config_cli import check_at_start
+
+    return check_at_start()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -156,10 +172,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not getattr(args, "handler", None):
             parser.print_help(sys.stderr)
             return EXIT_USAGE
+        # Every setting is read and checked once, here: a wrong one stops the command before it starts.
+        args.settings = _settings_at_start() if getattr(args, "checks_settings", True) else None
         code: int = args.handler(args)
         return code
     except UsageError as exc:
         print(f"proofcheck: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except SettingsError as exc:
+        print(f"proofcheck: configuration error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("proofcheck: interrupted", file=sys.stderr)
