@@ -1,7 +1,7 @@
 """The ``proofcheck`` command: dry run on local files, the rule catalogue, and the sub-commands of
 the other layers (``rulesets`` from the CDA checks, ``serve``/``demo`` from the pipeline).
 
-Exit codes (ARCHITECTURE.md §3.3): 0 pass (or warnings without --strict), 1 fail or error verdict,
+Exit codes (docs/architecture.md §3.3): 0 pass (or warnings without --strict), 1 fail or error verdict,
 2 usage error, 3 warnings under --strict, 4 internal failure.
 """
 

@@ -9,7 +9,7 @@ What a check reads is its own declaration (``Validator.reads_ruleset`` and ``rea
 check that declares no ruleset components depends on the whole ruleset version (re-run whenever it
 changes: "all of it if unsure"), one that declares no settings on every setting that can change a
 result. Every key also holds the engine version. The antivirus signature database is deliberately not
-in its key (docs/architecture.md: a signature update does not by itself re-validate stored packages).
+in its key (docs/architecture.md §3.1: a signature update does not by itself re-validate stored packages).
 
 Never cached: a check that did not run (timeouts, crashes, scanner down: worth retrying), results
 carrying ``system.*`` findings, and results whose embedded children are over ``max_child_bytes``.

@@ -26,7 +26,7 @@ from validators.ziptriage import TriageLimits, triage
 
 CLAMD_MAX_FILES = 10_000  # MaxFiles of the private clamd: past it, clamd stops looking
 
-# Archive findings after which clamd would pass silently or spend minutes (DOMAIN.md §5): such an
+# Archive findings after which clamd would pass silently or spend minutes (docs/domain.md §5): such an
 # archive is not sent to clamd at all, so a 100 000-entry zip costs milliseconds, not a scan thread.
 CLAMD_BLOCKING_RULES = frozenset(
     {
@@ -112,7 +112,7 @@ class AntivirusValidator(Validator):
         "system.check-not-run",
     )
     # Where clamd is changes no result, and the signature database is deliberately not keyed
-    # (ARCHITECTURE.md section 3.1: a signature update does not by itself re-validate stored packages).
+    # (docs/architecture.md §3.1: a signature update does not by itself re-validate stored packages).
     reads_settings: ClassVar[tuple[str, ...]] = (
         "clamd",
         "clamd_database",

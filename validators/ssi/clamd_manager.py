@@ -64,7 +64,7 @@ TEST_SIGNATURES = {
 }
 
 # Explicit limits (never rely on a distribution's defaults) and every alert on: by default clamd answers
-# a silent OK past a limit or on encrypted content (DOMAIN.md §5).
+# a silent OK past a limit or on encrypted content (docs/domain.md §5).
 HARDENED_OPTIONS: tuple[tuple[str, str], ...] = (
     ("Foreground", "yes"),
     ("LocalSocketMode", "600"),
