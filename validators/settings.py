@@ -51,13 +51,6 @@ def _clamd_address(value: Any) -> str | None:
     return None
 
 
-def _source_location(value: Any) -> str | None:
-    """A ruleset source is a URL, or a folder/zip that must be there."""
-    if value is None or "://" in str(value):
-        return None
-    return readable_path(Path(os.path.expanduser(str(value))))
-
-
 def _positive_timeouts(value: Any) -> str | None:
     bad = sorted(name for name, seconds in (value or {}).items() if seconds <= 0)
     return f"time limits must be > 0 seconds ({', '.join(bad)})" if bad else None
@@ -189,9 +182,9 @@ class EngineSettings(SettingsBase, Mapping[str, Any]):
     ruleset_source: str | None = setting(
         None,
         doc="a CI-SIS tree (folder, zip or URL) tried after the ANS repository when a first ruleset is "
-        "obtained (`make demo`), and synced with the value sets by the daily sync",
+        "obtained (`make demo`: one that cannot be synced is said and skipped), and synced with the value sets "
+        "by the daily sync",
         env="PROOFCHECK_RULESET_SOURCE",
-        checks=(_source_location,),
         affects_results=False,
         default_doc="none",
     )
