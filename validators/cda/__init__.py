@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 from validators import rules
 from validators.base import CheckContext, CheckResult, FileTooLargeError, ProofFile, Validator
-from validators.cda import embedded, schematron, typecode, xsd
+from validators.cda import embedded, schematron, typecode, valuesets, xsd
 from validators.cda.document import Loaded, load
 from validators.cda.ruleset import LoadedRuleset, ProfileUnavailableError, latest
 from validators.cda.valueset_sync import j66_in_force, j66_of
@@ -45,6 +45,8 @@ class _CdaCheck(Validator):
         self.max_bytes = self.settings.xml_max_bytes
         self.max_depth = self.settings.xml_max_depth
         self.store_root: Path = self.settings.ruleset_store
+        # The J66 used when the ruleset in force has none (resolved once: not per document).
+        self.j66_snapshot = self.settings.j66 or valuesets.bundled_j66_path()
 
     def applies_to(self, file: ProofFile) -> bool:
         return is_xml_candidate(file)
@@ -98,7 +100,7 @@ class CdaValidator(_CdaCheck):
 
     def components(self) -> Mapping[str, str]:
         loaded = latest(self.store_root)
-        out = {"J66": j66_in_force(loaded.version if loaded is not None else None, self.settings.j66).version}
+        out = {"J66": j66_in_force(loaded.version if loaded is not None else None, self.j66_snapshot).version}
         if loaded is not None:
             out["cda_xsd"] = loaded.components().get("cda_xsd", "")
         return out
@@ -120,7 +122,7 @@ class CdaValidator(_CdaCheck):
             return CheckResult(detail="XML document that is not a CDA document")
         ruleset = self.ruleset(ctx)
         # The J66 synced with this ruleset (validators/cda/valueset_sync.py), else the shipped snapshot.
-        findings = typecode.check(document, j66_of(ruleset, self.store_root, self.settings.j66), ctx.expectations)
+        findings = typecode.check(document, j66_of(ruleset, self.store_root, self.j66_snapshot), ctx.expectations)
         children, body_findings = embedded.extract(
             document,
             max_payloads=self.settings.cda_max_payloads,
@@ -190,5 +192,5 @@ def ruleset_info(settings: Mapping[str, Any] | None) -> Any:
     if loaded is None:
         return None
     components = dict(loaded.components())
-    components["J66"] = j66_in_force(loaded.version, typed.j66).version
+    components["J66"] = j66_in_force(loaded.version, typed.j66 or valuesets.bundled_j66_path()).version
     return RulesetInfo(version=loaded.version.version, components=components, handle=loaded)

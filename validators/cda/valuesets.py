@@ -110,9 +110,11 @@ def shipped_j66_path() -> Path:
     """Where the J66 snapshot is: the ``j66`` setting, else the repository's jdv/, else the package data."""
     from validators.settings import EngineSettings
 
-    override = EngineSettings.load().j66
-    if override:
-        return override
+    return EngineSettings.load().j66 or bundled_j66_path()
+
+
+def bundled_j66_path() -> Path:
+    """The J66 snapshot the project ships: the repository's jdv/, else the package data."""
     repo_copy = Path(__file__).resolve().parents[2] / "jdv" / f"{J66_NAME}.xml"
     if repo_copy.is_file():
         return repo_copy

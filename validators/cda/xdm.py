@@ -188,7 +188,7 @@ class XdmValidator(Validator):
     def __init__(self, settings: Mapping[str, Any] | None = None) -> None:
         typed = EngineSettings.coerce(settings)
         self.store_root = typed.ruleset_store
-        self.j66_snapshot = typed.j66
+        self.j66_snapshot = typed.j66 or valuesets.bundled_j66_path()  # resolved once, not per archive
 
     def applies_to(self, file: ProofFile) -> bool:
         if file.head(4)[:2] != b"PK":
