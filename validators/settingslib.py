@@ -141,13 +141,6 @@ def dir_or_absent(value: Any) -> str | None:
     return None
 
 
-def executable(value: Any) -> str | None:
-    for path in _paths(value):
-        if not (path.is_file() and os.access(path, os.X_OK)):
-            return f"{path} is not an executable file"
-    return None
-
-
 # -- converting a raw value (text from the environment, or a value from a file or a dict) -------------
 
 
