@@ -119,8 +119,8 @@ def cmd_valuesets_sync(args: argparse.Namespace) -> int:
     settings = PipelineSettings.from_env()
     outcome = run_sync(
         store_of(settings.engine_settings),
-        args.source or configured_source(),
-        args.valueset or configured_names(),
+        args.source or configured_source(settings),
+        args.valueset or configured_names(settings),
         timeout=args.timeout,
     )
     if os.environ.get("PREFECT_API_URL") and not args.no_event:
@@ -145,9 +145,12 @@ def _fetch(location: str) -> tuple[bytes, bytes]:
 
 
 def register(subparsers: Any) -> None:
+    from flows.settings import PipelineSettings
     from validators.attest.cli import register_pipeline
+    from validators.config_cli import register_settings
 
     register_pipeline(history=_history, fetch=_fetch)  # `proofcheck verify --history` and s3:// verdicts
+    register_settings("pipeline", PipelineSettings, PipelineSettings.from_env)  # checked at start, `config`
     serve = subparsers.add_parser(
         "serve", help="run the S3 intake: queue events and reconcile -> validation runs"
     )

@@ -408,7 +408,7 @@ async def validate_package(
     ``retry``: set by the reconcile to re-run a version whose latest verdict is not checked in full
     (the number of verdicts it has); 0 for an upload.
 
-    Asynchronous only for Prefect's sake (a synchronous flow run costs about 1 s more, DOMAIN.md §6):
+    Asynchronous only for Prefect's sake (a synchronous flow run costs about 1 s more, docs/domain.md §6):
     the body and its tasks are synchronous and run one after the other.
     """
     settings = PipelineSettings.from_env()

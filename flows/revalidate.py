@@ -5,7 +5,7 @@ by hand (``proofcheck revalidate [--since RULESET] [--dry-run]``). For each pack
 lists with another ruleset than the one in force:
 
 - **carried**: no check that ran on any of its files (children included) reads a component that changed
-  (``validators.resultcache.DEPENDENCIES``): the verdict is the same by construction; it is stored again
+  (each check's ``reads_ruleset``, ``validators/base.py``): the verdict is the same by construction; it is stored again
   under the new ruleset without downloading or re-scanning the package.
 - **rerun**: the package is downloaded and the engine runs with every check behind the per-file result
   cache, so only the checks that read what changed do any work. Unknown engine version, a check that did
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import tempfile
 import threading
 import time
@@ -75,8 +74,8 @@ def _now() -> str:
 
 
 def result_cache_dir(settings: PipelineSettings) -> Path:
-    """``$PROOFCHECK_RESULT_CACHE`` (a volume shared by workers), else ``<work dir>/resultcache``."""
-    return Path(os.environ.get("PROOFCHECK_RESULT_CACHE") or settings.work_dir / "resultcache")
+    """The ``result_cache`` setting (a volume shared by workers), else ``<work dir>/resultcache``."""
+    return settings.result_cache_dir
 
 
 def _default_validators(settings: Mapping[str, Any]) -> list[Validator]:

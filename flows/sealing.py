@@ -8,7 +8,6 @@ error verdicts): see ``validators.attest`` for what is signed and ``proofcheck v
 from __future__ import annotations
 
 import logging
-import os
 from functools import cache
 from typing import Any
 
@@ -22,13 +21,13 @@ from validators.attest.seal import seal
 from validators.attest.statement import sha256_hex
 
 log = logging.getLogger(__name__)
-SIGNING_KEY_ENV = "PROOFCHECK_SIGNING_KEY"
+SIGNING_KEY_ENV = PipelineSettings.variable_of("signing_key")
 
 
 @cache
 def configured_signer() -> Signer | None:
     """The operator's signer, loaded once per process (KeyProblem when the configured key is unusable)."""
-    spec = os.environ.get(SIGNING_KEY_ENV, "").strip()
+    spec = (PipelineSettings.from_env().signing_key or "").strip()
     return load_signer(spec) if spec else None
 
 

@@ -1,6 +1,6 @@
 """A counting semaphore shared by the processes of one machine (flow runs are separate processes).
 
-Prefect's global concurrency limits are correct but slow to hand off under contention (DOMAIN.md §6),
+Prefect's global concurrency limits are correct but slow to hand off under contention (docs/domain.md §6),
 so the engine runs (which hold clamd and the CPU) take one of N lock files instead: the kernel releases
 a slot the moment its holder exits, even if it was killed.
 """

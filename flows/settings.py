@@ -1,7 +1,10 @@
-"""The pipeline's configuration, read from the environment (the same variables in every process).
+"""The pipeline's settings, typed and checked at start, read the same way in every process.
 
 Flow runs start in fresh processes (a runner's or a worker's), so configuration travels by environment
-variables, never by Python objects. Every variable is documented in the README's pipeline section.
+variables (and the optional ``PROOFCHECK_CONFIG`` file, its ``[pipeline]`` table), never by Python
+objects: ``to_env`` gives the variables that rebuild these settings in a child process. The engine's
+own settings (``validators.settings.EngineSettings``) ride along as ``engine_settings``. Every variable
+is listed in ``docs/configuration.md``, generated from the declarations below.
 """
 
 from __future__ import annotations
@@ -11,121 +14,210 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Literal
+
+from validators.settings import EngineSettings
+from validators.settingslib import DEFAULT, SettingsBase, SettingsError, above, at_least, dir_or_absent, setting
 
 GIB = 1024**3
-
-
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = env.get(name)
-    return int(raw) if raw not in (None, "") else default
-
-
-def _float(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name)
-    return float(raw) if raw not in (None, "") else default
-
-
 EXECUTORS = ("warm", "process")
 
-
-def _executor(name: str) -> str:
-    if name not in EXECUTORS:
-        raise ValueError(f"PROOFCHECK_EXECUTOR must be one of {', '.join(EXECUTORS)}")
-    return name
+__all__ = ["EXECUTORS", "PipelineSettings", "SettingsError"]
 
 
-def _retry(env: Mapping[str, str]) -> tuple[float, float]:
-    """The retry backoff of incomplete verdicts; refused when it could hammer (0) or never grow."""
-    first = _float(env, "PROOFCHECK_RETRY_FIRST", 60.0)
-    cap = _float(env, "PROOFCHECK_RETRY_MAX", 3600.0)
-    if first <= 0 or cap < first:
-        raise ValueError("PROOFCHECK_RETRY_FIRST must be > 0 and PROOFCHECK_RETRY_MAX >= PROOFCHECK_RETRY_FIRST")
-    return first, cap
+def _url(value: Any) -> str | None:
+    if value is None or "://" in str(value):
+        return None
+    return "expected a URL (scheme://host...)"
+
+
+def _index_url(value: Any) -> str | None:
+    if not value or str(value).startswith(("sqlite:", "postgresql")):
+        return None
+    return "expected sqlite:///path or postgresql://..."
 
 
 @dataclass(frozen=True)
-class PipelineSettings:
-    bucket: str = "proofcheck"
-    s3_endpoint: str | None = None  # None: the AWS default chain; a URL for SeaweedFS, Ceph RGW, moto...
-    s3_region: str = "us-east-1"
-    queue_url: str | None = None  # SQS queue receiving the bucket's ObjectCreated events (optional)
-    index_url: str = ""  # SQLAlchemy URL of the verdict index; default: SQLite under work_dir
-    work_dir: Path = Path("var/pipeline")
-    max_package_bytes: int = GIB  # bigger uploads get an error verdict without being downloaded
-    check_slots: int = 2  # packages checked at once on one machine (protects clamd and the CPU)
-    engine_retries: int = 1  # re-runs of the engine when a check could not run (clamd restarting...)
-    engine_retry_delay: float = 3.0
-    stale_after: float = 900.0  # a dispatched run not finished after this long is presumed lost
-    max_attempts: int = 3  # dispatches of one package version before an error verdict is stored
-    reconcile_every: float = 60.0
-    # Days back the reconcile also lists replaced versions of zip packages (versioned bucket); 0: none.
-    reconcile_horizon: float = 30.0
-    folder_grace: float = 3600.0  # a folder's objects wait this long for its _READY marker
-    # A verdict where a check did not run is re-run by the reconcile after retry_first seconds, then
-    # twice as long after each new incomplete verdict, never more than retry_max apart.
-    retry_first: float = 60.0
-    retry_max: float = 3600.0
-    # Who runs the validation runs `proofcheck serve` dispatches: "warm" (a pool of long-lived processes
-    # that keep the engine and its rulesets loaded) or "process" (Prefect's runner: a new process a run).
-    executor: str = "warm"
-    engine_settings: Mapping[str, Any] = field(default_factory=dict)
+class PipelineSettings(SettingsBase):
+    """Where packages and verdicts live (S3, the index), how runs are dispatched, retried and paced."""
+
+    section_name: ClassVar[str] = "pipeline"
+
+    bucket: str = setting(
+        "proofcheck", doc="the S3 bucket (inbox/, dryrun/, reports/, quarantine/)", env="PROOFCHECK_BUCKET"
+    )
+    s3_endpoint: str | None = setting(
+        None,
+        doc="the S3 server (SeaweedFS, Ceph RGW, moto...); AWS credentials as usual for boto3",
+        env="PROOFCHECK_S3_ENDPOINT",
+        checks=(_url,),
+        default_doc="AWS",
+    )
+    s3_region: str = setting("us-east-1", doc="the S3 region", env="PROOFCHECK_S3_REGION")
+    queue_url: str | None = setting(
+        None,
+        doc="SQS queue receiving the bucket's `ObjectCreated` events",
+        env="PROOFCHECK_QUEUE_URL",
+        checks=(_url,),
+        default_doc="none: the reconcile alone finds uploads",
+    )
+    index_url: str = setting(
+        "",
+        doc="the verdict index, `sqlite:///path` or `postgresql://...` (a password in it is never shown)",
+        env="PROOFCHECK_INDEX_URL",
+        checks=(_index_url,),
+        default_doc="SQLite under the work dir",
+    )
+    work_dir: Path = setting(
+        Path("var/pipeline"),
+        doc="this machine's working folder (downloads, slots, local index)",
+        env="PROOFCHECK_WORK_DIR",
+        checks=(dir_or_absent,),
+    )
+    max_package_bytes: int = setting(
+        GIB, doc="larger uploads get an `error` verdict without being downloaded", env="PROOFCHECK_MAX_PACKAGE_BYTES",
+        checks=(above(0),),
+    )
+    check_slots: int = setting(
+        2,
+        doc="engine runs at once on this machine (set it to the number of cores; protects clamd and the CPU)",
+        env="PROOFCHECK_CHECK_SLOTS",
+        checks=(at_least(1),),
+    )
+    engine_retries: int = setting(
+        1, doc="re-runs of the engine when a check could not run (clamd restarting...)",
+        env="PROOFCHECK_ENGINE_RETRIES", checks=(at_least(0),),
+    )
+    engine_retry_delay: float = setting(
+        3.0, doc="seconds before such a re-run", env="PROOFCHECK_ENGINE_RETRY_DELAY", checks=(at_least(0),)
+    )
+    stale_after: float = setting(
+        900.0, doc="seconds after which a dispatched run not finished is presumed lost",
+        env="PROOFCHECK_STALE_AFTER", checks=(above(0),),
+    )
+    max_attempts: int = setting(
+        3, doc="dispatches of one package version before an `error` verdict is stored",
+        env="PROOFCHECK_MAX_ATTEMPTS", checks=(at_least(1),),
+    )
+    reconcile_every: float = setting(
+        60.0, doc="seconds between listings of the inbox and dry-run areas", env="PROOFCHECK_RECONCILE_EVERY",
+        checks=(above(0),),
+    )
+    reconcile_horizon: float = setting(
+        30.0,
+        doc="days back the reconcile also lists replaced versions of zip packages (versioned bucket), so a version "
+        "overwritten before its event was handled still gets its verdict; `0`: current versions only",
+        env="PROOFCHECK_RECONCILE_HORIZON",
+        checks=(at_least(0),),
+    )
+    folder_grace: float = setting(
+        3600.0,
+        doc="seconds after which the objects of a folder package that never got its `_READY` marker are "
+        "validated one by one",
+        env="PROOFCHECK_FOLDER_GRACE",
+        checks=(above(0),),
+    )
+    retry_first: float = setting(
+        60.0,
+        doc="a submission whose verdict is not checked in full is re-run this many seconds after it, twice as "
+        "long after each new incomplete verdict",
+        env="PROOFCHECK_RETRY_FIRST",
+        checks=(above(0),),
+    )
+    retry_max: float = setting(
+        3600.0, doc="at most this many seconds between those re-runs", env="PROOFCHECK_RETRY_MAX", checks=(above(0),)
+    )
+    executor: Literal["warm", "process"] = setting(
+        "warm",
+        doc="how `proofcheck serve` runs validation runs: `warm` (long-lived processes with the engine loaded) "
+        "or `process` (Prefect's runner, a process per run; needed to cancel runs from the UI)",
+        env="PROOFCHECK_EXECUTOR",
+    )
+    result_cache: Path | None = setting(
+        None,
+        doc="per-file check results kept for re-validation (a volume shared by workers)",
+        env="PROOFCHECK_RESULT_CACHE",
+        checks=(dir_or_absent,),
+        default_doc="`<work dir>/resultcache`",
+    )
+    signing_key: str | None = setting(
+        None,
+        doc="the operator's private key file signing every stored verdict, or `python:module:callable` "
+        "(a KMS/HSM signer); `proofcheck serve` refuses to start when it cannot be loaded",
+        env="PROOFCHECK_SIGNING_KEY",
+        affects_results=False,
+        default_doc="none: verdicts are stored unsigned, saying so",
+    )
+    valueset_source: str | None = setting(
+        None,
+        doc="where `proofcheck valuesets sync` and the daily sync fetch value sets (folder or base URL)",
+        env="PROOFCHECK_VALUESET_SOURCE",
+        default_doc="the NOS, `https://mos.esante.gouv.fr/NOS`",
+    )
+    valuesets: tuple[str, ...] = setting(
+        (),
+        doc="value sets synced, comma-separated names",
+        env="PROOFCHECK_VALUESETS",
+        default_doc="`JDV_J66-TypeCode-DMP`",
+    )
+    # The engine's settings (validators/settings.py): read from the same environment and file.
+    engine_settings: EngineSettings = field(default_factory=EngineSettings.load)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.engine_settings, EngineSettings):  # a dict of overrides, as tests pass
+            object.__setattr__(self, "engine_settings", EngineSettings.coerce(self.engine_settings))
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> PipelineSettings:
+        """The pipeline's and the engine's settings from ``env`` (default: this process's), checked."""
+        return cls.load(env)
+
+    @classmethod
+    def load(
+        cls,
+        env: Mapping[str, str] | None = None,
+        overrides: Mapping[str, Any] | None = None,
+        file_data: Mapping[str, Any] | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> PipelineSettings:
+        """Both sets of settings; every problem of either is in the one SettingsError."""
         env = os.environ if env is None else env
-        work_dir = Path(env.get("PROOFCHECK_WORK_DIR") or "var/pipeline")
-        raw_engine = env.get("PROOFCHECK_ENGINE_SETTINGS") or "{}"
-        engine_settings = json.loads(raw_engine)
-        if not isinstance(engine_settings, dict):
-            raise ValueError("PROOFCHECK_ENGINE_SETTINGS must be a JSON object")
-        retry_first, retry_max = _retry(env)
-        return cls(
-            bucket=env.get("PROOFCHECK_BUCKET") or "proofcheck",
-            s3_endpoint=env.get("PROOFCHECK_S3_ENDPOINT") or None,
-            s3_region=env.get("PROOFCHECK_S3_REGION") or "us-east-1",
-            queue_url=env.get("PROOFCHECK_QUEUE_URL") or None,
-            index_url=env.get("PROOFCHECK_INDEX_URL")
-            or f"sqlite:///{(work_dir / 'index.sqlite3').resolve()}",
-            work_dir=work_dir,
-            max_package_bytes=_int(env, "PROOFCHECK_MAX_PACKAGE_BYTES", GIB),
-            check_slots=max(1, _int(env, "PROOFCHECK_CHECK_SLOTS", 2)),
-            engine_retries=max(0, _int(env, "PROOFCHECK_ENGINE_RETRIES", 1)),
-            engine_retry_delay=_float(env, "PROOFCHECK_ENGINE_RETRY_DELAY", 3.0),
-            stale_after=_float(env, "PROOFCHECK_STALE_AFTER", 900.0),
-            max_attempts=max(1, _int(env, "PROOFCHECK_MAX_ATTEMPTS", 3)),
-            reconcile_every=_float(env, "PROOFCHECK_RECONCILE_EVERY", 60.0),
-            reconcile_horizon=max(0.0, _float(env, "PROOFCHECK_RECONCILE_HORIZON", 30.0)),
-            folder_grace=_float(env, "PROOFCHECK_FOLDER_GRACE", 3600.0),
-            retry_first=retry_first,
-            retry_max=retry_max,
-            executor=_executor(env.get("PROOFCHECK_EXECUTOR") or "warm"),
-            engine_settings=engine_settings,
-        )
+        problems: list[str] = []
+        try:
+            engine = EngineSettings.load(env, file_data=file_data)
+        except SettingsError as exc:
+            problems.extend(exc.problems)
+            engine = EngineSettings()
+        try:
+            built = super().load(env, overrides, file_data, extra={**(extra or {}), "engine_settings": engine})
+        except SettingsError as exc:
+            raise SettingsError(problems + exc.problems) from None
+        if problems:
+            raise SettingsError(problems)
+        return built
+
+    @classmethod
+    def derive(cls, values: dict[str, Any], sources: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
+        if not values.get("index_url"):
+            values["index_url"] = f"sqlite:///{(Path(values['work_dir']) / 'index.sqlite3').resolve()}"
+            sources["index_url"] = f"{DEFAULT} (<work dir>/index.sqlite3)"
+        return values, sources
+
+    def check_together(self) -> list[str]:
+        if self.retry_max < self.retry_first:
+            return [f"PROOFCHECK_RETRY_MAX={self.retry_max:g} is below PROOFCHECK_RETRY_FIRST={self.retry_first:g}"]
+        return []
+
+    @property
+    def result_cache_dir(self) -> Path:
+        return self.result_cache or self.work_dir / "resultcache"
 
     def to_env(self) -> dict[str, str]:
         """The variables that make ``from_env`` give back these settings (for child processes)."""
-        out = {
-            "PROOFCHECK_BUCKET": self.bucket,
-            "PROOFCHECK_S3_REGION": self.s3_region,
-            "PROOFCHECK_INDEX_URL": self.index_url,
-            "PROOFCHECK_WORK_DIR": str(self.work_dir),
-            "PROOFCHECK_MAX_PACKAGE_BYTES": str(self.max_package_bytes),
-            "PROOFCHECK_CHECK_SLOTS": str(self.check_slots),
-            "PROOFCHECK_ENGINE_RETRIES": str(self.engine_retries),
-            "PROOFCHECK_ENGINE_RETRY_DELAY": str(self.engine_retry_delay),
-            "PROOFCHECK_STALE_AFTER": str(self.stale_after),
-            "PROOFCHECK_MAX_ATTEMPTS": str(self.max_attempts),
-            "PROOFCHECK_RECONCILE_EVERY": str(self.reconcile_every),
-            "PROOFCHECK_RECONCILE_HORIZON": str(self.reconcile_horizon),
-            "PROOFCHECK_FOLDER_GRACE": str(self.folder_grace),
-            "PROOFCHECK_RETRY_FIRST": str(self.retry_first),
-            "PROOFCHECK_RETRY_MAX": str(self.retry_max),
-            "PROOFCHECK_EXECUTOR": self.executor,
-            "PROOFCHECK_ENGINE_SETTINGS": json.dumps(dict(self.engine_settings)),
-        }
-        if self.s3_endpoint:
-            out["PROOFCHECK_S3_ENDPOINT"] = self.s3_endpoint
-        if self.queue_url:
-            out["PROOFCHECK_QUEUE_URL"] = self.queue_url
+        out: dict[str, str] = {}
+        for f, spec in self.specs():
+            value = getattr(self, f.name)
+            if spec.env and value is not None and value != ():
+                out[spec.env] = ",".join(value) if isinstance(value, tuple) else str(value)
+        out["PROOFCHECK_ENGINE_SETTINGS"] = json.dumps(self.engine_settings.overrides(), sort_keys=True)
         return out

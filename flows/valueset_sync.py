@@ -6,19 +6,16 @@ re-validation deployment. A failed sync leaves the ruleset in force untouched, e
 ``proofcheck.ruleset.sync-failed`` and ends the flow run in a failed state: that is the report.
 
 Configuration (environment, like the rest of the pipeline):
-``PROOFCHECK_VALUESET_SOURCE`` (folder or base URL; default the NOS, ``https://mos.esante.gouv.fr/NOS``),
-``PROOFCHECK_VALUESETS`` (comma-separated names; default ``JDV_J66-TypeCode-DMP``),
-``PROOFCHECK_RULESET_SOURCE`` (optional: the CI-SIS tree, folder or zip URL, as ``proofcheck rulesets sync``),
-the ruleset store as for the checks (engine setting ``rulesets_dir``, else ``$PROOFCHECK_RULESETS``...).
+``valueset_source`` and ``valuesets`` of ``flows/settings.py`` (``PROOFCHECK_VALUESET_SOURCE``, default the
+NOS; ``PROOFCHECK_VALUESETS``, default J66), the engine's ``ruleset_source`` (optional: the CI-SIS tree,
+folder or zip URL, as ``proofcheck rulesets sync``) and its ruleset store (``rulesets_dir``).
 """
 
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger
@@ -26,6 +23,7 @@ from prefect import flow, get_run_logger
 from flows.settings import PipelineSettings
 from validators.cda.store import RulesetStore
 from validators.cda.valueset_sync import DEFAULT_NAMES, ValueSetSyncError, sync_valuesets
+from validators.settings import EngineSettings
 from validators.valueset_source import NOS_BASE, ValueSetSourceError
 
 log = logging.getLogger(__name__)
@@ -52,21 +50,16 @@ class SyncOutcome:
         }
 
 
-def store_of(engine_settings: Mapping[str, Any]) -> RulesetStore:
-    root = engine_settings.get("rulesets_dir")
-    return RulesetStore(Path(root) if root else None)
+def store_of(engine_settings: Mapping[str, Any] | None) -> RulesetStore:
+    return RulesetStore(EngineSettings.coerce(engine_settings).ruleset_store)
 
 
-def configured_source(env: Mapping[str, str] | None = None) -> str:
-    env = os.environ if env is None else env
-    return env.get("PROOFCHECK_VALUESET_SOURCE") or NOS_BASE
+def configured_source(settings: PipelineSettings | None = None) -> str:
+    return (settings or PipelineSettings.from_env()).valueset_source or NOS_BASE
 
 
-def configured_names(env: Mapping[str, str] | None = None) -> tuple[str, ...]:
-    env = os.environ if env is None else env
-    raw = env.get("PROOFCHECK_VALUESETS") or ""
-    names = tuple(n.strip() for n in raw.split(",") if n.strip())
-    return names or DEFAULT_NAMES
+def configured_names(settings: PipelineSettings | None = None) -> tuple[str, ...]:
+    return (settings or PipelineSettings.from_env()).valuesets or DEFAULT_NAMES
 
 
 def run_sync(
@@ -152,12 +145,12 @@ def sync_rulesets(
 ) -> dict[str, Any]:
     """Fetch the value sets (and the CI-SIS tree if configured); a new version triggers re-validation."""
     settings = PipelineSettings.from_env()
-    chosen = source or configured_source()
+    chosen = source or configured_source(settings)
     outcome = run_sync(
         store_of(settings.engine_settings),
         chosen,
-        names or configured_names(),
-        tree_source=tree_source or os.environ.get("PROOFCHECK_RULESET_SOURCE") or None,
+        names or configured_names(settings),
+        tree_source=tree_source or settings.engine_settings.ruleset_source,
     )
     emit(outcome)
     _artifact(outcome, chosen)

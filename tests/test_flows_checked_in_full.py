@@ -40,7 +40,7 @@ from validators.ssi.antivirus import AntivirusValidator
 from validators.verdict_io import StoredVerdict, read_verdict
 
 CLEAN = fixed_zip({"INS.41.2.2/journal.txt": "journal de test fictif\n"})
-WITH_NIR = fixed_zip({"INS.41.2.2/journal.txt": f"patient fictif NIR {make_nir()}\n"})
+WITH_NIR = fixed_zip({"INS.41.2.2/journal.txt": f"patient NIR {make_nir()}\n"})
 
 
 def _engine_run(data: bytes, settings: dict[str, Any], tmp: Path) -> PackageVerdict:

@@ -8,8 +8,8 @@ checked like any proof file. Zip-based document formats (OOXML, ODF, JAR, EPUB) 
 dangerous structure only: their parts are the office check's business. tar (plain or compressed), single
 gzip/bzip2/xz files, 7z and RAR go through ``validators.archives`` with the same limits and member rules.
 
-Settings: ``settings["archive"]`` may set any ``TriageLimits`` field plus ``max_member_bytes`` and
-``max_total_bytes`` (what is held in memory for the children of one archive).
+Settings: ``archive`` (``validators.limits.ArchiveLimits``): the triage limits plus ``max_member_bytes``
+and ``max_total_bytes`` (what is held in memory for the children of one archive).
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ from typing import Any, BinaryIO, ClassVar
 from validators import rules
 from validators.archives import detect, read_archive
 from validators.archives.members import MemoryCollector, conclude
-from validators.base import DEFAULT_READ_LIMIT, CheckContext, CheckResult, Embedded, ProofFile, Validator
+from validators.base import CheckContext, CheckResult, Embedded, ProofFile, Validator
 from validators.model import CheckState, Location
+from validators.settings import EngineSettings
 from validators.ziptriage import (
     HEAD_BYTES,
     MemberError,
@@ -39,10 +40,6 @@ ZIP_BASED_TYPES = frozenset(
 )
 ZIP_BASED_PREFIXES = ("application/vnd.openxmlformats-", "application/vnd.oasis.opendocument.")
 ZIP_EXTENSIONS = frozenset({"zip", "xdm"})
-
-# Nested proof archives hold screenshots and XDM documents, not a whole package: tighter than intake.
-NESTED_LIMITS = TriageLimits(max_entries=1000, max_total_size=1024**3, max_entry_size=DEFAULT_READ_LIMIT)
-DEFAULT_MAX_TOTAL_BYTES = 256 * 1024 * 1024
 
 ARCHIVE_RULES: tuple[str, ...] = (
     "ssi.archive.case-collision",
@@ -91,26 +88,29 @@ def opens_members(file: ProofFile, report: TriageReport) -> bool:
 class ArchiveValidator(Validator):
     name: ClassVar[str] = "archive"
     rules: ClassVar[tuple[str, ...]] = ARCHIVE_RULES
+    reads_settings: ClassVar[tuple[str, ...]] = ("archive",)
+    reads_ruleset: ClassVar[tuple[str, ...]] = ()
     timeout: ClassVar[float] = 120.0
 
     def __init__(
         self,
-        limits: TriageLimits = NESTED_LIMITS,
-        max_member_bytes: int = DEFAULT_READ_LIMIT,
-        max_total_bytes: int = DEFAULT_MAX_TOTAL_BYTES,
+        settings: Mapping[str, Any] | TriageLimits | None = None,
+        max_member_bytes: int | None = None,
+        max_total_bytes: int | None = None,
+        *,
+        limits: TriageLimits | None = None,
     ) -> None:
-        self.limits = limits
-        self.max_member_bytes = max_member_bytes
-        self.max_total_bytes = max_total_bytes
+        """From the settings (``archive``), or from explicit limits (tests: ``ArchiveValidator(limits)``)."""
+        if isinstance(settings, TriageLimits):
+            limits, settings = settings, None
+        section = EngineSettings.coerce(settings).archive
+        self.limits: TriageLimits = limits or section
+        self.max_member_bytes = section.max_member_bytes if max_member_bytes is None else max_member_bytes
+        self.max_total_bytes = section.max_total_bytes if max_total_bytes is None else max_total_bytes
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any] | None) -> ArchiveValidator:
-        section = dict((settings or {}).get("archive") or {})
-        return cls(
-            TriageLimits.from_settings(settings, "archive", NESTED_LIMITS),
-            int(section.get("max_member_bytes", DEFAULT_READ_LIMIT)),
-            int(section.get("max_total_bytes", DEFAULT_MAX_TOTAL_BYTES)),
-        )
+        return cls(settings)
 
     def applies_to(self, file: ProofFile) -> bool:
         return file.size > 0
@@ -194,4 +194,6 @@ class ArchiveValidator(Validator):
 
 
 def make_validators(settings: Mapping[str, Any]) -> list[Validator]:
-    return [ArchiveValidator.from_settings(settings)]
+    from validators.registry import family_validators
+
+    return family_validators(__name__, settings)

@@ -114,14 +114,31 @@ class CheckContext:
 
 
 class Validator(ABC):
-    """One family of checks. Subclasses declare their name, the rules they may emit and a time limit."""
+    """One check, which describes itself; ``validators.registry`` finds it in its family's modules.
+
+    A check declares its name, the rules it may emit (each must be in the catalogue: checked at load), the
+    settings it reads and the ruleset components it reads. The result cache keys a result on exactly
+    these (plus the file's bytes and the engine version), and re-validation re-runs the check only when
+    one of its ruleset components changed. Leaving ``reads_settings`` or ``reads_ruleset`` as None
+    is safe and costly: every setting, the whole ruleset version, counts.
+    """
 
     name: ClassVar[str]
     rules: ClassVar[tuple[str, ...]]
+    # Fields of ``validators.settings.EngineSettings`` this check reads (checked at load). Those that can
+    # change a result are part of its result-cache key; None: not declared, every setting is.
+    reads_settings: ClassVar[tuple[str, ...] | None] = None
+    # Ruleset components its results depend on ("J66", "cda_xsd"; "JDV:*" is every synced value set).
+    # (): none (the result depends on the bytes and the engine only); None: not declared, the whole ruleset.
+    reads_ruleset: ClassVar[tuple[str, ...] | None] = None
     timeout: ClassVar[float] = 60.0
     # True for a check that mostly waits on another process (clamd): the engine starts it first and runs
     # the file's other checks meanwhile. Results are still combined in the validators' order.
     overlaps: ClassVar[bool] = False
+
+    def __init__(self, settings: Mapping[str, Any] | None = None) -> None:  # noqa: B027 (a check may read none)
+        """The registry builds every check with the run's settings; a check that reads some overrides this
+        and takes them typed: ``EngineSettings.coerce(settings)``."""
 
     @abstractmethod
     def applies_to(self, file: ProofFile) -> bool:

@@ -1,7 +1,7 @@
 """The ``proofcheck`` command: dry run on local files, the rule catalogue, and the sub-commands of
 the other layers (``rulesets`` from the CDA checks, ``serve``/``demo`` from the pipeline).
 
-Exit codes (ARCHITECTURE.md §3.3): 0 pass (or warnings without --strict), 1 fail or error verdict,
+Exit codes (docs/architecture.md §3.3): 0 pass (or warnings without --strict), 1 fail or error verdict,
 2 usage error, 3 warnings under --strict, 4 internal failure.
 """
 
@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from validators import __version__, rules
+from validators.settings import EngineSettings
+from validators.settingslib import SettingsError
 
 EXIT_PASS = 0
 EXIT_FAIL = 1
@@ -26,9 +28,14 @@ EXIT_INTERNAL = 4
 
 REPORT_FORMATS = ("json", "html", "sarif", "junit")
 
-# Modules that add their own sub-commands through ``register(subparsers)``. They import nothing
-# optional until a sub-command runs, so every command is listed even without the pipeline extra.
-EXTENSION_MODULES = ("validators.cda.cli", "validators.attest.cli", "validators.report.cli", "flows.cli")
+# Modules that add their own sub-commands through ``register(subparsers)``.
+EXTENSION_MODULES = (
+    "validators.config_cli",
+    "validators.cda.cli",
+    "validators.attest.cli",
+    "validators.report.cli",
+    "flows.cli",
+)
 # Top-level modules of the ``pipeline`` extra (tests/test_environment.py checks them against pyproject).
 PIPELINE_MODULES = frozenset({"prefect", "boto3", "botocore", "psycopg", "sqlalchemy"})
 
@@ -83,7 +90,9 @@ def cmd_dry_run(args: argparse.Namespace) -> int:
         raise UsageError(f"no such file or folder: {args.path}")
     if args.output and Path(args.output).is_dir():
         raise UsageError(f"--output is a folder, expected a file path: {args.output}")
-    verdict = dry_run(path, profiles=args.profile or None, progress=_progress_bar(sys.stderr))
+    verdict = dry_run(
+        path, profiles=args.profile or None, settings=args.settings, progress=_progress_bar(sys.stderr)
+    )
     text = _renderer(args.format)(verdict)
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")
@@ -109,6 +118,12 @@ def cmd_explain(args: argparse.Namespace) -> int:
         raise UsageError(f"unknown rule: {args.rule} (see `proofcheck rules`)") from None
     print(explain(rule), end="")
     return EXIT_PASS
+
+
+def _settings_at_start() -> EngineSettings:
+    from validators.config_cli import check_at_start
+
+    return check_at_start()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -153,10 +168,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not getattr(args, "handler", None):
             parser.print_help(sys.stderr)
             return EXIT_USAGE
+        # Every setting is read and checked once, here: a wrong one stops the command before it starts.
+        args.settings = _settings_at_start() if getattr(args, "checks_settings", True) else None
         code: int = args.handler(args)
         return code
     except UsageError as exc:
         print(f"proofcheck: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except SettingsError as exc:
+        print(f"proofcheck: configuration error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("proofcheck: interrupted", file=sys.stderr)

@@ -10,6 +10,7 @@ from validators.cda import ruleset_info
 from validators.engine import Engine, ProgressCallback, RulesetInfo
 from validators.model import PackageVerdict
 from validators.registry import default_validators
+from validators.settings import EngineSettings
 
 
 def current_ruleset(settings: Mapping[str, Any] | None = None) -> RulesetInfo:
@@ -19,8 +20,9 @@ def current_ruleset(settings: Mapping[str, Any] | None = None) -> RulesetInfo:
 
 
 def build_engine(settings: Mapping[str, Any] | None = None) -> Engine:
-    settings = dict(settings or {})
-    return Engine(default_validators(settings), ruleset=current_ruleset(settings), settings=settings)
+    """Every check, the ruleset in force; ``settings``: an EngineSettings, or overrides of the environment's."""
+    typed = EngineSettings.coerce(settings)
+    return Engine(default_validators(typed), ruleset=current_ruleset(typed), settings=typed)
 
 
 def dry_run(
@@ -33,6 +35,7 @@ def dry_run(
 ) -> PackageVerdict:
     from validators.package import open_package
 
-    engine = engine or build_engine(settings)
-    with open_package(path, settings=settings, profiles=profiles) as contents:
+    typed = engine.settings if engine is not None and settings is None else EngineSettings.coerce(settings)
+    engine = engine or build_engine(typed)
+    with open_package(path, settings=typed, profiles=profiles) as contents:
         return engine.run(contents, progress=progress)

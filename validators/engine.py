@@ -33,6 +33,7 @@ from validators.model import (
     with_findings,
 )
 from validators.pii.mask import mask_identifiers
+from validators.settings import EngineSettings
 
 log = logging.getLogger(__name__)
 
@@ -175,9 +176,9 @@ class Engine:
     ) -> None:
         self.validators = list(validators)
         self.ruleset = ruleset or RulesetInfo()
-        self.settings = dict(settings or {})
+        self.settings = EngineSettings.coerce(settings)
         # Per-check time limits from settings ({"timeouts": {"pdf": 10}}) override the validators' own.
-        self.timeouts: Mapping[str, float] = dict(self.settings.get("timeouts", {}))
+        self.timeouts: Mapping[str, float] = self.settings.timeouts
         unknown = {r for v in self.validators for r in v.rules} - set(rules.catalogue())
         if unknown:
             raise rules.UnknownRuleError(f"validators declare uncatalogued rules: {sorted(unknown)}")

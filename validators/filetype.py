@@ -379,6 +379,8 @@ class FiletypeValidator(Validator):
         "format.extension-mismatch",
         "format.truncated",
     )
+    reads_settings: ClassVar[tuple[str, ...]] = ()
+    reads_ruleset: ClassVar[tuple[str, ...]] = ()
     timeout: ClassVar[float] = 30.0
 
     def applies_to(self, file: ProofFile) -> bool:
@@ -466,4 +468,6 @@ def _mismatch(
 
 
 def make_validators(settings: Mapping[str, Any]) -> list[Validator]:
-    return [FiletypeValidator()]
+    from validators.registry import family_validators
+
+    return family_validators(__name__, settings)

@@ -3,7 +3,7 @@
 Statuses and the quarantine flag are computed once per object (``cached_property``: the values are
 immutable, and reports ask for them at every level of a tree of thousands of files).
 
-Statuses roll up to the worst below them (see ARCHITECTURE.md §3.1): ``fail`` when any non-``system.*``
+Statuses roll up to the worst below them (see docs/architecture.md §3.1): ``fail`` when any non-``system.*``
 finding is an error, else ``error`` when a check could not run, else ``warning``, else ``pass``.
 """
 

@@ -16,8 +16,7 @@ The package digest is the sha256 of the zip's bytes; for a folder, the sha256 of
 one line ``<path>\\0<file sha256>\\n`` per file, in path order (so a folder and its content are named by
 the same digest wherever it is copied).
 
-Settings: ``settings["package"]`` may set any ``TriageLimits`` field; ``settings["source"]`` is recorded
-as the package's source.
+Settings: ``package`` (``TriageLimits``), and ``source``, recorded as the package's source.
 """
 
 from __future__ import annotations
@@ -42,6 +41,7 @@ from validators.engine import PackageContents
 from validators.mapping import map_package
 from validators.model import Finding, Location, PackageInfo
 from validators.pii.mask import mask_identifiers
+from validators.settings import EngineSettings
 from validators.ziptriage import (
     HEAD_BYTES,
     SIG_EOCD,
@@ -59,7 +59,6 @@ from validators.ziptriage import (
 log = logging.getLogger(__name__)
 
 DEFAULT_REFERENTIAL = "REM-MDV-LGC-SF-Va1"
-PACKAGE_LIMITS = TriageLimits()
 MANIFEST_NAMES = frozenset({"manifest.yaml", "manifest.yml", "manifest.json"})
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 MAX_FOLDER_DEPTH = 32
@@ -108,8 +107,8 @@ def open_package(
 
     Never raises on hostile or broken input: what cannot be used becomes findings.
     """
-    settings = settings or {}
-    limits = TriageLimits.from_settings(settings, "package", PACKAGE_LIMITS)
+    typed = EngineSettings.coerce(settings)
+    limits = typed.package
     workdir = Path(tempfile.mkdtemp(prefix="proofcheck-"))  # mkdtemp: mode 0700, private to us
     try:
         try:
@@ -118,7 +117,7 @@ def open_package(
             log.warning("package intake failed: %s", type(exc).__name__)
             reason = f"internal error ({type(exc).__name__})"
             intake = _Intake(findings=[rules.finding("system.package-unreadable", reason=reason)])
-        yield _contents(Path(path), intake, settings, profiles)
+        yield _contents(Path(path), intake, typed, profiles)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -495,7 +494,7 @@ def _mapper() -> Callable[..., Any] | None:
 
 
 def _contents(
-    path: Path, intake: _Intake, settings: Mapping[str, Any], profiles: Sequence[str] | None
+    path: Path, intake: _Intake, settings: EngineSettings, profiles: Sequence[str] | None
 ) -> PackageContents:
     by_path = {k.path: k for k in intake.kept}
     manifest = _manifest_path(list(by_path))
@@ -560,12 +559,12 @@ def _info(
     intake: _Intake,
     overrides: Mapping[str, Any],
     profiles: Sequence[str] | None,
-    settings: Mapping[str, Any],
+    settings: EngineSettings,
 ) -> PackageInfo:
     return PackageInfo(
         name=mask_identifiers(path.name),
         sha256=intake.package_sha256,
-        source=str(settings.get("source", "local")),
+        source=settings.source,
         referential=str(overrides.get("referential") or DEFAULT_REFERENTIAL),
         profiles=tuple(overrides.get("profiles") or profiles or ()),
         publisher=overrides.get("publisher"),

@@ -1,6 +1,6 @@
 """Find proof identifiers in the way publishers write them (names, folders, manifest keys).
 
-One parser for every form seen in ANS material (DOMAIN.md §1): ``INS.41.2.2``, ``INS 41.2.2``,
+One parser for every form seen in ANS material (docs/domain.md §1): ``INS.41.2.2``, ``INS 41.2.2``,
 ``DOC 3.1.2``, ``INS_41_2_2_capture.png``, zero-padded ``DMP/AIRS.03.01.01``, the Va2 republication
 ``INS/va1.35.02.02``, Squash-internal ``LGC.INS.41`` and ``SC.INS/va1.35``. It only reports what is
 written (section, numbers, level); what an id *means* is the referential's business

@@ -4,11 +4,12 @@ Re-validation after a value-set change re-runs only the checks that read the cha
 antivirus scan or an OCR pass over a screenshot does not depend on J66, so its result for the same
 bytes is taken from here. ``CachingValidator`` wraps a validator without the engine knowing.
 
-What a check reads (``DEPENDENCIES``) is declared here, by check name; a check not listed depends on
-the whole ruleset version (re-run whenever it changes: "all of it if unsure"). Every key also holds
-the engine version and the engine settings, so an upgrade or a setting change re-runs everything.
-The antivirus signature database is deliberately not in its key: ARCHITECTURE.md §3.1, a signature
-update does not by itself re-validate stored packages.
+What a check reads is its own declaration (``Validator.reads_ruleset`` and ``reads_settings``,
+``validators/base.py``), looked up by check name in the registry for the names stored verdicts hold. A
+check that declares no ruleset components depends on the whole ruleset version (re-run whenever it
+changes: "all of it if unsure"), one that declares no settings on every setting that can change a
+result. Every key also holds the engine version. The antivirus signature database is deliberately not
+in its key (docs/architecture.md §3.1: a signature update does not by itself re-validate stored packages).
 
 Never cached: a check that did not run (timeouts, crashes, scanner down: worth retrying), results
 carrying ``system.*`` findings, and results whose embedded children are over ``max_child_bytes``.
@@ -32,46 +33,30 @@ from typing import Any, ClassVar
 from validators import __version__
 from validators.base import CheckContext, CheckResult, Embedded, ProofFile, Validator
 from validators.model import CheckState, Finding
+from validators.registry import declaration_of, declared
+from validators.settings import EngineSettings
 
-# Ruleset components each check reads; "JDV:*" stands for every synced value set of the CI-SIS tree.
-DEPENDENCIES: Mapping[str, tuple[str, ...]] = {
-    "cda": ("J66", "cda_xsd"),
-    "cda-xdm": ("J66",),
-    "cda-schematron": ("TestContenuCDA", "cda_xsd", "JDV:*"),
-}
-# Checks that read nothing of the ruleset (their results depend on the bytes and the engine only).
-INDEPENDENT: frozenset[str] = frozenset(
-    {
-        "filetype",
-        "archive",
-        "antivirus",
-        "pii",
-        "ssi-image",
-        "ssi-executable",
-        "ssi-office",
-        "ssi-text",
-        "ssi-markup",
-        "ssi-pdf",
-    }
-)
+BY_NAME = "by name"  # look a check's declaration up in the registry by its name
 MAX_CHILD_BYTES = 16 * 1024 * 1024
 MAX_ENTRY_BYTES = 8 * 1024 * 1024
 
 
-def depends_on(check: str, components: Mapping[str, str]) -> tuple[str, ...] | None:
-    """The component names ``check`` reads (expanded), () for none, None when unknown (= everything)."""
-    if check in INDEPENDENT:
-        return ()
-    declared = DEPENDENCIES.get(check)
-    if declared is None:
+def expand(reads: tuple[str, ...] | None, components: Mapping[str, str]) -> tuple[str, ...] | None:
+    """Declared component names with ``PREFIX*`` expanded over ``components``; None stays None (everything)."""
+    if reads is None:
         return None
     names: list[str] = []
-    for name in declared:
+    for name in reads:
         if name.endswith("*"):
             names.extend(sorted(c for c in components if c.startswith(name[:-1])))
         else:
             names.append(name)
     return tuple(names)
+
+
+def depends_on(check: str, components: Mapping[str, str]) -> tuple[str, ...] | None:
+    """The component names ``check`` reads (expanded), () for none, None when unknown (= everything)."""
+    return expand(declared(check, "reads_ruleset"), components)
 
 
 def affected(check: str, changed: set[str] | None, components: Mapping[str, str]) -> bool:
@@ -95,8 +80,16 @@ def cache_key(
     components: Mapping[str, str],
     settings: Mapping[str, Any],
     engine_version: str = __version__,
+    *,
+    reads_ruleset: tuple[str, ...] | str | None = BY_NAME,
 ) -> str:
-    needs = depends_on(check, components)
+    """The key of one result; ``settings``: the values of the settings it reads (they change the key).
+
+    ``reads_ruleset``: the check's declaration, by default looked up by its name.
+    """
+    if isinstance(reads_ruleset, str):  # BY_NAME
+        reads_ruleset = declared(check, "reads_ruleset")
+    needs = expand(reads_ruleset, components)
     versions = [f"ruleset={ruleset_version}"] if needs is None else [f"{n}={components.get(n, '')}" for n in needs]
     text = "\0".join([file_sha256, check, engine_version, settings_digest(settings), *versions])
     return hashlib.sha256(text.encode()).hexdigest()
@@ -214,13 +207,23 @@ class CachingValidator(Validator):
         self.overlaps = inner.overlaps  # type: ignore[misc]  # the antivirus still runs beside the others
         self.ruleset_version = ruleset_version
         self.components_in_force = dict(components)
-        self.settings = dict(settings)
+        # Only what this check declares it reads, and only what can change a result, is in its keys.
+        self.reads_settings = declaration_of(inner, "reads_settings")  # type: ignore[misc]
+        self.reads_ruleset = declaration_of(inner, "reads_ruleset")  # type: ignore[misc]
+        self.settings_read = EngineSettings.coerce(settings).digest_values(self.reads_settings)
 
     def applies_to(self, file: ProofFile) -> bool:
         return self.inner.applies_to(file)
 
     def check(self, file: ProofFile, ctx: CheckContext) -> CheckResult:
-        key = cache_key(file.sha256, self.name, self.ruleset_version, self.components_in_force, self.settings)
+        key = cache_key(
+            file.sha256,
+            self.name,
+            self.ruleset_version,
+            self.components_in_force,
+            self.settings_read,
+            reads_ruleset=self.reads_ruleset,
+        )
         cached = self.cache.get(key) if self.read else None
         if cached is not None:
             self.cache.stats.add("hits")
@@ -247,9 +250,8 @@ def with_cache(
     settings: Mapping[str, Any],
     read: bool = True,
 ) -> list[Validator]:
+    typed = EngineSettings.coerce(settings)
     return [
-        CachingValidator(
-            v, cache, ruleset_version=ruleset_version, components=components, settings=settings, read=read
-        )
+        CachingValidator(v, cache, ruleset_version=ruleset_version, components=components, settings=typed, read=read)
         for v in validators
     ]

@@ -21,16 +21,13 @@ import re
 import struct
 import unicodedata
 import zlib
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field, fields, replace
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 from validators import rules
+from validators.limits import KiB, MiB, TriageLimits  # TriageLimits: imported from here too
 from validators.model import Finding, Location, Severity
-
-KiB = 1024
-MiB = 1024 * KiB
-GiB = 1024 * MiB
 
 SIG_LOCAL = b"PK\x03\x04"
 SIG_CENTRAL = b"PK\x01\x02"
@@ -101,30 +98,6 @@ _SUSPICIOUS_ASCII = re.compile(
 _BIDI_AND_INVISIBLE = frozenset(
     "\u061c\u200b\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\ufeff"
 )
-
-
-@dataclass(frozen=True)
-class TriageLimits:
-    """Limits an archive must stay within. Defaults suit a proof package of a few hundred files."""
-
-    max_entries: int = 10_000
-    max_total_size: int = 4 * GiB
-    max_entry_size: int = 2 * GiB
-    max_ratio: float = 200.0
-    # Small members (text, logs) legitimately compress beyond any ratio: judge only those above this size.
-    ratio_floor: int = 1 * MiB
-    max_depth: int = 3
-    # Memory a decoder may allocate for its dictionary or model (7z LZMA/LZMA2/PPMd, xz), from headers.
-    max_dictionary: int = 256 * MiB
-
-    @classmethod
-    def from_settings(
-        cls, settings: Mapping[str, Any] | None, section: str, base: TriageLimits | None = None
-    ) -> TriageLimits:
-        """``base`` (default: the class defaults) with the fields ``settings[section]`` sets."""
-        values = dict((settings or {}).get(section) or {})
-        known = {f.name for f in fields(cls)}
-        return replace(base or cls(), **{k: v for k, v in values.items() if k in known})
 
 
 @dataclass(slots=True)

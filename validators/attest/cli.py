@@ -7,7 +7,6 @@ broken history), 2 usage error, 4 internal failure.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 from validators.attest.keys import KeyProblem, Keyring, init_key
 from validators.attest.seal import ATTESTATION_SUFFIX
 from validators.attest.verify import MAX_VERDICT_BYTES, Verification, sha256_of_file, verify
+from validators.settings import EngineSettings
 
 EXIT_OK, EXIT_PROBLEM, EXIT_USAGE = 0, 1, 2
 
@@ -27,15 +27,14 @@ def attestation_path_for(verdict: str) -> str:
 
 
 def default_key_dir() -> Path:
-    home = os.environ.get("PROOFCHECK_HOME") or str(Path("~/.local/share/proofcheck").expanduser())
-    return Path(home) / "keys"
+    return EngineSettings.load().home / "keys"
 
 
 def keyring_from(args: argparse.Namespace) -> Keyring:
     """Trusted keys: ``--key`` (files or folders), else PROOFCHECK_TRUSTED_KEYS (paths joined by ':')."""
     paths = [Path(p) for p in args.key or []]
     if not paths:
-        paths = [Path(p) for p in os.environ.get("PROOFCHECK_TRUSTED_KEYS", "").split(":") if p]
+        paths = list(EngineSettings.load().trusted_keys)
     if not paths:
         raise UsageProblem(
             "no trusted public key: pass --key FILE (or a folder of .pub files), or set PROOFCHECK_TRUSTED_KEYS"
@@ -114,7 +113,7 @@ def _stored(location: str) -> tuple[bytes, bytes]:
 
 def _verify_history(args: argparse.Namespace) -> int:
     history: HistoryHook = _pipeline("history")
-    trusted = bool(args.key or os.environ.get("PROOFCHECK_TRUSTED_KEYS"))
+    trusted = bool(args.key or EngineSettings.load().trusted_keys)
     return history(keyring_from(args) if trusted else None, args.verdict)
 
 

@@ -14,13 +14,14 @@ from typing import Any, ClassVar
 
 from validators import rules
 from validators.base import CheckContext, CheckResult, FileTooLargeError, ProofFile, Validator
-from validators.cda import embedded, schematron, typecode, xdm, xsd
+from validators.cda import embedded, schematron, typecode, valuesets, xsd
 from validators.cda.document import Loaded, load
 from validators.cda.ruleset import LoadedRuleset, ProfileUnavailableError, latest
 from validators.cda.valueset_sync import j66_in_force, j66_of
 from validators.model import CheckState, Finding
-from validators.safexml import DEFAULT_MAX_BYTES, DEFAULT_MAX_DEPTH, looks_like_xml
 from validators.safexml import RULES as SAFEXML_RULES
+from validators.safexml import looks_like_xml
+from validators.settings import EngineSettings
 
 _XML_TYPES = ("text/xml", "application/xml")
 _NOT_CDA_TYPES = ("text/html", "application/xhtml+xml")
@@ -39,12 +40,13 @@ def is_xml_candidate(file: ProofFile) -> bool:
 class _CdaCheck(Validator):
     rules: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, settings: Mapping[str, Any]) -> None:
-        self.settings = settings
-        self.max_bytes = int(settings.get("xml_max_bytes", DEFAULT_MAX_BYTES))
-        self.max_depth = int(settings.get("xml_max_depth", DEFAULT_MAX_DEPTH))
-        store = settings.get("rulesets_dir")
-        self.store_root = Path(store) if store else None
+    def __init__(self, settings: Mapping[str, Any] | None = None) -> None:
+        self.settings = EngineSettings.coerce(settings)
+        self.max_bytes = self.settings.xml_max_bytes
+        self.max_depth = self.settings.xml_max_depth
+        self.store_root: Path = self.settings.ruleset_store
+        # The J66 used when the ruleset in force has none (resolved once: not per document).
+        self.j66_snapshot = self.settings.j66 or valuesets.bundled_j66_path()
 
     def applies_to(self, file: ProofFile) -> bool:
         return is_xml_candidate(file)
@@ -91,11 +93,15 @@ class CdaValidator(_CdaCheck):
         *typecode.RULES,
         *embedded.RULES,
     )
+    reads_settings: ClassVar[tuple[str, ...]] = (
+        "xml_max_bytes", "xml_max_depth", "rulesets_dir", "j66", "cda_max_payloads"
+    )
+    reads_ruleset: ClassVar[tuple[str, ...]] = ("J66", "cda_xsd")
     timeout: ClassVar[float] = 60.0
 
     def components(self) -> Mapping[str, str]:
         loaded = latest(self.store_root)
-        out = {"J66": j66_in_force(loaded.version if loaded is not None else None).version}
+        out = {"J66": j66_in_force(loaded.version if loaded is not None else None, self.j66_snapshot).version}
         if loaded is not None:
             out["cda_xsd"] = loaded.components().get("cda_xsd", "")
         return out
@@ -118,10 +124,10 @@ class CdaValidator(_CdaCheck):
             return CheckResult(detail="XML document that is not a CDA document")
         ruleset = self.ruleset(ctx)
         # The J66 synced with this ruleset (validators/cda/valueset_sync.py), else the shipped snapshot.
-        findings = typecode.check(document, j66_of(ruleset, self.store_root), ctx.expectations)
+        findings = typecode.check(document, j66_of(ruleset, self.store_root, self.j66_snapshot), ctx.expectations)
         children, body_findings = embedded.extract(
             document,
-            max_payloads=int(self.settings.get("cda_max_payloads", embedded.MAX_PAYLOADS)),
+            max_payloads=self.settings.cda_max_payloads,
             check_time=ctx.check_time,
         )
         findings += body_findings
@@ -141,6 +147,8 @@ class CdaSchematronValidator(_CdaCheck):
 
     name: ClassVar[str] = "cda-schematron"
     rules: ClassVar[tuple[str, ...]] = schematron.RULES
+    reads_settings: ClassVar[tuple[str, ...]] = ("xml_max_bytes", "xml_max_depth", "rulesets_dir", "cda_profiles")
+    reads_ruleset: ClassVar[tuple[str, ...]] = ("TestContenuCDA", "cda_xsd", "JDV:*")
     timeout: ClassVar[float] = 180.0  # the first load of the largest profile takes seconds
 
     def check(self, file: ProofFile, ctx: CheckContext) -> CheckResult:
@@ -155,8 +163,9 @@ class CdaSchematronValidator(_CdaCheck):
             return CheckResult(
                 [missing_ruleset("the CI-SIS Schematron check")], CheckState.NOT_RUN, "no ruleset synced"
             )
+        profiles = self.settings.cda_profiles
         outcome, state = schematron.run(
-            loaded.document, ruleset, ctx, self.settings.get("cda_profiles", schematron.TRANSVERSE_PROFILES)
+            loaded.document, ruleset, ctx, schematron.TRANSVERSE_PROFILES if profiles is None else profiles
         )
         detail = None
         if outcome.not_run:
@@ -171,17 +180,19 @@ def _location(line: int | None, column: int | None) -> Any:
 
 
 def make_validators(settings: Mapping[str, Any]) -> list[Validator]:
-    return [CdaValidator(settings), CdaSchematronValidator(settings), xdm.XdmValidator(settings)]
+    from validators.registry import family_validators
+
+    return family_validators(__name__, settings)
 
 
-def ruleset_info(settings: Mapping[str, Any]) -> Any:
+def ruleset_info(settings: Mapping[str, Any] | None) -> Any:
     """The engine's RulesetInfo for the newest synced ruleset (None when nothing is synced)."""
     from validators.engine import RulesetInfo
 
-    store = settings.get("rulesets_dir")
-    loaded = latest(Path(store) if store else None)
+    typed = EngineSettings.coerce(settings)
+    loaded = latest(typed.ruleset_store)
     if loaded is None:
         return None
     components = dict(loaded.components())
-    components["J66"] = j66_in_force(loaded.version).version
+    components["J66"] = j66_in_force(loaded.version, typed.j66 or valuesets.bundled_j66_path()).version
     return RulesetInfo(version=loaded.version.version, components=components, handle=loaded)

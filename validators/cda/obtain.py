@@ -8,7 +8,6 @@ one line that names the ruleset, and what was tried.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -17,8 +16,9 @@ from pathlib import Path
 
 from validators.cda.store import RulesetStore, RulesetVersion
 from validators.cda.sync import DEFAULT_URL, SyncError, sync
+from validators.settings import EngineSettings
 
-SOURCE_ENV = "PROOFCHECK_RULESET_SOURCE"
+SOURCE_ENV = EngineSettings.variable_of("ruleset_source")
 MAX_AGE = timedelta(days=1)
 MAX_REASON = 140
 
@@ -39,9 +39,9 @@ class Obtained:
         return self.version.version if self.version is not None else "none"
 
 
-def default_sources(beside_clone: Path | None) -> list[Source]:
-    """The ANS repository, ``$PROOFCHECK_RULESET_SOURCE``, the ANS tree beside the clone, in that order."""
-    configured = os.environ.get(SOURCE_ENV) or None
+def default_sources(beside_clone: Path | None, settings: EngineSettings | None = None) -> list[Source]:
+    """The ANS repository, the ``ruleset_source`` setting, the ANS tree beside the clone, in that order."""
+    configured = EngineSettings.coerce(settings).ruleset_source
     beside = str(beside_clone) if beside_clone is not None and beside_clone.is_dir() else None
     return [
         Source("the ANS repository", DEFAULT_URL),

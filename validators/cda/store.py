@@ -3,13 +3,12 @@
 A version is named ``<import time UTC>-<content digest prefix>`` so that versions sort by import time
 and a verdict names exactly the content it was computed with. Each version folder holds ``tree/``
 (the imported ANS layout plus the compiled ``.xsl`` next to each ``.sch``) and ``manifest.json``.
-Location: ``$PROOFCHECK_RULESETS``, else ``${PROOFCHECK_HOME:-~/.local/share/proofcheck}/rulesets``.
+Location: the ``rulesets_dir`` setting (``$PROOFCHECK_RULESETS``), else ``<home>/rulesets``.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -26,11 +25,10 @@ class RulesetNotFoundError(LookupError):
 
 
 def default_root() -> Path:
-    explicit = os.environ.get("PROOFCHECK_RULESETS")
-    if explicit:
-        return Path(explicit).expanduser()
-    home = os.environ.get("PROOFCHECK_HOME") or str(Path("~/.local/share/proofcheck").expanduser())
-    return Path(home).expanduser() / "rulesets"
+    """The store the settings name, for callers that were given no folder."""
+    from validators.settings import EngineSettings
+
+    return EngineSettings.load().ruleset_store
 
 
 def version_name(digest: str, imported_at: datetime) -> str:

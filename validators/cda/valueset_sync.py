@@ -83,14 +83,15 @@ def j66_file(version: RulesetVersion) -> Path:
     return version.tree / J66_RELATIVE
 
 
-def j66_in_force(version: RulesetVersion | None) -> ValueSet:
-    """J66 as of ``version``: its own synced copy, else the newest one synced before it, else ``jdv/``.
+def j66_in_force(version: RulesetVersion | None, snapshot: Path | None = None) -> ValueSet:
+    """J66 as of ``version``: its own synced copy, else the newest one synced before it, else the snapshot
+    (the ``j66`` setting; None: as the environment says, else ``jdv/``).
 
     A ruleset imported by ``proofcheck rulesets sync`` after a value-set sync has no J66 of its own;
     the last synced one stays in force rather than falling back to an older snapshot.
     """
     if version is None:
-        return valuesets.j66()
+        return valuesets.j66(snapshot)
     own = j66_file(version)
     if own.is_file():
         return valuesets.j66(own)
@@ -100,7 +101,7 @@ def j66_in_force(version: RulesetVersion | None) -> ValueSet:
         found = next((j66_file(v) for v in reversed(older) if j66_file(v).is_file()), None)
         _lookback[key] = str(found) if found is not None else None
     path = _lookback[key]
-    return valuesets.j66(Path(path)) if path else valuesets.j66()
+    return valuesets.j66(Path(path) if path else snapshot)
 
 
 # -- sync -------------------------------------------------------------------------------------------------
@@ -291,9 +292,9 @@ def sync_valuesets(
     return ValueSetSyncResult("new", version, base.version, changes, time.monotonic() - started)
 
 
-def j66_of(handle: Any, store_root: Path | None = None) -> ValueSet:
+def j66_of(handle: Any, store_root: Path | None = None, snapshot: Path | None = None) -> ValueSet:
     """J66 for a check: that of the loaded ruleset it was given, else of the newest synced version."""
     version = getattr(handle, "version", None)
     if not isinstance(version, RulesetVersion):
         version = RulesetStore(store_root).latest()
-    return j66_in_force(version)
+    return j66_in_force(version, snapshot)

@@ -7,7 +7,6 @@ in ``validators/cda/data/``) so that the document type is checked even before an
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -108,10 +107,14 @@ def load(path: Path) -> ValueSet:
 
 
 def shipped_j66_path() -> Path:
-    """Where the J66 snapshot is: $PROOFCHECK_J66, else the repository's jdv/, else the package data."""
-    override = os.environ.get("PROOFCHECK_J66")
-    if override:
-        return Path(override)
+    """Where the J66 snapshot is: the ``j66`` setting, else the repository's jdv/, else the package data."""
+    from validators.settings import EngineSettings
+
+    return EngineSettings.load().j66 or bundled_j66_path()
+
+
+def bundled_j66_path() -> Path:
+    """The J66 snapshot the project ships: the repository's jdv/, else the package data."""
     repo_copy = Path(__file__).resolve().parents[2] / "jdv" / f"{J66_NAME}.xml"
     if repo_copy.is_file():
         return repo_copy

@@ -14,7 +14,7 @@ import re
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from typing import Any, ClassVar
 
 from lxml import etree
@@ -26,6 +26,7 @@ from validators.cda.document import HL7_NS, load
 from validators.cda.valueset_sync import j66_of
 from validators.model import CheckState, Finding, Location
 from validators.safexml import parse_xml
+from validators.settings import EngineSettings
 
 RIM_NS = "urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0"
 TYPE_CODE_SCHEME = "urn:uuid:f0306f51-975f-434e-a61c-c59651d33983"
@@ -181,10 +182,14 @@ def _check_document(
 class XdmValidator(Validator):
     name: ClassVar[str] = "cda-xdm"
     rules: ClassVar[tuple[str, ...]] = ("cda.xdm", "ssi.xml.entity", "ssi.xml.external-dtd", "ssi.xml.limit")
+    reads_settings: ClassVar[tuple[str, ...]] = ("rulesets_dir", "j66")
+    reads_ruleset: ClassVar[tuple[str, ...]] = ("J66",)
     timeout: ClassVar[float] = 60.0
 
-    def __init__(self, settings: Mapping[str, Any]) -> None:
-        self.settings = settings
+    def __init__(self, settings: Mapping[str, Any] | None = None) -> None:
+        typed = EngineSettings.coerce(settings)
+        self.store_root = typed.ruleset_store
+        self.j66_snapshot = typed.j66 or valuesets.bundled_j66_path()  # resolved once, not per archive
 
     def applies_to(self, file: ProofFile) -> bool:
         if file.head(4)[:2] != b"PK":
@@ -198,8 +203,7 @@ class XdmValidator(Validator):
     def check(self, file: ProofFile, ctx: CheckContext) -> CheckResult:
         try:
             with file.open() as stream, zipfile.ZipFile(stream) as archive:
-                store = self.settings.get("rulesets_dir")
-                findings = check_archive(archive, j66_of(ctx.ruleset, Path(store) if store else None))
+                findings = check_archive(archive, j66_of(ctx.ruleset, self.store_root, self.j66_snapshot))
         except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError, RuntimeError) as exc:
             return CheckResult(
                 findings=[

@@ -17,6 +17,6 @@ from validators.base import Validator
 
 
 def make_validators(settings: Mapping[str, Any]) -> list[Validator]:
-    from validators.mail.check import MailValidator
+    from validators.registry import family_validators
 
-    return [MailValidator(settings)]
+    return family_validators(__name__, settings)

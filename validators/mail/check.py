@@ -12,6 +12,7 @@ from validators.mail.detect import MailKind, mail_kind
 from validators.mail.harvest import Harvest
 from validators.mail.limits import MailLimits
 from validators.model import CheckState
+from validators.settings import EngineSettings
 
 MAIL_RULES: tuple[str, ...] = (
     "format.email.malformed",
@@ -71,10 +72,12 @@ READERS: Mapping[MailKind, Callable[[bytes, Harvest], None]] = {
 class MailValidator(Validator):
     name: ClassVar[str] = "email"
     rules: ClassVar[tuple[str, ...]] = MAIL_RULES
+    reads_settings: ClassVar[tuple[str, ...]] = ("email",)
+    reads_ruleset: ClassVar[tuple[str, ...]] = ()
     timeout: ClassVar[float] = 120.0
 
     def __init__(self, settings: Mapping[str, Any] | None = None) -> None:
-        self.limits = MailLimits.from_settings(settings)
+        self.limits: MailLimits = EngineSettings.coerce(settings).email
 
     def applies_to(self, file: ProofFile) -> bool:
         return file.size > 0 and mail_kind(file) is not None

@@ -1,4 +1,4 @@
-"""The verdict document of ARCHITECTURE.md §3.1: the contract other tools read (``verdict_io`` reads it back).
+"""The verdict document of docs/architecture.md §3.1: the contract other tools read (``verdict_io`` reads it back).
 
 Each finding carries its English ``message`` (as since schema 1), the ``params`` its template was filled
 with, and ``message_fr`` rendered from the rule's French template (null when the rule has none yet).

@@ -14,21 +14,6 @@ from validators.base import Validator
 
 
 def make_validators(settings: Mapping[str, Any]) -> list[Validator]:
-    from validators.ssi.antivirus import AntivirusValidator
-    from validators.ssi.executables import ExecutablesValidator
-    from validators.ssi.images import ImagesValidator
-    from validators.ssi.markup import MarkupValidator
-    from validators.ssi.office import OfficeValidator
-    from validators.ssi.pdf import PdfValidator
-    from validators.ssi.text import TextValidator
+    from validators.registry import family_validators
 
-    return [
-        ExecutablesValidator(),
-        PdfValidator(settings),
-        ImagesValidator(settings),
-        MarkupValidator(),
-        OfficeValidator(),
-        TextValidator(),
-        # Last: the cheap structural checks have already refused what would only waste clamd's time.
-        AntivirusValidator(settings),
-    ]
+    return family_validators(__name__, settings)

@@ -19,15 +19,14 @@ from validators import rules
 from validators.archive import is_zip_typed
 from validators.base import CheckContext, CheckResult, ProofFile, Validator
 from validators.model import CheckState, Finding, Severity
+from validators.settings import EngineSettings
 from validators.ssi import clamd_manager
 from validators.ssi.clamd_client import ClamdClient, ClamdError, ClamdLimitError, ClamdVersion, ScanReply
 from validators.ziptriage import TriageLimits, triage
 
-DEFAULT_MAX_DATABASE_AGE_DAYS = 7
-ENV_TEST_SIGNATURES = "PROOFCHECK_ANTIVIRUS_TEST_SIGNATURES"  # "accept" or "warn" (default)
 CLAMD_MAX_FILES = 10_000  # MaxFiles of the private clamd: past it, clamd stops looking
 
-# Archive findings after which clamd would pass silently or spend minutes (DOMAIN.md §5): such an
+# Archive findings after which clamd would pass silently or spend minutes (docs/domain.md §5): such an
 # archive is not sent to clamd at all, so a 100 000-entry zip costs milliseconds, not a scan thread.
 CLAMD_BLOCKING_RULES = frozenset(
     {
@@ -113,22 +112,27 @@ class AntivirusValidator(Validator):
         "ssi.antivirus-database-old",
         "system.check-not-run",
     )
+    # Where clamd is changes no result, and the signature database is deliberately not keyed
+    # (docs/architecture.md §3.1: a signature update does not by itself re-validate stored packages).
+    reads_settings: ClassVar[tuple[str, ...]] = (
+        "clamd",
+        "clamd_database",
+        "clamd_binary",
+        "clamd_signatures",
+        "antivirus_max_database_age_days",
+        "antivirus_test_signatures",
+    )
+    reads_ruleset: ClassVar[tuple[str, ...]] = ()
     timeout: ClassVar[float] = 180.0
     overlaps: ClassVar[bool] = True  # clamd scans in its own process while the other checks run
 
-    def __init__(self, settings: Mapping[str, Any]) -> None:
-        self.settings = dict(settings)
-        self.max_age = timedelta(
-            days=float(
-                self.settings.get("antivirus_max_database_age_days")
-                or os.environ.get("PROOFCHECK_AV_MAX_AGE_DAYS")
-                or DEFAULT_MAX_DATABASE_AGE_DAYS
-            )
-        )
+    def __init__(self, settings: Mapping[str, Any] | None = None) -> None:
+        self.settings = EngineSettings.coerce(settings)
+        self.max_age = timedelta(days=self.settings.antivirus_max_database_age_days)
         # "accept" acknowledges a test-signature set-up (the demo, the test suite): the fact stays in the
         # verdict's provenance and becomes an info finding instead of a warning on every file.
-        accept = self.settings.get("antivirus_test_signatures") or os.environ.get(ENV_TEST_SIGNATURES, "warn")
-        self.test_signatures_severity = Severity.INFO if accept == "accept" else Severity.WARNING
+        accept = self.settings.antivirus_test_signatures == "accept"
+        self.test_signatures_severity = Severity.INFO if accept else Severity.WARNING
         self._lock = threading.Lock()
         self._endpoint: clamd_manager.ClamdEndpoint | None = None
         self._client: ClamdClient | None = None

@@ -1,10 +1,10 @@
 """Find the clamd to use, or run a private one with the project's hardened configuration.
 
-Order: ``settings["clamd"]`` or ``$PROOFCHECK_CLAMD`` (``unix:/path`` or ``host:port``); else a private
-clamd when ClamAV is installed (``/usr/sbin/clamd``), in a private directory, on a unix socket, with
-explicit limits and every alert on. Its signatures are a production database when one is given
-(``settings["clamd_database"]`` or ``$PROOFCHECK_CLAMD_DATABASE``, a freshclam directory), else a tiny
-test database written here (EICAR, a project marker), since signatures cannot be downloaded in CI.
+Order: the ``clamd`` setting (``$PROOFCHECK_CLAMD``: ``unix:/path`` or ``host:port``); else a private
+clamd when ClamAV is installed (``clamd_binary``, else ``/usr/sbin/clamd``), in a private directory, on
+a unix socket, with explicit limits and every alert on. Its signatures are a production database when
+one is given (``clamd_database``: a freshclam directory), else the machine's freshclam database, else a
+tiny test database written here (EICAR, a project marker), since signatures cannot be downloaded in CI.
 It is stopped by its PID, never by name. Also a command for Makefile/CI::
 
     python -m validators.ssi.clamd_manager start|stop|status --dir DIR [--database DIR]
@@ -29,11 +29,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from validators.settings import EngineSettings
 from validators.ssi.clamd_client import ClamdAddress, ClamdClient, ClamdError
 
-ENV_ADDRESS = "PROOFCHECK_CLAMD"
-ENV_DATABASE = "PROOFCHECK_CLAMD_DATABASE"
-ENV_BINARY = "PROOFCHECK_CLAMD_BINARY"
+ENV_ADDRESS = EngineSettings.variable_of("clamd")
+ENV_BINARY = EngineSettings.variable_of("clamd_binary")
 SYSTEM_DATABASE_DIR = Path("/var/lib/clamav")  # Debian's freshclam target
 DEFAULT_BINARY = "/usr/sbin/clamd"
 START_TIMEOUT = 60.0  # a full production database takes 10-30 s to load; the test one ~30 ms
@@ -64,7 +64,7 @@ TEST_SIGNATURES = {
 }
 
 # Explicit limits (never rely on a distribution's defaults) and every alert on: by default clamd answers
-# a silent OK past a limit or on encrypted content (DOMAIN.md §5).
+# a silent OK past a limit or on encrypted content (docs/domain.md §5).
 HARDENED_OPTIONS: tuple[tuple[str, str], ...] = (
     ("Foreground", "yes"),
     ("LocalSocketMode", "600"),
@@ -122,8 +122,10 @@ class ClamdStartError(RuntimeError):
     """The private clamd did not come up (its log is in the private directory)."""
 
 
-def clamd_binary() -> str | None:
-    candidate = os.environ.get(ENV_BINARY) or DEFAULT_BINARY
+def clamd_binary(settings: Mapping[str, Any] | None = None) -> str | None:
+    """The clamd program: the ``clamd_binary`` setting when it is one, else Debian's, else on the PATH."""
+    configured = EngineSettings.coerce(settings).clamd_binary
+    candidate = str(configured) if configured else DEFAULT_BINARY
     if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
         return candidate
     return shutil.which("clamd")
@@ -307,15 +309,14 @@ def system_database(folder: Path = SYSTEM_DATABASE_DIR) -> str | None:
     return str(folder) if found else None
 
 
-def resolve(settings: Mapping[str, Any]) -> ClamdEndpoint | None:
+def resolve(settings: Mapping[str, Any] | None) -> ClamdEndpoint | None:
     """The clamd this run uses: configured, else a private one (started once per process), else None."""
-    configured = settings.get("clamd") or os.environ.get(ENV_ADDRESS)
-    if configured:
-        signatures = settings.get("clamd_signatures") or None
-        return ClamdEndpoint(ClamdAddress.parse(str(configured)), "configured", signatures)
-    if clamd_binary() is None:
+    typed = EngineSettings.coerce(settings)
+    if typed.clamd:
+        return ClamdEndpoint(ClamdAddress.parse(typed.clamd), "configured", typed.clamd_signatures)
+    if clamd_binary(typed) is None:
         return None
-    database = settings.get("clamd_database") or os.environ.get(ENV_DATABASE) or system_database()
+    database = str(typed.clamd_database) if typed.clamd_database else system_database()
     key = str(database or "")
     with _lock:
         if key in _private:

@@ -152,6 +152,8 @@ def _zip_code_kind(file: ProofFile) -> str | None:
 class ExecutablesValidator(Validator):
     name: ClassVar[str] = "ssi-executable"
     rules: ClassVar[tuple[str, ...]] = ("ssi.executable", "ssi.polyglot", "system.check-not-run")
+    reads_settings: ClassVar[tuple[str, ...]] = ()
+    reads_ruleset: ClassVar[tuple[str, ...]] = ()
     timeout: ClassVar[float] = 120.0
 
     def applies_to(self, file: ProofFile) -> bool:

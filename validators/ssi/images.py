@@ -21,9 +21,9 @@ from typing import Any, ClassVar
 from validators import rules
 from validators.base import CheckContext, CheckResult, ProofFile, Validator
 from validators.model import CheckState, Finding
+from validators.settings import EngineSettings
 from validators.ssi.signatures import executable_kind, hidden_formats
 
-DEFAULT_MAX_MEGAPIXELS = 100.0  # an 8K screen is 33 megapixels
 MAX_IMAGE_BYTES = 512 * 1024 * 1024
 MAX_TEXT_CHUNK = 1024 * 1024  # text of a GIF comment kept for the markup search
 MAX_CHUNK_INFLATE = 16 * 1024 * 1024  # one iCCP/zTXt/iTXt chunk (ICC profiles stay under a few MB)
@@ -260,10 +260,12 @@ class ImagesValidator(Validator):
         "ssi.executable",
         "ssi.polyglot",
     )
+    reads_settings: ClassVar[tuple[str, ...]] = ("image_max_megapixels",)
+    reads_ruleset: ClassVar[tuple[str, ...]] = ()
     timeout: ClassVar[float] = 60.0
 
     def __init__(self, settings: Mapping[str, Any] | None = None) -> None:
-        self.max_megapixels = float((settings or {}).get("image_max_megapixels", DEFAULT_MAX_MEGAPIXELS))
+        self.max_megapixels = EngineSettings.coerce(settings).image_max_megapixels
 
     def applies_to(self, file: ProofFile) -> bool:
         if file.media_type.startswith("image/") and file.media_type != "image/svg+xml":

@@ -288,6 +288,8 @@ class MarkupValidator(Validator):
         "ssi.markup.xslt-script",
         "system.check-not-run",
     )
+    reads_settings: ClassVar[tuple[str, ...]] = ()
+    reads_ruleset: ClassVar[tuple[str, ...]] = ()
     timeout: ClassVar[float] = 60.0
 
     def applies_to(self, file: ProofFile) -> bool:

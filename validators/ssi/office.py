@@ -199,6 +199,8 @@ class OfficeValidator(Validator):
         "ssi.office.encrypted",
         "system.check-not-run",
     )
+    reads_settings: ClassVar[tuple[str, ...]] = ()
+    reads_ruleset: ClassVar[tuple[str, ...]] = ()
     timeout: ClassVar[float] = 90.0
 
     def applies_to(self, file: ProofFile) -> bool:

@@ -22,6 +22,7 @@ from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject, NameObj
 from validators import rules
 from validators.base import CheckContext, CheckResult, DeadlineExceededError, Embedded, ProofFile, Validator
 from validators.model import Finding
+from validators.settings import EngineSettings
 from validators.ssi.links import classify, shown
 
 MAX_DEPTH = 100  # direct nesting of arrays/dictionaries; real producers stay under ~10
@@ -29,7 +30,6 @@ MAX_OBJECTS = 2_000_000
 MAX_EMBEDDED_FILES = 32
 MAX_EMBEDDED_BYTES = 64 * 1024 * 1024
 MAX_LINK_TARGETS = 20  # distinct dangerous link targets listed; the others are counted under "…"
-MAX_PDF_BYTES = 1024 * 1024 * 1024
 _EVIDENCE_OBJECTS = 5
 
 # Action types (PDF 32000-1:2008, 12.6.4) by what they do.
@@ -292,10 +292,12 @@ class PdfValidator(Validator):
         "ssi.pdf.parser-trap",
         "ssi.pdf.unreadable",
     )
+    reads_settings: ClassVar[tuple[str, ...]] = ("pdf_max_bytes",)
+    reads_ruleset: ClassVar[tuple[str, ...]] = ()
     timeout: ClassVar[float] = 120.0
 
     def __init__(self, settings: Mapping[str, Any] | None = None) -> None:
-        self.max_bytes = int((settings or {}).get("pdf_max_bytes", MAX_PDF_BYTES))
+        self.max_bytes = EngineSettings.coerce(settings).pdf_max_bytes
 
     def applies_to(self, file: ProofFile) -> bool:
         return is_pdf(file)

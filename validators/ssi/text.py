@@ -124,6 +124,8 @@ class TextValidator(Validator):
         "ssi.filename",
         "system.check-not-run",
     )
+    reads_settings: ClassVar[tuple[str, ...]] = ()
+    reads_ruleset: ClassVar[tuple[str, ...]] = ()
     timeout: ClassVar[float] = 60.0
 
     def applies_to(self, file: ProofFile) -> bool:
