@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -13,12 +14,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from argon2 import PasswordHasher
 
 pytest.importorskip("starlette")
 pytest.importorskip("moto")
 
+import warnings
+
 from conftest_flows import fixed_zip, mocked_store
-from starlette.testclient import TestClient
+
+with warnings.catch_warnings():  # Starlette 1.x suggests httpx2; the httpx transport works the same
+    warnings.simplefilter("ignore")
+    from starlette.testclient import TestClient
 
 from flows import verdicts as vd
 from flows.index import VerdictIndex
@@ -144,13 +151,18 @@ def sign_in(client: TestClient, username: str, password: str = PASSWORD) -> None
     assert answer.status_code == 303, answer.text[:500]
 
 
+# Argon2id still, with a cheap cost: the library's defaults take about a second a hash on this machine.
+FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+
+
 @contextmanager
-def world(tmp: Path, monkeypatch: pytest.MonkeyPatch, bucket: str = "proofcheck-web") -> Iterator[World]:
-    with mocked_store(monkeypatch, bucket) as store:
+def world(tmp: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+    # A bucket of its own: moto keeps its state while any mock is active (a module's world and a test's).
+    with mocked_store(monkeypatch, f"proofcheck-web-{uuid.uuid4().hex[:12]}") as store:
         index = VerdictIndex(f"sqlite:///{tmp / 'index.sqlite3'}")
         config = WebConfig.from_env({"PROOFCHECK_WEB_SECRET": "s" * 40})
         try:
-            yield World(store, index, create_app(store, index, config), tmp)
+            yield World(store, index, create_app(store, index, config, hasher=FAST_HASHER), tmp)
         finally:
             index.close()
 

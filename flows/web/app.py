@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Any
 
+from argon2 import PasswordHasher
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
@@ -99,13 +100,17 @@ def routes() -> list[Route | Mount]:
     ]
 
 
-def create_app(store: Store, index: VerdictIndex, config: WebConfig) -> Starlette:
-    """The application over ``store`` and ``index`` (built from the bucket first when it never was)."""
+def create_app(store: Store, index: VerdictIndex, config: WebConfig, *, hasher: PasswordHasher | None = None
+               ) -> Starlette:
+    """The application over ``store`` and ``index`` (built from the bucket first when it never was).
+
+    ``hasher``: the Argon2 parameters (the library's defaults unless given: tests use cheaper ones).
+    """
     index.ensure(store)
     bench = Workbench(
         store=store,
         index=index,
-        auth=Auth(index.engine, config.secret, config.session_seconds, config.idle_seconds),
+        auth=Auth(index.engine, config.secret, config.session_seconds, config.idle_seconds, hasher),
         decisions=DecisionStore(index.engine),
         config=config,
         templates=make_templates(),

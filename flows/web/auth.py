@@ -30,7 +30,6 @@ INSTRUCTOR = "instructor"
 PUBLISHER = "publisher"
 ROLES = (INSTRUCTOR, PUBLISHER)
 _hasher = PasswordHasher()  # Argon2id with the library's current defaults
-_DUMMY = _hasher.hash("proofcheck: no such account")  # same work for unknown names (no user probing)
 MAX_FAILURES = 5
 LOCKOUT_SECONDS = 15 * 60
 
@@ -89,8 +88,12 @@ def _digest(token: str) -> str:
 
 
 class Auth:
-    def __init__(self, engine: sa.Engine, secret: bytes, session_seconds: int, idle_seconds: int) -> None:
+    def __init__(self, engine: sa.Engine, secret: bytes, session_seconds: int, idle_seconds: int,
+                 hasher: PasswordHasher | None = None) -> None:
         self.engine = engine
+        self.hasher = hasher or _hasher
+        # Verified when the account is unknown or locked: the same work, so timing tells nothing.
+        self._dummy = self.hasher.hash("proofcheck: no such account")
         self.secret = secret
         self.session_seconds = session_seconds
         self.idle_seconds = idle_seconds
@@ -115,7 +118,7 @@ class Auth:
         values = {
             "username": username, "role": role, "publisher": publisher, "display_name": display_name or username,
             "disabled": False, "source": source, "created_at": time.time(),
-            "password_hash": _hasher.hash(password) if password is not None else None,
+            "password_hash": self.hasher.hash(password) if password is not None else None,
         }
         with self.engine.begin() as conn:
             if conn.execute(sa.select(accounts.c.username).where(accounts.c.username == username)).first():
@@ -150,10 +153,9 @@ class Auth:
         with self._lock:
             self._failures.setdefault(username, []).append(now)
 
-    @staticmethod
-    def _spend(password: str) -> None:
+    def _spend(self, password: str) -> None:
         with contextlib.suppress(VerificationError, InvalidHashError):
-            _hasher.verify(_DUMMY, password)
+            self.hasher.verify(self._dummy, password)
 
     def check_password(self, username: str, password: str) -> User | None:
         """The account if the password is right (same cost whether the account exists or not)."""
@@ -163,19 +165,19 @@ class Auth:
             return None
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(accounts).where(accounts.c.username == username)).first()
-        stored = row.password_hash if row is not None and row.password_hash else _DUMMY
+        stored = row.password_hash if row is not None and row.password_hash else self._dummy
         try:
-            _hasher.verify(stored, password)
+            self.hasher.verify(stored, password)
             ok = row is not None and bool(row.password_hash) and not row.disabled
         except (VerificationError, InvalidHashError):
             ok = False
         if not ok or row is None:
             self._failed(username, now)
             return None
-        if _hasher.check_needs_rehash(stored):
+        if self.hasher.check_needs_rehash(stored):
             with self.engine.begin() as conn:
                 conn.execute(accounts.update().where(accounts.c.username == username)
-                             .values(password_hash=_hasher.hash(password)))
+                             .values(password_hash=self.hasher.hash(password)))
         return User(row.username, row.role, row.display_name, row.publisher)
 
     # -- sessions -----------------------------------------------------------------------------------------

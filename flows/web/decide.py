@@ -126,7 +126,7 @@ async def decide_proof(request: Request) -> Response:
 def _typed(fields: dict[str, Any], kind: str) -> dict[str, Any]:
     return {
         "decision": field(fields, "decision", 32),
-        "reasons": [r[:32] for r in (fields.get("motif") or [])][:20],
+        "reasons": [r[:32] for r in (fields.get("motif") or []) if r][:20],
         "comment": field(fields, "commentaire", MAX_COMMENT + 1),
         "expected": field(fields, "attendu", 12),
     }
