@@ -43,7 +43,13 @@ class States:
     gone: tuple[Decision, ...]  # latest decisions on findings no longer in the verdict
 
     def count(self, state: str) -> int:
-        return sum(1 for s in (*self.findings.values(), *self.proofs.values()) if s.state == state)
+        return self.count_findings(state) + self.count_proofs(state)
+
+    def count_findings(self, state: str) -> int:
+        return sum(1 for s in self.findings.values() if s.state == state)
+
+    def count_proofs(self, state: str) -> int:
+        return sum(1 for s in self.proofs.values() if s.state == state)
 
 
 def states(verdict: VerdictView, history: Sequence[Decision]) -> States:

@@ -53,7 +53,7 @@ def make_templates() -> Jinja2Templates:
         STATUS=reasons.STATUS, SEVERITY=reasons.SEVERITY, STATES=reasons.STATES,
         FINDING_DECISIONS=reasons.FINDING_DECISIONS, DISMISS_REASONS=reasons.DISMISS_REASONS,
         PROOF_DECISIONS=reasons.PROOF_DECISIONS, REJECTION_REASONS=reasons.REJECTION_REASONS,
-        decision_label=reasons.decision_label, reason_label=reasons.reason_label,
+        decision_label=reasons.decision_label, reason_label=reasons.reason_label, rule_text=reasons.rule_text,
     )
     env.filters["q"] = lambda params: urllib.parse.urlencode(params, doseq=True)
     env.filters["day"] = lambda text: (text or "")[:10]

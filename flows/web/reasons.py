@@ -58,6 +58,18 @@ SEVERITY = {
 }
 
 
+def rule_text(rule_id: str) -> tuple[str, str] | None:
+    """The rule's title and why, in French when the catalogue has it (else its English), or None."""
+    from validators import rules
+
+    try:
+        rule = rules.get(rule_id)
+    except rules.UnknownRuleError:
+        return None
+    french = dict(rule.fr)
+    return french.get("title") or rule.title, french.get("why") or rule.why
+
+
 def decision_label(kind: str, decision: str) -> str:
     table = FINDING_DECISIONS if kind == "finding" else PROOF_DECISIONS
     return table.get(decision, (decision, decision))[0]
@@ -70,4 +82,4 @@ def reason_label(kind: str, code: str) -> str:
 
 
 __all__ = ["DISMISS_REASONS", "FINDING_DECISIONS", "PROOF_DECISIONS", "REJECTION_REASONS", "SEVERITY", "STATES",
-           "STATUS", "decision_label", "reason_label"]
+           "STATUS", "decision_label", "reason_label", "rule_text"]
