@@ -88,10 +88,13 @@ def test_a_new_instructor_finds_decides_and_sees_the_decision_carried(
     w, base = served
     folder = Path(os.environ.get("PROOFCHECK_SCREENSHOTS") or tmp_path / "screenshots")
     folder.mkdir(parents=True, exist_ok=True)
+    # The machine is shared (load 10-18 seen): generous waits, never a fixed sleep.
+    expect.set_options(timeout=30_000)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:
             page = browser.new_page(viewport={"width": 1366, "height": 900}, locale="fr-FR")
+            page.set_default_timeout(30_000)
             page.goto(base + "/paquets")
             expect(page).to_have_url(f"{base}/connexion?suite=%2Fpaquets")
             page.get_by_label("Identifiant").fill("claire")
@@ -138,6 +141,7 @@ def test_a_new_instructor_finds_decides_and_sees_the_decision_carried(
             shot(page, folder, "08-diff")
             # A publisher is refused another publisher's package, as if it did not exist.
             other = browser.new_page(viewport={"width": 1366, "height": 700})
+            other.set_default_timeout(30_000)
             other.goto(base + "/connexion")
             other.get_by_label("Identifiant").fill("acme-user")
             other.get_by_label("Mot de passe").fill(PASSWORD)
