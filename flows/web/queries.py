@@ -9,7 +9,7 @@ with the ``LIKE`` metacharacters escaped.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,6 +18,7 @@ from flows.index import revalidations, verdicts
 from flows.index_items import items
 
 PAGE_SIZE = 50
+SEARCH_CAP = 1000  # results counted at most; the pages go as far
 STATUSES = ("fail", "error", "warning", "pass")
 SORTS = {
     "stocke": verdicts.c.stored_at,
@@ -103,19 +104,26 @@ class Page:
     total: int
     page: int
     size: int = PAGE_SIZE
-    extra: dict[str, Any] = field(default_factory=dict)
+    more: bool = False  # the count stopped at its cap: there are more than ``total``
 
     @property
     def pages(self) -> int:
         return max(1, -(-self.total // self.size))
 
 
-def _page(conn: sa.Connection, query: Any, page: int, size: int = PAGE_SIZE) -> Page:
-    total = int(conn.execute(sa.select(sa.func.count()).select_from(query.order_by(None).subquery())).scalar() or 0)
+def _page(conn: sa.Connection, query: Any, page: int, size: int = PAGE_SIZE, cap: int | None = None) -> Page:
+    """One page of ``query`` and how many rows it has (counted up to ``cap`` + 1 when given: a search
+    for a common word must not scan the whole index to say "more than 1 000")."""
+    counted = query.order_by(None)
+    if cap is not None:
+        counted = counted.limit(cap + 1)
+    total = int(conn.execute(sa.select(sa.func.count()).select_from(counted.subquery())).scalar() or 0)
+    more = cap is not None and total > cap
+    total = min(total, cap) if cap is not None else total
     last = max(1, -(-total // size))
     page = min(page, last)
     rows = [dict(r._mapping) for r in conn.execute(query.limit(size).offset((page - 1) * size))]
-    return Page(rows, total, page, size)
+    return Page(rows, total, page, size, more)
 
 
 def packages(conn: sa.Connection, filters: Filters, visible: str | None) -> Page:
@@ -175,7 +183,8 @@ def search(conn: sa.Connection, text: str, visible: str | None, page: int) -> Pa
         ),
         visible,
     )
-    return _page(conn, query.order_by(verdicts.c.package_name, items.c.id), page)
+    # In index order (no sort): the first page is found as soon as 50 rows match, whatever the total.
+    return _page(conn, query.order_by(items.c.id), page, cap=SEARCH_CAP)
 
 
 def proof_across(conn: sa.Connection, proof_id: str, visible: str | None, page: int) -> Page:
