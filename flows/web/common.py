@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -78,6 +80,38 @@ def binding(request: Request) -> str:
     if token and current_user(request) is not None:
         return bench.auth.binding(token)
     return "pre:" + (request.cookies.get(bench.cookie_name(PRE_COOKIE)) or "")
+
+
+PageHandler = Callable[[Request, User], Response]
+
+
+def signed_in(handler: PageHandler) -> Callable[[Request], Response]:
+    """A page for signed-in users: anyone else is sent to the sign-in page (and back after it)."""
+
+    @functools.wraps(handler)
+    def endpoint(request: Request) -> Response:
+        user = current_user(request)
+        return sign_in_redirect(request) if user is None else handler(request, user)
+
+    return endpoint
+
+
+def instructors_only(handler: PageHandler) -> Callable[[Request], Response]:
+    """A page for instructors: a publisher gets the "not found" page, as for anything not theirs."""
+
+    @functools.wraps(handler)
+    def endpoint(request: Request) -> Response:
+        user = current_user(request)
+        if user is None:
+            return sign_in_redirect(request)
+        return handler(request, user) if user.instructor else not_found(request)
+
+    return endpoint
+
+
+def unreadable(request: Request) -> Response:
+    return refused(request, "Le verdict stocké ne peut pas être lu pour l'instant (stockage injoignable ou verdict "
+                   "illisible). Réessayez plus tard.", "The stored verdict cannot be read right now.", 503)
 
 
 def render(request: Request, template: str, context: dict[str, Any], status_code: int = 200) -> Response:

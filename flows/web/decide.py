@@ -16,7 +16,17 @@ from starlette.responses import RedirectResponse, Response
 from flows.decisions import FINDING, MAX_COMMENT, PROOF, DecisionConflict, DecisionError, NewDecision
 from flows.web import carry, queries, reasons
 from flows.web import verdicts as stored
-from flows.web.common import checked_form, current_user, field, not_found, render, sign_in_redirect, workbench
+from flows.web.auth import User
+from flows.web.common import (
+    checked_form,
+    current_user,
+    field,
+    instructors_only,
+    not_found,
+    render,
+    sign_in_redirect,
+    workbench,
+)
 from validators.report.html import describe_location
 
 FINDING_ACTION = "/decider/constat"
@@ -93,20 +103,17 @@ def _lost_page(request: Request, problem: str, typed: dict[str, Any], status_cod
                   status_code=status_code)
 
 
-def finding_form(request: Request) -> Response:
+@instructors_only
+def finding_form(request: Request, user: User) -> Response:
     return _form(request, FINDING)
 
 
-def proof_form(request: Request) -> Response:
+@instructors_only
+def proof_form(request: Request, user: User) -> Response:
     return _form(request, PROOF)
 
 
 def _form(request: Request, kind: str) -> Response:
-    user = current_user(request)
-    if user is None:
-        return sign_in_redirect(request)
-    if not user.instructor:
-        return not_found(request)
     subject_param = "empreinte" if kind == FINDING else "preuve"
     found = _target(request, request.query_params.get("verdict", "")[:1024],
                     kind, request.query_params.get(subject_param, "")[:256])
@@ -187,13 +194,9 @@ def _anchor(text: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)
 
 
-def journal(request: Request) -> Response:
+@instructors_only
+def journal(request: Request, user: User) -> Response:
     """Every decision on one package, newest first: the audit trail (never edited)."""
-    user = current_user(request)
-    if user is None:
-        return sign_in_redirect(request)
-    if not user.instructor:
-        return not_found(request)
     key = (request.query_params.get("cle") or "")[:1024]
     with workbench(request).index.engine.connect() as conn:
         rows = queries.history(conn, key, None)

@@ -17,8 +17,9 @@ from starlette.responses import Response
 from flows.decisions import Decision
 from flows.web import carry, queries
 from flows.web import verdicts as stored
+from flows.web.auth import User
 from flows.web.carry import State
-from flows.web.common import current_user, not_found, refused, render, sign_in_redirect, workbench
+from flows.web.common import instructors_only, not_found, render, unreadable, workbench
 from validators.report.html import describe_location
 
 _EXPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
@@ -48,12 +49,8 @@ def instruction(verdict: stored.VerdictView, states: carry.States, trail: list[D
     }
 
 
-def export(request: Request) -> Response:
-    user = current_user(request)
-    if user is None:
-        return sign_in_redirect(request)
-    if not user.instructor:
-        return not_found(request)
+@instructors_only
+def export(request: Request, user: User) -> Response:
     bench = workbench(request)
     json_key = (request.query_params.get("verdict") or "")[:1024]
     with bench.index.engine.connect() as conn:
@@ -63,8 +60,7 @@ def export(request: Request) -> Response:
     try:
         doc = stored.load(bench.store, json_key)
     except stored.VerdictUnavailable:
-        return refused(request, "Le verdict stocké ne peut pas être lu pour l'instant.",
-                       "The stored verdict cannot be read right now.", 503)
+        return unreadable(request)
     verdict = stored.view(doc, json_key)
     trail = bench.decisions.of_package(row["package_key"])
     states = carry.states(verdict, trail)

@@ -14,7 +14,17 @@ from flows.storage import StorageError
 from flows.web import carry, queries
 from flows.web import verdicts as stored
 from flows.web.auth import User
-from flows.web.common import current_user, not_found, refused, render, sign_in_redirect, workbench
+from flows.web.common import (
+    current_user,
+    instructors_only,
+    not_found,
+    refused,
+    render,
+    sign_in_redirect,
+    signed_in,
+    unreadable,
+    workbench,
+)
 from validators.report.html import describe_location
 from validators.verdict_diff import diff_documents
 
@@ -59,10 +69,8 @@ async def health(request: Request) -> Response:
     return Response("ok\n", media_type="text/plain")
 
 
-def package_list(request: Request) -> Response:
-    user = current_user(request)
-    if user is None:
-        return sign_in_redirect(request)
+@signed_in
+def package_list(request: Request, user: User) -> Response:
     bench = workbench(request)
     filters = queries.Filters.of(request.query_params, request.query_params.getlist("statut"))
     scope = visible(request, user)
@@ -77,10 +85,8 @@ def package_list(request: Request) -> Response:
                                               "statuses": queries.STATUSES, "sorts": queries.SORTS})
 
 
-def search_page(request: Request) -> Response:
-    user = current_user(request)
-    if user is None:
-        return sign_in_redirect(request)
+@signed_in
+def search_page(request: Request, user: User) -> Response:
     text = _param(request, "q", 200)
     page = None
     if text:
@@ -89,10 +95,8 @@ def search_page(request: Request) -> Response:
     return render(request, "search.html", {"q": text, "page": page})
 
 
-def proof_view(request: Request) -> Response:
-    user = current_user(request)
-    if user is None:
-        return sign_in_redirect(request)
+@signed_in
+def proof_view(request: Request, user: User) -> Response:
     proof_id = _param(request, "id", 256)
     page = None
     if proof_id:
@@ -101,15 +105,8 @@ def proof_view(request: Request) -> Response:
     return render(request, "proof.html", {"proof_id": proof_id, "page": page})
 
 
-def _unreadable(request: Request) -> Response:
-    return refused(request, "Le verdict stocké ne peut pas être lu pour l'instant (stockage injoignable ou verdict "
-                   "illisible). Réessayez plus tard.", "The stored verdict cannot be read right now.", 503)
-
-
-def package_view(request: Request) -> Response:
-    user = current_user(request)
-    if user is None:
-        return sign_in_redirect(request)
+@signed_in
+def package_view(request: Request, user: User) -> Response:
     bench = workbench(request)
     key, wanted = _param(request, "cle"), _param(request, "verdict")
     scope = visible(request, user)
@@ -121,7 +118,7 @@ def package_view(request: Request) -> Response:
     try:
         doc = stored.load(bench.store, row["json_key"])
     except stored.VerdictUnavailable:
-        return _unreadable(request)
+        return unreadable(request)
     verdict = stored.view(doc, row["json_key"])
     history = bench.decisions.of_package(key) if user.instructor else []
     states = carry.states(verdict, history) if user.instructor else None
@@ -135,10 +132,8 @@ def package_view(request: Request) -> Response:
     return render(request, "package.html", context)
 
 
-def versions(request: Request) -> Response:
-    user = current_user(request)
-    if user is None:
-        return sign_in_redirect(request)
+@signed_in
+def versions(request: Request, user: User) -> Response:
     key = _param(request, "cle")
     with workbench(request).index.engine.connect() as conn:
         rows = queries.history(conn, key, visible(request, user))
@@ -147,10 +142,8 @@ def versions(request: Request) -> Response:
     return render(request, "versions.html", {"key": key, "rows": rows, "name": rows[-1]["package_name"]})
 
 
-def diff_view(request: Request) -> Response:
-    user = current_user(request)
-    if user is None:
-        return sign_in_redirect(request)
+@signed_in
+def diff_view(request: Request, user: User) -> Response:
     bench = workbench(request)
     key, old_key, new_key = _param(request, "cle"), _param(request, "de"), _param(request, "a")
     scope = visible(request, user)
@@ -162,7 +155,7 @@ def diff_view(request: Request) -> Response:
     try:
         old, new = stored.load(bench.store, old_key), stored.load(bench.store, new_key)
     except stored.VerdictUnavailable:
-        return _unreadable(request)
+        return unreadable(request)
     section = new.get("revalidation") or {}
     if (section.get("previous") or {}).get("json_key") == old_key and isinstance(section.get("diff"), dict):
         diff, source = section["diff"], "revalidation"  # the diff the re-validation computed and stored
@@ -172,12 +165,8 @@ def diff_view(request: Request) -> Response:
                                           "source": source, "report": section.get("report")})
 
 
-def revalidation_list(request: Request) -> Response:
-    user = current_user(request)
-    if user is None:
-        return sign_in_redirect(request)
-    if not user.instructor:
-        return not_found(request)
+@instructors_only
+def revalidation_list(request: Request, user: User) -> Response:
     with workbench(request).index.engine.connect() as conn:
         page = queries.revalidation_runs(conn, _page_number(request))
     return render(request, "revalidations.html", {"page": page})
@@ -199,11 +188,9 @@ def _report_allowed(request: Request, user: User, key: str) -> bool:
         return queries.verdict_row(conn, key[: -len(".html")] + ".json", visible(request, user)) is not None
 
 
-def report(request: Request) -> Response:
+@signed_in
+def report(request: Request, user: User) -> Response:
     """A stored HTML page (package report or change report), as stored: reports are always served."""
-    user = current_user(request)
-    if user is None:
-        return sign_in_redirect(request)
     key = _param(request, "cle")
     if not _report_allowed(request, user, key):
         return not_found(request)
@@ -214,13 +201,9 @@ def report(request: Request) -> Response:
     return Response(body, media_type="text/html; charset=utf-8", headers={"Content-Security-Policy": _REPORT_CSP})
 
 
-def download(request: Request) -> Response:
+@instructors_only
+def download(request: Request, user: User) -> Response:
     """A presigned link to the package's exact version, only when ``flows.access`` allows it."""
-    user = current_user(request)
-    if user is None:
-        return sign_in_redirect(request)
-    if not user.instructor:
-        return not_found(request)
     bench = workbench(request)
     with bench.index.engine.connect() as conn:
         row = queries.current(conn, _param(request, "cle"), None)
@@ -236,11 +219,9 @@ def download(request: Request) -> Response:
     return RedirectResponse(link, status_code=303)
 
 
-def dry_runs(request: Request) -> Response:
+@signed_in
+def dry_runs(request: Request, user: User) -> Response:
     """A publisher's own dry runs (never in the instructors' index): the newest stored verdicts."""
-    user = current_user(request)
-    if user is None:
-        return sign_in_redirect(request)
     if user.instructor:
         return not_found(request)
     bench = workbench(request)
@@ -248,7 +229,7 @@ def dry_runs(request: Request) -> Response:
     try:
         keys = list(bench.store.iter_verdict_keys(f"{bench.store.layout.dryrun}{user.publisher}/"))
     except StorageError:
-        return _unreadable(request)
+        return unreadable(request)
     for key in sorted(keys, reverse=True)[:MAX_DRY_RUNS]:
         try:
             doc = stored.load(bench.store, key)
