@@ -33,6 +33,7 @@ import sqlalchemy as sa
 
 from validators.attest.chain import GENESIS, running_digest
 from validators.attest.verify import Problem
+from validators.pii.mask import mask_identifiers
 
 FINDING = "finding"
 PROOF = "proof"
@@ -217,7 +218,8 @@ class DecisionStore:
                     values: dict[str, Any] = {
                         **asdict(new),
                         "reasons": ",".join(new.reasons),
-                        "comment": new.comment.strip(),
+                        # An instructor may paste a NIR into a comment: the record never holds one.
+                        "comment": mask_identifiers(new.comment.strip()),
                         "seq": int(state.seq),
                         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
                         "supersedes": expected,

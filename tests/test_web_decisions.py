@@ -195,6 +195,13 @@ def test_a_changed_finding_or_proof_is_to_review_again_and_a_cleared_one_is_list
     assert states.findings[finding.fingerprint].state == carry.DECIDED and states.gone == ()
 
 
+def test_a_nir_pasted_into_a_comment_is_never_recorded(tmp_path: Path) -> None:
+    store = store_at(tmp_path)
+    decided = store.append(dismissal("f1", comment="le patient 1 85 05 78 006 084 36 est fictif"), None)
+    assert "006 084" not in decided.comment and "** ** **" in decided.comment
+    assert check_decisions(store.all(), store.head()) == []
+
+
 def test_the_decision_record_keeps_what_it_was_made_on(tmp_path: Path) -> None:
     store = store_at(tmp_path)
     decided = store.append(dismissal("f1", json_key="reports/inbox/acme/lgc.zip/v-1/rs-1.json"), None)
