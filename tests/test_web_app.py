@@ -350,6 +350,12 @@ def test_wrong_passwords_are_refused_then_the_account_is_locked_for_a_while(benc
     sign_in(bench.client(), "bob")  # others are not affected
 
 
+def test_an_oversized_post_is_refused_before_it_is_read(shared: World) -> None:
+    answer = shared.client().post("/connexion", content=b"a=" + b"x" * 300_000,
+                                  headers={"content-type": "application/x-www-form-urlencoded"})
+    assert answer.status_code == 413
+
+
 def test_a_sign_in_post_without_its_token_is_refused(bench: World) -> None:
     answer = bench.client().post("/connexion", data={"identifiant": "alice", "mot_de_passe": PASSWORD})
     assert answer.status_code == 403

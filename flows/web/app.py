@@ -43,8 +43,12 @@ _HEADERS = [
 ]
 
 
+MAX_BODY = 256 * 1024  # a decision form is a few KiB; nothing else is posted
+
+
 class SecurityHeaders:
-    """Headers on every answer; a page's own Content-Security-Policy (stored reports) is kept."""
+    """Headers on every answer (a page's own Content-Security-Policy, stored reports', is kept), and
+    posts without a length or larger than ``MAX_BODY`` refused before they are read."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -53,6 +57,13 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if scope.get("method") == "POST":
+            length = dict(scope.get("headers") or []).get(b"content-length", b"")
+            if not length.isdigit() or int(length) > MAX_BODY:
+                await send({"type": "http.response.start", "status": 413,
+                            "headers": [(b"content-type", b"text/plain; charset=utf-8"), *_HEADERS]})
+                await send({"type": "http.response.body", "body": b"Envoi trop grand / too large\n"})
+                return
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
