@@ -210,3 +210,21 @@ def test_the_decision_record_keeps_what_it_was_made_on(tmp_path: Path) -> None:
     assert decided.created_at.endswith("+00:00")
     with store.engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(decisions)).scalar() == 1
+
+
+def test_verify_history_checks_the_decisions_chain(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from conftest_flows import mocked_store
+
+    from flows.history import history_problems
+    from flows.sealing import ledger_for
+    from flows.settings import PipelineSettings
+
+    settings = replace(PipelineSettings(), index_url=f"sqlite:///{tmp_path / 'index.sqlite3'}", work_dir=tmp_path)
+    decided = DecisionStore(ledger_for(settings).engine)  # the same database as the verdict ledger
+    decided.append(dismissal("f1"), None)
+    with mocked_store(monkeypatch, "proofcheck-web-history") as store:
+        assert [p.code for _, p in history_problems(store, settings, None)[0]] == []
+        with decided.engine.begin() as conn:
+            conn.execute(decisions.update().values(author="quelqu'un d'autre"))
+        assert [(where, p.code) for where, p in history_problems(store, settings, None)[0]] == [
+            ("decisions", "decision-altered")]
