@@ -29,11 +29,10 @@ def _auth() -> object:
     from flows.index import VerdictIndex
     from flows.settings import PipelineSettings
     from flows.web.auth import Auth
-    from flows.web.config import WebConfig
 
     settings = PipelineSettings.from_env()
-    config = WebConfig.from_env()
-    return Auth(VerdictIndex(settings.index_url).engine, config.secret, config.session_seconds, config.idle_seconds)
+    # Accounts only: no form token or session is made here, so the key and lifetimes do not matter.
+    return Auth(VerdictIndex(settings.index_url).engine, b"accounts", 3600, 3600)
 
 
 def cmd_account(args: argparse.Namespace) -> int:
