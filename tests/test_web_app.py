@@ -96,6 +96,8 @@ def test_an_instructor_sees_every_submission_never_a_dry_run_and_filters_them(sh
     assert package_names(client.get("/paquets?tri=paquet&ordre=asc").text) == [
         "lgc-acme.zip", "lgc-globex.zip", "lgc-incomplet.zip", "suspect.zip"]
     assert package_names(client.get("/paquets?depuis=2999-01-01").text) == []
+    assert package_names(client.get("/paquets?regle=pii.nir").text) == ["lgc-acme.zip"]  # which still have a NIR?
+    assert package_names(client.get("/paquets?regle=pii.n%25").text) == []  # an exact rule id, no pattern
     # Unknown values are ignored, never an error.
     assert client.get("/paquets?statut=%27;drop&tri=x;y&page=-4&quarantaine=peut-etre").status_code == 200
 

@@ -57,6 +57,7 @@ class Filters:
     quarantine: str = ""  # "oui" | "non" | ""
     incomplete: bool = False  # not yet checked in full (and not quarantined)
     name: str = ""
+    rule: str = ""  # packages whose current verdict has a finding of this rule ("which still have a pii.nir?")
     sort: str = "stocke"
     descending: bool = True
     page: int = 1
@@ -81,6 +82,7 @@ class Filters:
             quarantine=text("quarantaine", 3) if text("quarantaine", 3) in ("oui", "non") else "",
             incomplete=text("incomplet", 3) == "oui",
             name=text("nom"),
+            rule=text("regle", 128),
             sort=sort if sort in SORTS else "stocke",
             descending=text("ordre", 4) != "asc",
             page=page,
@@ -91,7 +93,7 @@ class Filters:
         out: dict[str, Any] = {
             "statut": list(self.status), "editeur": self.publisher, "logiciel": self.software,
             "regles": self.ruleset, "depuis": self.since, "jusqua": self.until, "quarantaine": self.quarantine,
-            "incomplet": "oui" if self.incomplete else "", "nom": self.name, "tri": self.sort,
+            "incomplet": "oui" if self.incomplete else "", "nom": self.name, "regle": self.rule, "tri": self.sort,
             "ordre": "desc" if self.descending else "asc", "page": self.page,
         }
         out.update(changes)
@@ -148,6 +150,9 @@ def packages(conn: sa.Connection, filters: Filters, visible: str | None) -> Page
                             verdicts.c.quarantine.is_(False))
     if filters.name:
         query = query.where(sa.func.lower(verdicts.c.package_name).like(contains(filters.name), escape="\\"))
+    if filters.rule:
+        found = sa.select(items.c.verdict_id).where(items.c.rule == filters.rule, items.c.kind == "finding")
+        query = query.where(verdicts.c.id.in_(found))
     column = SORTS[filters.sort]
     order = column.desc() if filters.descending else column.asc()
     return _page(conn, query.order_by(order, verdicts.c.id.desc()), filters.page)
@@ -160,6 +165,11 @@ def choices(conn: sa.Connection, visible: str | None) -> dict[str, list[str]]:
                          ("rulesets", verdicts.c.ruleset_version)):
         query = _visible(sa.select(column).where(verdicts.c.current.is_(True), column.is_not(None)), visible)
         out[name] = [r[0] for r in conn.execute(query.distinct().order_by(column).limit(500))]
+    rules = sa.select(items.c.rule).where(items.c.kind == "finding", items.c.rule.is_not(None))
+    if visible is not None:
+        rules = rules.join(verdicts, verdicts.c.id == items.c.verdict_id).where(
+            verdicts.c.package_key.like(like_escape(visible) + "%", escape="\\"))
+    out["rules"] = [r[0] for r in conn.execute(rules.distinct().order_by(items.c.rule).limit(500))]
     return out
 
 
