@@ -136,8 +136,13 @@ def fill(store: MemoryStore, versions: int, proofs: int) -> int:
 
 
 def _app(store: MemoryStore, url: str) -> Any:
+    import warnings
+
     from argon2 import PasswordHasher
-    from starlette.testclient import TestClient
+
+    with warnings.catch_warnings():  # Starlette 1.x suggests httpx2; the httpx transport works the same
+        warnings.simplefilter("ignore")
+        from starlette.testclient import TestClient
 
     from flows.index import VerdictIndex
     from flows.web.app import create_app
@@ -198,7 +203,7 @@ def pages(results: Results, label: str, url: str, versions: int, proofs: int, re
     index.close()
 
 
-def carry_over_run(results: Results, url: str, packages: int, proofs: int) -> None:
+def carry_over_run(results: Results, label: str, url: str, packages: int, proofs: int) -> None:
     from flows.decisions import FINDING, PROOF, DecisionStore, NewDecision
     from flows.index import VerdictIndex
     from flows.revalidate import carry_over
@@ -229,9 +234,9 @@ def carry_over_run(results: Results, url: str, packages: int, proofs: int) -> No
             decisions.append(NewDecision(kind=PROOF, package_key=package_key, subject=proof.id, json_key=json_key,
                                          decision="accepted", comment="", author="bench", digest=proof.digest), None)
     total = len(decisions.all())
-    results.add_timings("decision append (chained, conflict-checked)", appended,
+    results.add_timings(f"{label}: decision append (chained, conflict-checked)", appended,
                         note=f"{total} decisions on {packages} packages")
-    print(f"[carry] {total} decisions recorded; append median {statistics.median(appended) * 1000:.1f} ms")
+    print(f"[{label} carry] {total} decisions recorded; append median {statistics.median(appended) * 1000:.1f} ms")
     start = time.perf_counter()
     changed = set()
     for number, (package_key, (json_key, doc)) in enumerate(first.items()):
@@ -244,7 +249,7 @@ def carry_over_run(results: Results, url: str, packages: int, proofs: int) -> No
         store.put(new_key, new)
         index.record(new, new_key)
     stored_seconds = time.perf_counter() - start
-    print(f"[carry] re-validation of {packages} packages stored and indexed in {stored_seconds:.1f} s")
+    print(f"[{label} carry] re-validation of {packages} packages stored and indexed in {stored_seconds:.1f} s")
     start = time.perf_counter()
     from flows.web import queries
 
@@ -266,12 +271,12 @@ def carry_over_run(results: Results, url: str, packages: int, proofs: int) -> No
         review = states.count(carry.REVIEW) > 0
         wrong += review != expected_review
     elapsed = time.perf_counter() - start
-    results.add(f"carry-over of decisions across a re-validation of {packages} packages", elapsed,
+    results.add(f"{label}: carry-over of decisions across a re-validation of {packages} packages", elapsed,
                 note=f"{counts[carry.CARRIED]} carried, {counts[carry.REVIEW]} to review, "
                      f"{counts[carry.NONE]} without decision; {wrong} package(s) wrong")
-    results.add_timings("carry-over states per package (page's computation)", per_package,
+    results.add_timings(f"{label}: carry-over states per package (page's computation)", per_package,
                         goal="correct: carried unless changed", met=wrong == 0)
-    print(f"[carry] states of {packages} packages in {elapsed:.2f} s: {counts}; wrong: {wrong}")
+    print(f"[{label} carry] states of {packages} packages in {elapsed:.2f} s: {counts}; wrong: {wrong}")
     index.close()
 
 
@@ -343,14 +348,14 @@ def main() -> int:
     results = Results()
     with tempfile.TemporaryDirectory(prefix="proofcheck-bench-web-") as tmp:
         pages(results, "SQLite", f"sqlite:///{tmp}/pages.sqlite3", args.versions, args.proofs, args.repeat)
-        carry_over_run(results, f"sqlite:///{tmp}/carry.sqlite3", args.packages, args.carry_proofs)
+        carry_over_run(results, "SQLite", f"sqlite:///{tmp}/carry.sqlite3", args.packages, args.carry_proofs)
     if not args.no_postgres:
         with private_postgres() as url:
             if url is None:
                 print("[Postgres] not installed: Postgres numbers skipped")
             else:
                 pages(results, "Postgres", _fresh_database(url, "pages"), args.versions, args.proofs, args.repeat)
-                carry_over_run(results, _fresh_database(url, "carry"), args.packages, args.carry_proofs)
+                carry_over_run(results, "Postgres", _fresh_database(url, "carry"), args.packages, args.carry_proofs)
     results.write(args.json)
     return 0
 
