@@ -388,8 +388,11 @@ def test_sessions_end_at_sign_out_after_idleness_and_after_their_lifetime(bench:
 
 def test_a_disabled_account_loses_its_session_at_once(bench: World) -> None:
     client = bench.client("alice")
-    bench.app.state.workbench.auth.disable("alice")
+    auth = bench.app.state.workbench.auth
+    auth.disable("alice")
     assert client.get("/paquets").status_code == 303
+    auth.add_account("alice", "instructor", password=PASSWORD)  # an update (a provider's sign-in) keeps it off
+    assert auth.disabled("alice") and auth.check_password("alice", PASSWORD) is None
 
 
 def test_the_next_page_after_sign_in_stays_on_this_site(shared: World) -> None:

@@ -104,7 +104,9 @@ class Auth:
     # -- accounts -----------------------------------------------------------------------------------------
 
     def add_account(self, username: str, role: str, *, password: str | None, display_name: str = "",
-                    publisher: str | None = None, source: str = "local") -> None:
+                    publisher: str | None = None, source: str = "local", enable: bool = False) -> None:
+        """Create or update an account; a disabled one stays disabled unless ``enable`` (an administrator's
+        ``web-account add``), so an identity provider's next sign-in never re-opens it."""
         if role not in ROLES:
             raise AccountError(f"role must be one of {', '.join(ROLES)}")
         if role == PUBLISHER and not valid_publisher(publisher or ""):
@@ -121,10 +123,18 @@ class Auth:
             "password_hash": self.hasher.hash(password) if password is not None else None,
         }
         with self.engine.begin() as conn:
-            if conn.execute(sa.select(accounts.c.username).where(accounts.c.username == username)).first():
+            existing = conn.execute(sa.select(accounts.c.disabled).where(accounts.c.username == username)).first()
+            if existing is not None:
+                values["disabled"] = bool(existing.disabled) and not enable
+                values.pop("created_at")
                 conn.execute(accounts.update().where(accounts.c.username == username).values(**values))
             else:
                 conn.execute(accounts.insert().values(**values))
+
+    def disabled(self, username: str) -> bool:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(accounts.c.disabled).where(accounts.c.username == username)).first()
+            return row is not None and bool(row.disabled)
 
     def disable(self, username: str) -> bool:
         with self.engine.begin() as conn:

@@ -9,6 +9,7 @@ audit trail names it and an administrator can disable it.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -19,6 +20,7 @@ from flows.web.auth import INSTRUCTOR, PUBLISHER, User, valid_publisher
 from flows.web.config import Oidc
 
 _CLIENT = "proofcheck"
+log = logging.getLogger(__name__)
 
 
 class OidcRefused(Exception):
@@ -64,15 +66,19 @@ async def start(request: Request) -> Response:
     if bench.config.oidc is None:
         return refused(request, "La connexion OpenID Connect n'est pas configurée.", "OpenID Connect is not set up.",
                        404)
+    import httpx
+
     request.session["suite"] = safe_next(request.query_params.get("suite"))
     redirect = bench.config.oidc.redirect_url or str(request.url_for("oidc_callback"))
-    answer: Response = await request.app.state.oidc_client.authorize_redirect(request, redirect)
+    try:
+        answer: Response = await request.app.state.oidc_client.authorize_redirect(request, redirect)
+    except (httpx.HTTPError, ValueError, KeyError):  # discovery unreachable or malformed
+        return refused(request, "Le fournisseur d'identité ne répond pas : réessayez plus tard.",
+                       "The identity provider does not answer.", 503)
     return answer
 
 
 async def callback(request: Request) -> Response:
-    from authlib.integrations.base_client.errors import OAuthError
-
     from flows.web.common import refused, safe_next, workbench
     from flows.web.signin import open_session
 
@@ -83,12 +89,15 @@ async def callback(request: Request) -> Response:
     try:
         token = await request.app.state.oidc_client.authorize_access_token(request)
         user = role_of(token.get("userinfo") or {}, bench.config.oidc)
-    except OAuthError:
-        return refused(request, "Le fournisseur d'identité n'a pas confirmé la connexion.",
-                       "The identity provider did not confirm the sign-in.", 401)
     except OidcRefused:
         return refused(request, "Votre compte n'a pas de rôle dans le poste de travail (instructeur ou éditeur).",
                        "Your account has no role in the workbench.", 403)
+    except Exception as exc:  # state, code, token endpoint, ID token signature or claims: any doubt, no session
+        log.warning("OpenID Connect sign-in refused: %s", type(exc).__name__)
+        return refused(request, "Le fournisseur d'identité n'a pas confirmé la connexion.",
+                       "The identity provider did not confirm the sign-in.", 401)
+    if bench.auth.disabled(user.username):
+        return refused(request, "Ce compte a été désactivé.", "This account was disabled.", 403)
     bench.auth.add_account(user.username, user.role, password=None, display_name=user.display_name,
                            publisher=user.publisher, source="oidc")
     return open_session(request, user, safe_next(request.session.pop("suite", None)))

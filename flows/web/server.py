@@ -53,7 +53,7 @@ def cmd_account(args: argparse.Namespace) -> int:
     password = sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass("Mot de passe : ")
     try:
         auth.add_account(args.username, args.role, password=password, display_name=args.name or args.username,
-                         publisher=args.publisher)
+                         publisher=args.publisher, enable=True)
     except AccountError as exc:
         print(f"proofcheck web-account: {exc}", file=sys.stderr)
         return 2
