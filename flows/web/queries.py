@@ -8,6 +8,7 @@ with the ``LIKE`` metacharacters escaped.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -165,12 +166,17 @@ def choices(conn: sa.Connection, visible: str | None) -> dict[str, list[str]]:
                          ("rulesets", verdicts.c.ruleset_version)):
         query = _visible(sa.select(column).where(verdicts.c.current.is_(True), column.is_not(None)), visible)
         out[name] = [r[0] for r in conn.execute(query.distinct().order_by(column).limit(500))]
-    rules = sa.select(items.c.rule).where(items.c.kind == "finding", items.c.rule.is_not(None))
-    if visible is not None:
-        rules = rules.join(verdicts, verdicts.c.id == items.c.verdict_id).where(
-            verdicts.c.package_key.like(like_escape(visible) + "%", escape="\\"))
-    out["rules"] = [r[0] for r in conn.execute(rules.distinct().order_by(items.c.rule).limit(500))]
+    out["rules"] = list(catalogued_rules())
     return out
+
+
+@functools.cache
+def catalogued_rules() -> tuple[str, ...]:
+    """The rules offered by the rule filter: the catalogue's (a distinct over every finding row would read
+    the whole search index on each page)."""
+    from validators import rules
+
+    return tuple(sorted(rules.catalogue()))
 
 
 def search(conn: sa.Connection, text: str, visible: str | None, page: int) -> Page:
