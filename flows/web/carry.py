@@ -11,7 +11,8 @@ Pure: a verdict's view (``flows/web/verdicts.py``) and the package's decision tr
   a proof whose files or findings changed): it is shown beside the finding, and does not apply;
 - ``none``: no decision yet.
 
-Decisions whose finding or proof is gone from the verdict (cleared by a new version or ruleset) are listed as
+Findings of severity ``info`` ask for no decision and get no state. Decisions whose finding or proof is
+gone from the verdict (cleared by a new version or ruleset) are listed as
 ``gone``, so nothing an instructor wrote disappears from view.
 """
 
@@ -63,6 +64,8 @@ def states(verdict: VerdictView, history: Sequence[Decision]) -> States:
     by_rule = {(d.proof_id, d.rule): d for d in changed}
     used: set[int] = set()
     for finding in verdict.findings():
+        if finding.severity == "info":
+            continue  # information only: no decision is asked for (one may still be recorded and carried)
         decision = latest.get((FINDING, finding.fingerprint))
         earlier = by_place.get(finding.similar) or by_rule.get((finding.proof_id, finding.rule))
         if earlier is not None:
