@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup system-deps venv demo dry-run-demo test lint typecheck unit bench soak clean
+.PHONY: setup system-deps venv demo workbench dry-run-demo test lint typecheck unit bench soak clean
 
 setup: system-deps venv
 
@@ -23,6 +23,10 @@ venv: $(STAMP)
 
 demo: setup
 	@$(BIN)/python -m flows.demo
+
+# The demo, then its instructors' workbench kept open until Ctrl-C.
+workbench: setup
+	@DEMO_KEEP=1 $(BIN)/python -m flows.demo
 
 dry-run-demo: setup
 	@$(BIN)/python tools/demo.py

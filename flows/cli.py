@@ -1,4 +1,4 @@
-"""The pipeline's sub-commands of ``proofcheck``: serve, demo, reindex, deploy, revalidate, valuesets.
+"""The pipeline's sub-commands of ``proofcheck``: serve, demo, reindex, deploy, revalidate, valuesets, web.
 
 ``validators.cli`` calls ``register(subparsers)``; each handler returns the exit code. Prefect and boto3
 are imported inside the handlers, so ``proofcheck --help`` stays fast.
@@ -151,6 +151,9 @@ def register(subparsers: Any) -> None:
 
     register_pipeline(history=_history, fetch=_fetch)  # `proofcheck verify --history` and s3:// verdicts
     register_settings("pipeline", PipelineSettings, PipelineSettings.from_env)  # checked at start, `config`
+    from flows.web.server import register as register_web
+
+    register_web(subparsers)  # `proofcheck web` and `proofcheck web-account` (the instructors' workbench)
     serve = subparsers.add_parser(
         "serve", help="run the S3 intake: queue events and reconcile -> validation runs"
     )

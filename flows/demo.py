@@ -6,18 +6,23 @@ the user's home) while it starts moto (S3 + SQS), a Prefect server, clamd and ``
 uploads the fixture packages (CDA proofs among them); waits for each verdict to be stored through S3
 event -> queue -> bridge -> flow run; prints one line per package ``<package> <status> <report> (ruleset
 <version>)``; copies the reports next to the index page so they open from disk; stops every process it
-started by its PID. Exit 0 when every package got a verdict.
+started by its PID. Exit 0 when every package got a verdict. It ends by starting the instructors'
+workbench (``proofcheck web``) over the same index and bucket and printing its URL and two accounts;
+with ``DEMO_KEEP=1`` (``make workbench``) it keeps everything running until Ctrl-C.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import secrets
 import shutil
 import sys
 import tempfile
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from flows.local import LocalPipeline, local_pipeline
 from flows.storage import PackageRef, StorageError, Store
@@ -143,7 +148,50 @@ def _run(
     print(f"index: {report_dir / store.layout.index_html} ({time.monotonic() - started:.0f} s) {tag}")
     if len(found) < len(refs) and pipeline.serve_process is not None:
         print(pipeline.serve_process.log_tail(3000), file=sys.stderr)
+    start_workbench(pipeline, keep=os.environ.get("DEMO_KEEP", "") not in ("", "0"))
     return 0 if len(found) == len(refs) else 1
+
+
+def start_workbench(pipeline: LocalPipeline, *, keep: bool) -> None:
+    """The instructors' workbench over the demo's index and bucket: its URL, two accounts, and (``keep``)
+    running until Ctrl-C. Started like every demo process: recorded, stopped by its PID."""
+    from flows import services
+    from flows.web.auth import Auth
+
+    secret = secrets.token_urlsafe(32)
+    passwords = {"instructeur": secrets.token_urlsafe(9), PUBLISHER: secrets.token_urlsafe(9)}
+    auth = Auth(_index_engine(pipeline), secret.encode(), 8 * 3600, 3600)
+    auth.add_account("instructeur", "instructor", password=passwords["instructeur"] + "-demo",
+                     display_name="Instructeur démo")
+    auth.add_account(PUBLISHER, "publisher", password=passwords[PUBLISHER] + "-demo", publisher=PUBLISHER,
+                     display_name="Éditeur démo")
+    port = services.free_port()
+    web = services.start_process(
+        "workbench", [sys.executable, "-m", "validators.cli", "web", "--port", str(port)],
+        url=f"http://127.0.0.1:{port}", log_dir=pipeline.root / "logs",
+        env={**pipeline.child_env(), "PROOFCHECK_WEB_SECRET": secret}, cwd=Path(__file__).resolve().parents[1],
+    )
+    pipeline.started.append(web)
+    services.wait_http(web, "/sante", 60)
+    print(f"workbench: {web.url}/paquets?editeur={PUBLISHER} — instructeur / {passwords['instructeur']}-demo ; "
+          f"éditeur {PUBLISHER} / {passwords[PUBLISHER]}-demo", flush=True)
+    if not keep:
+        print("workbench: stopped with the demo; to keep it open: DEMO_KEEP=1 make demo (or make workbench)")
+        return
+    print("workbench: running until Ctrl-C", flush=True)
+    try:
+        while web.alive():
+            time.sleep(1)
+        print(web.log_tail(2000), file=sys.stderr)
+    except KeyboardInterrupt:
+        print("workbench: stopping", flush=True)
+
+
+def _index_engine(pipeline: LocalPipeline) -> Any:
+    from flows.index import VerdictIndex
+
+    pipeline.settings.work_dir.mkdir(parents=True, exist_ok=True)  # the index's SQLite file lives there
+    return VerdictIndex(pipeline.settings.index_url).engine
 
 
 def main() -> None:

@@ -1,7 +1,8 @@
 """``proofcheck verify --history``: the stored verdicts against their chains, attestations and the ledger.
 
 Reads every verdict in the bucket (or those of one package key), checks each package's hash chain, each
-signed verdict's attestation when trusted keys are given, and the ledger kept in the index database.
+signed verdict's attestation when trusted keys are given, the ledger kept in the index database, and the
+chain of the instructors' decisions (``flows/decisions.py``).
 Prints one line per problem (French / English) and the ledger's head, which an operator may publish
 elsewhere so that even someone able to rewrite both the bucket and the database is caught.
 """
@@ -14,6 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from flows.decisions import DecisionStore, check_decisions
 from flows.sealing import ledger_for
 from flows.settings import PipelineSettings
 from flows.storage import StorageError, Store
@@ -78,6 +80,9 @@ def history_problems(
                                         "gone")) for r in rows if r.key not in stored)
     else:
         problems.extend(("ledger", p) for p in check_ledger(ledger.rows(), stored))
+    # The instructors' decisions (flows/decisions.py) are chained the same way, in one chain for all packages.
+    decisions = DecisionStore(ledger.engine)
+    problems.extend(("decisions", p) for p in check_decisions(decisions.all(), decisions.head()))
     return problems, counts
 
 
@@ -101,6 +106,7 @@ def verify_history(keyring: Keyring | None, package_key: str | None = None) -> i
     try:
         problems, counts = history_problems(store, settings, keyring, package_key)
         seq, running = ledger_for(settings).head()
+        decided, decisions_running = DecisionStore(ledger_for(settings).engine).head()
     except (StorageError, sa.exc.SQLAlchemyError) as exc:
         print(f"proofcheck verify --history: stockage ou index injoignable / storage or index unreachable "
               f"({type(exc).__name__})")
@@ -108,6 +114,7 @@ def verify_history(keyring: Keyring | None, package_key: str | None = None) -> i
     print(f"{counts['verdicts']} verdict(s): {counts['signed']} signé(s), {counts['unsigned']} non signé(s)"
           + ("" if keyring else " (signatures non vérifiées : aucune clé de confiance / no trusted key given)"))
     print(f"registre / ledger head: {seq} {running}")
+    print(f"décisions / decisions head: {decided} {decisions_running}")
     for where, problem in problems:
         print(f"ÉCHEC {where}: [{problem.code}] {problem.message}")
     if not problems:

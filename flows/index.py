@@ -7,6 +7,7 @@ Re-validation (issue 7) queries it for packages whose latest verdict used an old
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -16,6 +17,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from flows import index_items
 from flows.completeness import gaps_of
 from flows.storage import StorageError, Store
 from validators.report import json_report
@@ -52,6 +54,16 @@ verdicts = sa.Table(
     sa.Column("checked_in_full", sa.Boolean),
     sa.Column("not_run", sa.String(512)),  # what did not run: check names (system.* rule ids)
     sa.Column("next_try_at", sa.String(40)),  # when the reconcile re-runs a version not checked in full
+    # The package key's current verdict (the rule of ``latest``), kept on write so the workbench pages
+    # and filters stay one indexed query over 10 000 versions.
+    sa.Column("current", sa.Boolean),
+)
+# The workbench's filters and sorts, always on the current verdicts.
+_INDEXES = (
+    sa.Index("ix_verdicts_current_stored", verdicts.c.current, verdicts.c.stored_at),
+    sa.Index("ix_verdicts_current_publisher", verdicts.c.current, verdicts.c.publisher),
+    sa.Index("ix_verdicts_current_software", verdicts.c.current, verdicts.c.software),
+    sa.Index("ix_verdicts_current_name", verdicts.c.current, verdicts.c.package_name),
 )
 # Columns added after the first release, with their SQL type: added to an older index on open.
 _LATER_COLUMNS = {
@@ -59,9 +71,10 @@ _LATER_COLUMNS = {
     "checked_in_full": "BOOLEAN",
     "not_run": "VARCHAR(512)",
     "next_try_at": "VARCHAR(40)",
+    "current": "BOOLEAN",
 }
 # A column whose values only the stored verdicts can give: adding it asks for a rebuild of the index.
-_REBUILD_FOR = {"checked_in_full"}
+_REBUILD_FOR = {"checked_in_full", "current"}
 # One row per verdict stored by a re-validation (flows/revalidate.py): links it to its change report.
 revalidations = sa.Table(
     "revalidations",
@@ -122,6 +135,46 @@ def _older_version(row: Mapping[str, Any], current: Mapping[str, Any]) -> bool:
     """
     mine, theirs = row.get("uploaded_at"), current.get("uploaded_at")
     return bool(mine and theirs and mine < theirs)
+
+
+def _current_id(rows: Sequence[Any]) -> int | None:
+    """The id of the current verdict among one key's rows (ordered by id): the rule of ``latest``."""
+    chosen: Any = None
+    for row in rows:
+        if chosen is None or not _older_version(row._mapping, chosen._mapping):
+            chosen = row
+    return None if chosen is None else int(chosen.id)
+
+
+def _insert(conn: sa.Connection, row: Mapping[str, Any]) -> int:
+    key = conn.execute(verdicts.insert().values(**row)).inserted_primary_key
+    assert key is not None
+    return int(key[0])
+
+
+def _refresh_current(conn: sa.Connection, package_key: str, docs: Mapping[int, Mapping[str, Any]]) -> None:
+    """Mark the key's current verdict; its search rows replace the previous current's.
+
+    ``docs``: documents of the rows just inserted (by id), for their search rows. The key's rows are
+    locked first (Postgres; SQLite holds the database lock) so two writers of one key agree.
+    """
+    rows = conn.execute(
+        sa.select(verdicts.c.id, verdicts.c.uploaded_at, verdicts.c.current)
+        .where(verdicts.c.package_key == package_key)
+        .order_by(verdicts.c.id)
+        .with_for_update()
+    ).all()
+    chosen = _current_id(rows)
+    before = [int(r.id) for r in rows if r.current]
+    if chosen is None or before == [chosen]:
+        return
+    conn.execute(
+        verdicts.update().where(verdicts.c.package_key == package_key).values(current=verdicts.c.id == chosen)
+    )
+    conn.execute(index_items.items.delete().where(index_items.items.c.verdict_id.in_(before)))
+    found = index_items.items_of(docs[chosen], chosen) if chosen in docs else []
+    if found:
+        conn.execute(index_items.items.insert(), found)
 
 
 def row_from_stored(stored: StoredVerdict, json_key: str) -> dict[str, Any]:
@@ -212,6 +265,7 @@ class VerdictIndex:
         for attempt in range(3):
             try:
                 _meta.create_all(self.engine)
+                index_items.create(self.engine)
                 break
             except sa.exc.DBAPIError:  # another process created them between the check and the CREATE
                 if attempt == 2:
@@ -240,6 +294,9 @@ class VerdictIndex:
                 present = {c["name"] for c in sa.inspect(self.engine).get_columns("verdicts")}
                 if name not in present:
                     raise
+        for index in _INDEXES:  # an older index has the columns now, maybe not these indexes
+            with contextlib.suppress(sa.exc.DBAPIError):  # created by another process meanwhile
+                index.create(self.engine, checkfirst=True)
 
     def ensure(self, store: Store) -> bool:
         """Create the tables; rebuild from the stored verdicts if never built. True if it rebuilt."""
@@ -258,6 +315,7 @@ class VerdictIndex:
         self._ready()
         rows = []
         changes = []
+        docs: list[dict[str, Any]] = []
         for key in store.iter_verdict_keys():
             try:
                 stored = read_verdict(store.get_bytes(key))
@@ -267,19 +325,44 @@ class VerdictIndex:
                 continue
             if stored.area == "inbox":
                 rows.append(_fit(verdicts, row_from_stored(stored, key)))
+                docs.append(stored.to_document())
                 change = revalidation_row(stored, key)
                 if change is not None:
                     changes.append(change)
         with self.engine.begin() as conn:
+            conn.execute(index_items.items.delete())
             conn.execute(verdicts.delete())
             if rows:
                 conn.execute(verdicts.insert(), rows)
+                self._mark_all_current(conn, {row["json_key"]: doc for row, doc in zip(rows, docs, strict=True)})
             conn.execute(revalidations.delete())
             if changes:
                 conn.execute(revalidations.insert(), changes)
             conn.execute(index_meta.delete().where(index_meta.c.name == "built_at"))
             conn.execute(index_meta.insert().values(name="built_at", value=datetime.now(UTC).isoformat()))
         return len(rows)
+
+    @staticmethod
+    def _mark_all_current(conn: sa.Connection, docs: Mapping[str, Mapping[str, Any]]) -> None:
+        """After a rebuild: the current verdict of every key, and the search rows of those (``docs`` by key)."""
+        by_key: dict[str, list[Any]] = {}
+        for r in conn.execute(
+            sa.select(verdicts.c.id, verdicts.c.json_key, verdicts.c.package_key, verdicts.c.uploaded_at)
+            .order_by(verdicts.c.id)
+        ):
+            by_key.setdefault(r.package_key, []).append(r)
+        chosen = {_current_id(rows) for rows in by_key.values()}
+        ids = sorted(i for i in chosen if i is not None)
+        conn.execute(verdicts.update().values(current=False))
+        found: list[dict[str, Any]] = []
+        keys = {int(r.id): r.json_key for rows in by_key.values() for r in rows}
+        for start in range(0, len(ids), 500):
+            part = ids[start : start + 500]
+            conn.execute(verdicts.update().where(verdicts.c.id.in_(part)).values(current=True))
+            for verdict_id in part:
+                found.extend(index_items.items_of(docs[keys[verdict_id]], verdict_id))
+        for start in range(0, len(found), 5000):
+            conn.execute(index_items.items.insert(), found[start : start + 5000])
 
     def record(self, stored: StoredVerdict, json_key: str) -> None:
         """Add one verdict (idempotent: a verdict already indexed is left as it is)."""
@@ -291,7 +374,7 @@ class VerdictIndex:
             with self.engine.begin() as conn:
                 exists = conn.execute(sa.select(verdicts.c.id).where(verdicts.c.json_key == row["json_key"])).first()
                 if exists is None:
-                    conn.execute(verdicts.insert().values(**row))
+                    _refresh_current(conn, row["package_key"], {_insert(conn, row): stored.to_document()})
         except sa.exc.IntegrityError:
             pass  # indexed by a concurrent run between our check and our insert: the same row
 
@@ -314,14 +397,14 @@ class VerdictIndex:
         with self.engine.begin() as conn:
             known = {r.json_key for r in conn.execute(sa.select(verdicts.c.json_key))}
             linked = {r.json_key for r in conn.execute(sa.select(revalidations.c.json_key))}
-            rows = [_fit(verdicts, row_from_stored(verdict, key)) for verdict, key in stored if key not in known]
+            new = [(verdict, _fit(verdicts, row_from_stored(verdict, key))) for verdict, key in stored if key not in known]
             links = [
                 link
                 for verdict, key in stored
                 if key not in linked and (link := revalidation_row(verdict, key)) is not None
             ]
-            if rows:
-                conn.execute(verdicts.insert(), rows)
+            for verdict, row in new:
+                _refresh_current(conn, row["package_key"], {_insert(conn, row): verdict.to_document()})
             if links:
                 conn.execute(revalidations.insert(), links)
 

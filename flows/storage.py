@@ -717,11 +717,12 @@ class Store:
             raise StorageError("stored object over its size limit")
         return data
 
-    def iter_verdict_keys(self) -> Iterator[str]:
-        """Every stored JSON verdict, both areas (for rebuilding the index)."""
+    def iter_verdict_keys(self, under: str = "") -> Iterator[str]:
+        """Every stored JSON verdict, both areas (for rebuilding the index); ``under``: only those of the
+        package keys starting with it (``dryrun/<publisher>/``: a publisher's dry runs)."""
         paginator = self.client.get_paginator("list_objects_v2")
         try:
-            for page in paginator.paginate(Bucket=self.bucket, Prefix=self.layout.reports):
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=self.layout.reports + under):
                 for item in page.get("Contents", []):
                     if item["Key"].endswith(".json"):
                         yield item["Key"]
