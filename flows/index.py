@@ -397,7 +397,9 @@ class VerdictIndex:
         with self.engine.begin() as conn:
             known = {r.json_key for r in conn.execute(sa.select(verdicts.c.json_key))}
             linked = {r.json_key for r in conn.execute(sa.select(revalidations.c.json_key))}
-            new = [(verdict, _fit(verdicts, row_from_stored(verdict, key))) for verdict, key in stored if key not in known]
+            new = [
+                (verdict, _fit(verdicts, row_from_stored(verdict, key))) for verdict, key in stored if key not in known
+            ]
             links = [
                 link
                 for verdict, key in stored

@@ -14,7 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from validators.verdict_diff import walk_files
+from validators.verdict_io import walk_files
 
 _meta = sa.MetaData()
 items = sa.Table(

@@ -327,6 +327,13 @@ def _short(text: str, limit: int = 200) -> str:
 # -- upgrading an older shape -----------------------------------------------------------------------------
 
 
+def walk_files(files: Any) -> Iterator[Mapping[str, Any]]:
+    """File entries of a verdict document's file list and, depth first, the files found inside them."""
+    for file in files or []:
+        yield file
+        yield from walk_files(file.get("children"))
+
+
 def iter_document_findings(doc: dict[str, Any]) -> Iterator[dict[str, Any]]:
     """Every finding entry of a (schema-valid) document, children included, in document order."""
 

@@ -26,7 +26,8 @@ from flows.web.common import (
     workbench,
 )
 from validators.report.html import describe_location
-from validators.verdict_diff import diff_documents
+from validators.verdict_diff import diff_verdicts
+from validators.verdict_io import read_verdict
 
 _FIELDS = set(IndexRow.__dataclass_fields__)
 MAX_DRY_RUNS = 100
@@ -160,7 +161,7 @@ def diff_view(request: Request, user: User) -> Response:
     if (section.get("previous") or {}).get("json_key") == old_key and isinstance(section.get("diff"), dict):
         diff, source = section["diff"], "revalidation"  # the diff the re-validation computed and stored
     else:
-        diff, source = diff_documents(old, new).to_dict(), "computed"
+        diff, source = diff_verdicts(read_verdict(old).verdict, read_verdict(new).verdict).to_dict(), "computed"
     return render(request, "diff.html", {"key": key, "old": old_row, "new": new_row, "diff": diff,
                                           "source": source, "report": section.get("report")})
 

@@ -1,7 +1,8 @@
 """Stored verdicts as the workbench reads them: one loader, and the findings with their fingerprints.
 
-``load`` is the only place the workbench reads a stored verdict document (switch it to the typed reader
-``validators.verdict_io`` when there is one); everything else works on what it returns. Verdicts are
+``load`` is the only place the workbench reads a stored verdict document, through the typed reader
+``validators.verdict_io`` (schema, consistency, upgrade of older shapes); everything else works on the
+contract document it returns. Verdicts are
 written once and never overwritten, so a small in-process cache keeps pages fast.
 
 A finding's **fingerprint** is what makes a decision carry over to a later verdict: rule + the content
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flows.storage import StorageError, Store
-from validators.verdict_diff import walk_files
+from validators.verdict_io import VerdictDocumentError, read_verdict, walk_files
 
 _CACHE_SIZE = 256
 _MAX_VERDICT_BYTES = 64 * 1024 * 1024
@@ -41,11 +42,11 @@ def load(store: Store, json_key: str) -> dict[str, Any]:
             _cache.move_to_end(cache_key)
             return _cache[cache_key]
     try:
-        doc = json.loads(store.get_bytes(json_key, limit=_MAX_VERDICT_BYTES))
-    except (StorageError, ValueError) as exc:
+        doc = read_verdict(store.get_bytes(json_key, limit=_MAX_VERDICT_BYTES)).to_document()
+    except StorageError as exc:
         raise VerdictUnavailable(type(exc).__name__) from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("package"), dict):
-        raise VerdictUnavailable("not a verdict")
+    except VerdictDocumentError:
+        raise VerdictUnavailable("not a verdict") from None
     with _lock:
         _cache[cache_key] = doc
         while len(_cache) > _CACHE_SIZE:
