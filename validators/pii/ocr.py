@@ -1,144 +1,89 @@
 """Screenshots to text with Tesseract (French data), run as a subprocess with a time limit.
 
-Small text is upscaled before OCR (2x brings 9-10 px text from ~70 % to ~95 % recall, DOMAIN.md §4).
-Words come back with their boxes (TSV); lines are rebuilt from the boxes' positions rather than from
-Tesseract's layout blocks, so that a NIR printed as seven groups across a form stays one line. An image
-too small, too blurry or read with too little confidence is reported as not readable, never as clean.
+Before OCR the capture is turned into dark text on white whatever its theme (``ink.py``: dark
+themes, coloured banners and selected rows with light text, grey labels), and brought to the text
+size Tesseract reads best, measured on the capture itself: small text is enlarged, HiDPI captures are
+reduced instead of enlarged further. Words come back with their boxes (TSV) and become one segment
+(``ocrtext.py``). What could not be read is said: an image too small, too blurry or read with too
+little confidence as a whole, and each text-like area where OCR found no confident word, with its box.
 """
 
 from __future__ import annotations
 
 import io
-import os
-import shutil
 import statistics
 import subprocess
-from dataclasses import dataclass
-from functools import cache
-from typing import cast
+import time
+from dataclasses import dataclass, field, replace
 
+import numpy as np
 from PIL import Image, ImageFilter
 
 from validators.model import NO_LOCATION, Location
-from validators.pii.segments import Anchor, Extraction, TextSegment
+from validators.pii import ink
+from validators.pii.ocrtext import Word, digits_of, nir_like_lines, segment_of
+from validators.pii.segments import Extraction
+from validators.pii.tesseract import OcrUnavailableError, read_crops, read_words, tesseract_problem
 
-MAX_PIXELS = 40_000_000
+MAX_PIXELS = 40_000_000  # above this (HiDPI 8K is 33 MP) the capture is not decoded for OCR
 MIN_WIDTH, MIN_HEIGHT = 120, 24
-UPSCALE_BELOW = 2000  # longest side in pixels under which the image is upscaled 2x
+STROKE_WINDOW = 5  # wider than a stroke of 1x text (HiDPI captures are halved first)
+TARGET_HEIGHT = 22.0  # height of a line of ink (see ink.line_height) that Tesseract reads best
+MAX_SCALE = 3.0
 MIN_SHARPNESS = 0.8  # see sharpness(): 1.0-1.4 for crisp or JPEG'd text, under 0.8 once OCR fails
 MIN_TILE_CONTRAST = 60
 MIN_MEAN_CONFIDENCE = 45.0
 CONFIDENT_READING = 75.0  # a blur measure is overruled by a reading this confident
+CONFIDENT_WORD = 40.0  # a word read at least this confidently counts as reading its area
+UNREAD_MIN_CELLS = 6  # an unread text-like area is reported from this width, in line heights
+MAX_UNREAD_AREAS = 8  # areas given a second look (the largest first)
+MAX_REREAD_LINES = 12
 OCR_TIMEOUT = 60.0
 
-# Characters Tesseract confuses with digits inside a number group (same length: offsets are kept).
-_DIGIT_LOOKALIKES = str.maketrans({"O": "0", "o": "0", "D": "0", "I": "1", "l": "1", "|": "1", "S": "5"})
+
+@dataclass
+class Page:
+    """A capture prepared for OCR: dark text on white, at the scale Tesseract reads best."""
+
+    image: Image.Image
+    scale: float  # OCR'd image pixels per source pixel
+    line_height: float | None  # in source pixels
+    text_mask: np.ndarray = field(repr=False)  # where the ink is, in the working image's pixels
+    work_scale: float  # working image pixels per source pixel (0.5 for a halved HiDPI capture)
 
 
-class OcrUnavailableError(RuntimeError):
-    """Tesseract or its French data is not installed."""
-
-
-@cache
-def tesseract_problem() -> str | None:
-    """Why OCR cannot run here, or None."""
-    exe = shutil.which("tesseract")
-    if exe is None:
-        return "tesseract is not installed (Debian: tesseract-ocr tesseract-ocr-fra)"
-    try:
-        langs = subprocess.run([exe, "--list-langs"], capture_output=True, timeout=20, check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return "tesseract does not answer"
-    if b"fra" not in langs.stdout.split():
-        return "the French OCR data is missing (Debian: tesseract-ocr-fra)"
-    return None
-
-
-@dataclass(frozen=True)
-class Word:
-    text: str
-    left: int
-    top: int
-    width: int
-    height: int
-    confidence: float
-
-
-def _tesseract_words(png: bytes, timeout: float) -> list[Word]:
-    env = dict(os.environ, OMP_THREAD_LIMIT="1")  # the machine is shared: one core per OCR process
-    done = subprocess.run(
-        ["tesseract", "-", "-", "-l", "fra", "--psm", "11", "tsv"],
-        input=png,
-        capture_output=True,
-        timeout=timeout,
-        env=env,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise OcrUnavailableError(f"tesseract exited with status {done.returncode}")
-    words = []
-    for row in done.stdout.decode("utf-8", "replace").splitlines()[1:]:
-        cols = row.split("\t")
-        if len(cols) < 12 or cols[0] != "5" or not cols[11].strip():
-            continue
-        words.append(
-            Word(cols[11].strip(), int(cols[6]), int(cols[7]), int(cols[8]), int(cols[9]), float(cols[10]))
-        )
-    return words
-
-
-def _fix_digits(token: str) -> str:
-    """Map letter look-alikes to digits in tokens that are mostly digits (a NIR group read as 'O06')."""
-    digits = sum(c.isdigit() for c in token)
-    if digits and digits * 2 >= len(token) and len(token) <= 4:
-        return token.translate(_DIGIT_LOOKALIKES)
-    return token
-
-
-def _lines(words: list[Word]) -> list[list[Word]]:
-    """Words grouped into visual lines by vertical overlap, each line left to right."""
-    lines: list[list[Word]] = []
-    for word in sorted(words, key=lambda w: (w.top + w.height / 2, w.left)):
-        centre = word.top + word.height / 2
-        if lines:
-            last = lines[-1]
-            ref = sum(w.top + w.height / 2 for w in last) / len(last)
-            height = max(w.height for w in last)
-            if abs(centre - ref) <= max(4.0, height * 0.5):
-                last.append(word)
-                continue
-        lines.append([word])
-    return [sorted(line, key=lambda w: w.left) for line in lines]
-
-
-def _segment(words: list[Word], scale: float, base: Location) -> TextSegment:
-    parts: list[str] = []
-    anchors: list[Anchor] = []
-    offset = 0
-    for line_no, line in enumerate(_lines(words), start=1):
-        for index, word in enumerate(line):
-            if index:
-                parts.append(" ")
-                offset += 1
-            region = (
-                int(word.left / scale),
-                int(word.top / scale),
-                max(1, int(word.width / scale)),
-                max(1, int(word.height / scale)),
-            )
-            anchors.append(Anchor(offset, Location(line=line_no, region=region)))
-            text = _fix_digits(word.text)
-            parts.append(text)
-            offset += len(text)
-        parts.append("\n")
-        offset += 1
-    return TextSegment("".join(parts), base, anchors, ocr=True)
+def prepare(gray: Image.Image) -> Page:
+    """Normalise the theme away and choose the OCR scale from the measured height of the text."""
+    work = np.asarray(gray, dtype=np.uint8)
+    work_scale = 1.0
+    ink_amplitude = ink.ink_map(work, STROKE_WINDOW)
+    height = ink.line_height(ink_amplitude > ink.INK_FLOOR)
+    # HiDPI: strokes as wide as the filter window and text already large; half the pixels read as well.
+    while height is not None and height >= 2 * TARGET_HEIGHT and min(work.shape) >= 2 * MIN_HEIGHT:
+        rows, columns = work.shape[0] // 2 * 2, work.shape[1] // 2 * 2
+        work = work[:rows, :columns].reshape(rows // 2, 2, columns // 2, 2).mean(axis=(1, 3)).astype(np.uint8)
+        work_scale /= 2
+        ink_amplitude = ink.ink_map(work, STROKE_WINDOW)
+        height = ink.line_height(ink_amplitude > ink.INK_FLOOR)
+    normalised = ink.normalised(ink_amplitude, height or TARGET_HEIGHT / 2)
+    text_mask = normalised < 128
+    if height is not None:
+        normalised = ink.rules_removed(normalised, height)
+    if height is None:  # no line structure measured: the old rule of thumb
+        enlarge = 2.0 if max(work.shape) < 2000 else 1.0
+    else:
+        enlarge = min(MAX_SCALE, max(1.0, round(TARGET_HEIGHT / height * 2) / 2))
+    image = Image.fromarray(normalised)
+    if enlarge != 1.0:
+        image = image.resize((round(image.width * enlarge), round(image.height * enlarge)), Image.Resampling.BILINEAR)
+    line = height / work_scale if height is not None else None
+    return Page(image, enlarge * work_scale, line, text_mask, work_scale)
 
 
 def _extrema(gray: Image.Image) -> tuple[int, int]:
     """Darkest and lightest value of a one-band image."""
-    low, high = cast(tuple[int, int], gray.getextrema())
-    return low, high
+    low, high = gray.getextrema()
+    return int(low), int(high)  # type: ignore[arg-type]
 
 
 def sharpness(gray: Image.Image, tile: int = 48) -> float | None:
@@ -147,15 +92,21 @@ def sharpness(gray: Image.Image, tile: int = 48) -> float | None:
     Sharp text scores about 1 or more; text blurred past OCR's reach scores under 0.8. Tiles are used
     so that one crisp title bar does not hide a blurred form. None when nothing is contrasted.
     """
-    edges = gray.filter(ImageFilter.FIND_EDGES)
-    ratios = []
-    for y in range(0, gray.height - tile + 1, tile):
-        for x in range(0, gray.width - tile + 1, tile):
-            box = (x, y, x + tile, y + tile)
-            low, high = _extrema(gray.crop(box))
-            if high - low > MIN_TILE_CONTRAST:
-                ratios.append(_extrema(edges.crop(box))[1] / (high - low))
-    return statistics.median(ratios) if ratios else None
+    pixels = np.asarray(gray, dtype=np.int16)
+    edges = np.asarray(gray.filter(ImageFilter.FIND_EDGES), dtype=np.int16)
+    rows, columns = pixels.shape[0] // tile, pixels.shape[1] // tile
+    if rows == 0 or columns == 0:
+        return None
+
+    def tiles(a: np.ndarray) -> np.ndarray:
+        return a[: rows * tile, : columns * tile].reshape(rows, tile, columns, tile)
+
+    contrast = tiles(pixels).max(axis=(1, 3)) - tiles(pixels).min(axis=(1, 3))
+    strongest = tiles(edges).max(axis=(1, 3))
+    contrasted = contrast > MIN_TILE_CONTRAST
+    if not contrasted.any():
+        return None
+    return float(statistics.median((strongest[contrasted] / contrast[contrasted]).tolist()))
 
 
 def ocr_image(data: bytes, base: Location = NO_LOCATION, timeout: float = OCR_TIMEOUT) -> Extraction:
@@ -168,13 +119,22 @@ def ocr_image(data: bytes, base: Location = NO_LOCATION, timeout: float = OCR_TI
         image = Image.open(io.BytesIO(data))
         width, height = image.size
         if width * height > MAX_PIXELS:
-            out.not_inspected.append(f"image of {width}x{height} pixels is over the OCR size limit")
-            return out
+            if image.format != "JPEG":
+                out.not_run = f"the image ({width}x{height} pixels) is too large to be read for personal data"
+                return out
+            # A JPEG decodes straight to a reduced size: big photos of screens stay readable.
+            image.draft("L", (width // 2, height // 2))
+            if image.size[0] * image.size[1] > MAX_PIXELS:
+                out.not_run = f"the image ({width}x{height} pixels) is too large to be read for personal data"
+                return out
         if getattr(image, "n_frames", 1) > 1:
             out.not_inspected.append("frames after the first of an animated image")
         gray = image.convert("L")
+    except Image.DecompressionBombError:
+        out.not_run = "the image declares more pixels than can be decoded safely"
+        return out
     except Exception as exc:  # truncated or hostile image data
-        out.not_inspected.append(f"the image could not be decoded ({type(exc).__name__})")
+        out.not_run = f"the image could not be decoded ({type(exc).__name__})"
         return out
     return _ocr_gray(gray, base, timeout, out)
 
@@ -195,14 +155,11 @@ def _ocr_gray(gray: Image.Image, base: Location, timeout: float, out: Extraction
     low, high = _extrema(gray)
     if high - low < 16:
         return out  # a flat image (blank screen): nothing to read, nothing hidden
-    sharp = sharpness(gray)
-    scale = 2.0 if max(width, height) < UPSCALE_BELOW else 1.0
-    if scale != 1.0:
-        gray = gray.resize((int(width * scale), int(height * scale)), Image.Resampling.LANCZOS)
-    buffer = io.BytesIO()
-    gray.save(buffer, "PNG")
+    deadline = time.monotonic() + timeout
+    page = prepare(gray)
     try:
-        words = _tesseract_words(buffer.getvalue(), timeout)
+        words = read_words(page.image, 11, timeout)
+        second = _second_look(page, words, deadline)
     except subprocess.TimeoutExpired:
         out.not_readable.append(f"OCR did not finish within {timeout:.0f} s")
         return out
@@ -211,12 +168,77 @@ def _ocr_gray(gray: Image.Image, base: Location, timeout: float, out: Extraction
         return out
     confident = [w for w in words if w.confidence >= 0]
     mean = sum(w.confidence for w in confident) / len(confident) if confident else 0.0
+    sharp = sharpness(gray)
     if sharp is not None and sharp < MIN_SHARPNESS and (not confident or mean < CONFIDENT_READING):
         out.not_readable.append("the image is too blurry to read reliably")
     elif confident and mean < MIN_MEAN_CONFIDENCE:
         out.not_readable.append(f"text was read with low confidence ({mean:.0f}/100)")
-    out.segments.append(_segment(words, scale, base))
+    else:
+        out.unread_areas.extend(replace(base, region=box) for box in second.unread)
+    out.segments.append(segment_of(words, page.scale, base))
+    out.segments.extend(segment_of(extra, page.scale, base) for extra in second.readings)
     return out
 
 
-__all__ = ["OcrUnavailableError", "ocr_frame", "ocr_image", "sharpness", "tesseract_problem"]
+@dataclass
+class SecondLook:
+    readings: list[list[Word]] = field(default_factory=list)  # words read anew (page-image pixels)
+    unread: list[tuple[int, int, int, int]] = field(default_factory=list)  # source pixels
+
+
+def _second_look(page: Page, words: list[Word], deadline: float) -> SecondLook:
+    """Read again, in one call, the lines that hold a NIR-long digit run and the text-like areas the
+    first pass left empty; areas still without a confident word are reported as unread."""
+    lines = nir_like_lines(words)[:MAX_REREAD_LINES]
+    margin = round((page.line_height or TARGET_HEIGHT) * page.scale * 0.6)
+    boxes = [_padded(min(w.left for w in line), min(w.top for w in line), max(w.right for w in line),
+                     max(w.bottom for w in line), margin, page.image.size) for line in lines]
+    areas = _unread_areas(page, words)
+    to_page = page.scale
+    boxes += [_padded(round(x * to_page), round(y * to_page), round((x + w) * to_page), round((y + h) * to_page),
+                      margin, page.image.size) for x, y, w, h in areas]
+    found = SecondLook()
+    if not boxes:
+        return found
+    readings = read_crops(page.image, boxes, margin * 2, max(1.0, deadline - time.monotonic()))
+    for line, reading in zip(lines, readings[: len(lines)], strict=True):
+        if reading and digits_of(reading) != digits_of(line):
+            found.readings.append(reading)
+    for area, reading in zip(areas, readings[len(lines) :], strict=True):
+        confident = [w for w in reading if w.confidence >= CONFIDENT_WORD and any(c.isalnum() for c in w.text)]
+        if confident:
+            found.readings.append(reading)
+        else:
+            found.unread.append(area)
+    return found
+
+
+def _padded(
+    left: int, top: int, right: int, bottom: int, margin: int, size: tuple[int, int]
+) -> tuple[int, int, int, int]:
+    return (max(0, left - margin), max(0, top - margin), min(size[0], right + margin), min(size[1], bottom + margin))
+
+
+def _unread_areas(page: Page, words: list[Word]) -> list[tuple[int, int, int, int]]:
+    """Boxes (source pixels) of text-like areas where the first pass found no confident word."""
+    if page.line_height is None:
+        return []
+    cell = max(6, round(page.line_height * page.work_scale))
+    cells = ink.text_cells(page.text_mask, cell)
+    rows, columns = cells.shape
+    to_work = page.work_scale / page.scale
+    for word in words:
+        if word.confidence < CONFIDENT_WORD or not word.text.strip():
+            continue
+        # Cells whose centre falls in the word's box, widened by half a cell on each side.
+        left = int((word.left * to_work) / cell)
+        right = int((word.right * to_work) / cell + 0.5)
+        top = int((word.top * to_work) / cell)
+        bottom = int((word.bottom * to_work) / cell + 0.5)
+        cells[max(0, top) : min(rows, bottom + 1), max(0, left) : min(columns, right + 1)] = False
+    found = sorted(ink.areas(cells, UNREAD_MIN_CELLS), key=lambda a: -a[2] * a[3])[:MAX_UNREAD_AREAS]
+    unit = cell / page.work_scale
+    return [(round(c * unit), round(r * unit), round(w * unit), round(h * unit)) for c, r, w, h in found]
+
+
+__all__ = ["OcrUnavailableError", "Page", "ocr_frame", "ocr_image", "prepare", "sharpness", "tesseract_problem"]

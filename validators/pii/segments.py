@@ -79,12 +79,14 @@ class Extraction:
     segments: list[TextSegment] = field(default_factory=list)
     not_inspected: list[str] = field(default_factory=list)  # parts skipped: limits, encryption, no text
     not_readable: list[str] = field(default_factory=list)  # images OCR could not read reliably
+    unread_areas: list[Location] = field(default_factory=list)  # text-like image regions OCR could not read
     not_run: str | None = None  # the whole source could not be inspected (a tool missing)
 
     def merge(self, other: Extraction) -> None:
         self.segments.extend(other.segments)
         self.not_inspected.extend(other.not_inspected)
         self.not_readable.extend(other.not_readable)
+        self.unread_areas.extend(other.unread_areas)
         if other.not_run and not self.not_run:
             self.not_inspected.append(other.not_run)
 
