@@ -23,10 +23,11 @@ Gray = NDArray[np.uint8]
 _Op = Callable[[NDArray[np.uint8], NDArray[np.uint8]], NDArray[np.uint8]]
 
 INK_FLOOR = 48  # ink weaker than this everywhere around is compression noise or a gradient, not text
-CONTRAST_WINDOW = 3.0  # the local-contrast window, in text heights
+CONTRAST_WINDOW = 3.0
+FAINT = 200  # on the normalised page, lighter than this is not ink  # the local-contrast window, in text heights
 
 
-def _running(a: Gray, size: int, axis: int, op: _Op) -> Gray:
+def running(a: Gray, size: int, axis: int, op: _Op) -> Gray:
     """``op`` (maximum or minimum) over a centred window of ``size`` along ``axis``, edges replicated."""
     if size <= 1:
         return a
@@ -51,11 +52,11 @@ def _running(a: Gray, size: int, axis: int, op: _Op) -> Gray:
 
 
 def max_filter(a: Gray, size: int) -> Gray:
-    return _running(_running(a, size, 0, np.maximum), size, 1, np.maximum)
+    return running(running(a, size, 0, np.maximum), size, 1, np.maximum)
 
 
 def min_filter(a: Gray, size: int) -> Gray:
-    return _running(_running(a, size, 0, np.minimum), size, 1, np.minimum)
+    return running(running(a, size, 0, np.minimum), size, 1, np.minimum)
 
 
 def ink_map(gray: Gray, stroke_window: int) -> Gray:
@@ -132,20 +133,43 @@ def line_height(mask: NDArray[np.bool_], strip: int = 24) -> float | None:
     return float(np.median(runs))
 
 
+def stroke_width(mask: NDArray[np.bool_]) -> float | None:
+    """Typical width in pixels of a stroke: the median horizontal run of ink (None without ink)."""
+    edges = np.diff(np.pad(mask.view(np.int8), ((0, 0), (1, 1))), axis=1)
+    starts = np.nonzero(edges.ravel() == 1)[0]
+    ends = np.nonzero(edges.ravel() == -1)[0]
+    if starts.size < 32:
+        return None
+    return float(np.median(ends - starts))
+
+
 def text_cells(mask: NDArray[np.bool_], cell: int) -> NDArray[np.bool_]:
-    """Which ``cell`` x ``cell`` tiles hold text-like ink: several inked rows, a row crossing two strokes,
-    and not mostly ink (rules, box borders and filled shapes are not text)."""
+    """Which tiles hold text-like ink: several inked rows, a row crossing two strokes, and not mostly
+    ink (rules, box borders and filled shapes are not text).
+
+    Tiles are ``cell`` wide and ``cell // 2`` tall; each is judged on a window one and a half cells
+    tall around it, so that a line of text straddling two tiles is seen whole by one of them.
+    """
+    half = max(2, cell // 2)
     height, width = mask.shape
-    rows, columns = height // cell, width // cell
-    if rows == 0 or columns == 0:
-        return np.zeros((rows, columns), dtype=bool)
-    cut = mask[: rows * cell, : columns * cell]
-    tiles = cut.reshape(rows, cell, columns, cell)
-    inked_rows = tiles.any(axis=3).sum(axis=1)
-    crossings = np.pad(cut[:, 1:] != cut[:, :-1], ((0, 0), (0, 1)))
-    most_crossings = crossings.reshape(rows, cell, columns, cell).sum(axis=3).max(axis=1)
-    density = tiles.mean(axis=(1, 3))
-    return (inked_rows >= 3) & (most_crossings >= 4) & (density < 0.6)
+    rows, columns = height // half, width // cell
+    if rows < 3 or columns == 0:
+        return np.zeros((max(0, rows), columns), dtype=bool)
+    cut = mask[: rows * half, : columns * cell]
+    crossings = np.pad(cut[:, 1:] != cut[:, :-1], ((0, 0), (0, 1))).reshape(rows, half, columns, cell).sum(axis=3)
+    inked = cut.reshape(rows, half, columns, cell).any(axis=3)
+    most = crossings.max(axis=1)  # per half-tile: the row crossing the most strokes
+    inked_rows = inked.sum(axis=1)
+    ink = cut.reshape(rows, half, columns, cell).sum(axis=(1, 3))
+
+    def around(values: NDArray[np.int64], op: _Op) -> NDArray[np.int64]:
+        padded = np.pad(values, ((1, 1), (0, 0)))
+        return op(op(padded[:-2], padded[1:-1]), padded[2:])  # type: ignore[arg-type,return-value]
+
+    window_most = around(most, np.maximum)
+    window_inked = around(inked_rows, np.add)
+    window_density = around(ink, np.add) / (3 * half * cell)
+    return (window_inked >= 3) & (window_most >= 4) & (window_density < 0.6) & (inked_rows > 0)
 
 
 def areas(cells: NDArray[np.bool_], min_width: int) -> list[tuple[int, int, int, int]]:
@@ -178,7 +202,7 @@ def _long_runs(mask: NDArray[np.bool_], length: int, axis: int) -> NDArray[np.bo
     """Pixels of ``mask`` lying on a run of at least ``length`` set pixels along ``axis`` (an opening
     by a line: erode then dilate, each a few array operations with doubling windows)."""
     ones = mask.view(np.uint8)
-    return _running(_running(ones, length, axis, np.minimum), length, axis, np.maximum).view(np.bool_)
+    return running(running(ones, length, axis, np.minimum), length, axis, np.maximum).view(np.bool_)
 
 
 def rules_removed(page: Gray, line: float) -> Gray:
@@ -187,8 +211,13 @@ def rules_removed(page: Gray, line: float) -> Gray:
     A vertical run taller than 1.6 line heights (letters, brackets and bars are shorter) or a horizontal
     run wider than 4 is drawn, not written; OCR reads box borders next to digits as 1, l or |.
     """
-    dark = page < 128
-    drawn = _long_runs(dark, int(1.6 * line) + 1, 0) | _long_runs(dark, int(4 * line) + 1, 1)
-    return np.where(drawn, np.uint8(255), page)
+    visible = page < FAINT
+    drawn = _long_runs(visible, int(1.6 * line) + 1, 0) | _long_runs(visible, int(4 * line) + 1, 1)
+    # Faint marks (light borders, compression noise) are blanked too: Tesseract reads grey, and a grey
+    # border beside a digit comes back as a comma or a bracket.
+    return np.where(drawn | ~visible, np.uint8(255), page)
 
-__all__ = ["areas", "ink_map", "line_height", "max_filter", "min_filter", "normalised", "rules_removed", "text_cells"]
+__all__ = [
+    "areas", "ink_map", "line_height", "max_filter", "min_filter", "normalised", "rules_removed", "running",
+    "stroke_width", "text_cells",
+]

@@ -30,6 +30,9 @@ MIN_WIDTH, MIN_HEIGHT = 120, 24
 STROKE_WINDOW = 5  # wider than a stroke of 1x text (HiDPI captures are halved first)
 TARGET_HEIGHT = 22.0  # height of a line of ink (see ink.line_height) that Tesseract reads best
 MAX_SCALE = 3.0
+HALVE_ABOVE_PIXELS = 4_500_000  # larger captures are tried at half size first (HiDPI)
+MIN_HALVED_HEIGHT = 9.0  # ... and kept halved if their text is still this tall
+MAX_OCR_PIXELS = 10_000_000  # a 1920x1080 capture enlarged 2x is 8.3 MP
 MIN_SHARPNESS = 0.8  # see sharpness(): 1.0-1.4 for crisp or JPEG'd text, under 0.8 once OCR fails
 MIN_TILE_CONTRAST = 60
 MIN_MEAN_CONFIDENCE = 45.0
@@ -38,6 +41,8 @@ CONFIDENT_WORD = 40.0  # a word read at least this confidently counts as reading
 UNREAD_MIN_CELLS = 6  # an unread text-like area is reported from this width, in line heights
 MAX_UNREAD_AREAS = 8  # areas given a second look (the largest first)
 MAX_REREAD_LINES = 12
+REREAD_HEIGHT = 32.0  # second looks are taken larger than the page: another view of the same digits
+REREAD_MAX_SCALE = 4.0
 OCR_TIMEOUT = 60.0
 
 
@@ -50,21 +55,24 @@ class Page:
     line_height: float | None  # in source pixels
     text_mask: np.ndarray = field(repr=False)  # where the ink is, in the working image's pixels
     work_scale: float  # working image pixels per source pixel (0.5 for a halved HiDPI capture)
+    source: np.ndarray = field(repr=False)  # the capture in grey, for second looks at native resolution
+    stroke_window: int  # the ink filter window used on the working image
 
 
 def prepare(gray: Image.Image) -> Page:
     """Normalise the theme away and choose the OCR scale from the measured height of the text."""
     work = np.asarray(gray, dtype=np.uint8)
     work_scale = 1.0
-    ink_amplitude = ink.ink_map(work, STROKE_WINDOW)
-    height = ink.line_height(ink_amplitude > ink.INK_FLOOR)
-    # HiDPI: strokes as wide as the filter window and text already large; half the pixels read as well.
-    while height is not None and height >= 2 * TARGET_HEIGHT and min(work.shape) >= 2 * MIN_HEIGHT:
-        rows, columns = work.shape[0] // 2 * 2, work.shape[1] // 2 * 2
-        work = work[:rows, :columns].reshape(rows // 2, 2, columns // 2, 2).mean(axis=(1, 3)).astype(np.uint8)
-        work_scale /= 2
-        ink_amplitude = ink.ink_map(work, STROKE_WINDOW)
-        height = ink.line_height(ink_amplitude > ink.INK_FLOOR)
+    inked = None
+    # HiDPI: text large enough once halved reads as well from a quarter of the pixels, at a quarter of
+    # the cost; measured on the halved copy first, since preparing the full capture is what costs.
+    while work.size > HALVE_ABOVE_PIXELS or (inked is not None and (inked[2] or 0) >= 2 * TARGET_HEIGHT):
+        half = _halved(work)
+        halved_inked = _inked(half)
+        if halved_inked[2] is None or halved_inked[2] < MIN_HALVED_HEIGHT:
+            break
+        work, work_scale, inked = half, work_scale / 2, halved_inked
+    window, ink_amplitude, height = inked if inked is not None else _inked(work)
     normalised = ink.normalised(ink_amplitude, height or TARGET_HEIGHT / 2)
     text_mask = normalised < 128
     if height is not None:
@@ -73,11 +81,48 @@ def prepare(gray: Image.Image) -> Page:
         enlarge = 2.0 if max(work.shape) < 2000 else 1.0
     else:
         enlarge = min(MAX_SCALE, max(1.0, round(TARGET_HEIGHT / height * 2) / 2))
-    image = Image.fromarray(normalised)
-    if enlarge != 1.0:
-        image = image.resize((round(image.width * enlarge), round(image.height * enlarge)), Image.Resampling.BILINEAR)
+    # Tesseract's layout analysis grows with the pixels: a large capture is not enlarged past the cap.
+    while enlarge > 1.0 and work.size * enlarge * enlarge > MAX_OCR_PIXELS:
+        enlarge -= 0.5
     line = height / work_scale if height is not None else None
-    return Page(image, enlarge * work_scale, line, text_mask, work_scale)
+    return Page(_enlarged(normalised, enlarge), enlarge * work_scale, line, text_mask, work_scale,
+                np.asarray(gray, dtype=np.uint8), window)
+
+
+def _halved(work: np.ndarray) -> np.ndarray:
+    rows, columns = work.shape[0] // 2 * 2, work.shape[1] // 2 * 2
+    return work[:rows, :columns].reshape(rows // 2, 2, columns // 2, 2).mean(axis=(1, 3)).astype(np.uint8)
+
+
+def _inked(work: np.ndarray) -> tuple[int, np.ndarray, float | None]:
+    """The ink of a page with a filter window wider than its strokes (bold or HiDPI text has wider
+    strokes than the default window: their middles would be lost), and its line height."""
+    window = STROKE_WINDOW
+    amplitude = ink.ink_map(work, window)
+    stroke = ink.stroke_width(amplitude > ink.INK_FLOOR)
+    if stroke is not None and stroke * 2 + 1 > window:
+        window = int(stroke * 2 + 3) | 1
+        amplitude = ink.ink_map(work, window)
+    return window, amplitude, ink.line_height(amplitude > ink.INK_FLOOR)
+
+
+def _enlarged(page: np.ndarray, factor: float) -> Image.Image:
+    image = Image.fromarray(page)
+    if factor == 1.0:
+        return image
+    return image.resize((round(image.width * factor), round(image.height * factor)), Image.Resampling.BILINEAR)
+
+
+def _crop_for_reread(page: Page, box: tuple[int, int, int, int]) -> tuple[Image.Image, float]:
+    """A source area prepared again on its own, larger than the page was: the image and its scale."""
+    left, top, right, bottom = box
+    source = page.source[top:bottom, left:right]
+    line = page.line_height or TARGET_HEIGHT / 2
+    stroke = page.stroke_window * max(1, round(1 / page.work_scale)) | 1  # strokes at source resolution
+    amplitude = ink.ink_map(source, stroke)
+    prepared = ink.rules_removed(ink.normalised(amplitude, line), line)
+    factor = min(REREAD_MAX_SCALE, max(1.0, round(REREAD_HEIGHT / line * 2) / 2))
+    return _enlarged(prepared, factor), factor
 
 
 def _extrema(gray: Image.Image) -> tuple[int, int]:
@@ -139,15 +184,37 @@ def ocr_image(data: bytes, base: Location = NO_LOCATION, timeout: float = OCR_TI
     return _ocr_gray(gray, base, timeout, out)
 
 
-def ocr_frame(image: Image.Image, base: Location, timeout: float = OCR_TIMEOUT) -> Extraction:
-    """OCR an already decoded image (a video frame)."""
+@dataclass(frozen=True)
+class Placement:
+    """Where an OCR'd image sits in the file's own pixels: a crop's corner (in the image's pixels,
+    before ``factor``) and the image's pixels per file pixel (a video frame decoded smaller)."""
+
+    origin: tuple[int, int] = (0, 0)
+    factor: float = 1.0
+
+    def box(self, left: float, top: float, width: float, height: float) -> tuple[int, int, int, int]:
+        f = self.factor
+        return (round((self.origin[0] + left) / f), round((self.origin[1] + top) / f), max(1, round(width / f)),
+                max(1, round(height / f)))
+
+    def offset(self, extra: tuple[int, int] = (0, 0)) -> tuple[int, int]:
+        return (round((self.origin[0] + extra[0]) / self.factor), round((self.origin[1] + extra[1]) / self.factor))
+
+
+def ocr_frame(
+    image: Image.Image, base: Location, timeout: float = OCR_TIMEOUT, placement: Placement | None = None
+) -> Extraction:
+    """OCR an already decoded image (a video frame, or a band of one placed by ``placement``)."""
     problem = tesseract_problem()
     if problem is not None:
         return Extraction(not_run=problem)
-    return _ocr_gray(image.convert("L"), base, timeout, Extraction())
+    return _ocr_gray(image.convert("L"), base, timeout, Extraction(), placement or Placement())
 
 
-def _ocr_gray(gray: Image.Image, base: Location, timeout: float, out: Extraction) -> Extraction:
+def _ocr_gray(
+    gray: Image.Image, base: Location, timeout: float, out: Extraction, placement: Placement | None = None
+) -> Extraction:
+    placement = placement or Placement()
     width, height = gray.size
     if width < MIN_WIDTH or height < MIN_HEIGHT:
         out.not_readable.append(f"the image is only {width}x{height} pixels")
@@ -174,49 +241,67 @@ def _ocr_gray(gray: Image.Image, base: Location, timeout: float, out: Extraction
     elif confident and mean < MIN_MEAN_CONFIDENCE:
         out.not_readable.append(f"text was read with low confidence ({mean:.0f}/100)")
     else:
-        out.unread_areas.extend(replace(base, region=box) for box in second.unread)
-    out.segments.append(segment_of(words, page.scale, base))
-    out.segments.extend(segment_of(extra, page.scale, base) for extra in second.readings)
+        out.unread_areas.extend(replace(base, region=placement.box(*box)) for box in second.unread)
+    factor = placement.factor
+    out.segments.append(segment_of(words, page.scale * factor, base, placement.offset()))
+    out.segments.extend(
+        segment_of(extra, scale * factor, base, placement.offset(offset)) for extra, scale, offset in second.readings
+    )
     return out
 
 
 @dataclass
 class SecondLook:
-    readings: list[list[Word]] = field(default_factory=list)  # words read anew (page-image pixels)
+    readings: list[tuple[list[Word], float, tuple[int, int]]] = field(default_factory=list)  # words, scale, offset
     unread: list[tuple[int, int, int, int]] = field(default_factory=list)  # source pixels
 
 
 def _second_look(page: Page, words: list[Word], deadline: float) -> SecondLook:
-    """Read again, in one call, the lines that hold a NIR-long digit run and the text-like areas the
-    first pass left empty; areas still without a confident word are reported as unread."""
+    """Read again, in one call and larger, the lines that hold a NIR-long digit run and the text-like
+    areas the first pass left empty; areas still without a confident word are reported as unread."""
     lines = nir_like_lines(words)[:MAX_REREAD_LINES]
-    margin = round((page.line_height or TARGET_HEIGHT) * page.scale * 0.6)
-    boxes = [_padded(min(w.left for w in line), min(w.top for w in line), max(w.right for w in line),
-                     max(w.bottom for w in line), margin, page.image.size) for line in lines]
+    height, width = page.source.shape
+    margin = round((page.line_height or TARGET_HEIGHT) * 0.6)
+    to_source = 1 / page.scale
+    boxes = [
+        _padded(min(w.left for w in line) * to_source, min(w.top for w in line) * to_source,
+                max(w.right for w in line) * to_source, max(w.bottom for w in line) * to_source, margin, width, height)
+        for line in lines
+    ]
     areas = _unread_areas(page, words)
-    to_page = page.scale
-    boxes += [_padded(round(x * to_page), round(y * to_page), round((x + w) * to_page), round((y + h) * to_page),
-                      margin, page.image.size) for x, y, w, h in areas]
+    boxes += [_padded(x, y, x + w, y + h, margin, width, height) for x, y, w, h in areas]
     found = SecondLook()
     if not boxes:
         return found
-    readings = read_crops(page.image, boxes, margin * 2, max(1.0, deadline - time.monotonic()))
-    for line, reading in zip(lines, readings[: len(lines)], strict=True):
+    crops = [_crop_for_reread(page, box) for box in boxes]
+    gap = round((page.line_height or TARGET_HEIGHT) * REREAD_MAX_SCALE)
+    readings = read_crops([image for image, _ in crops], gap, max(1.0, deadline - time.monotonic()))
+    placed = [
+        (reading, factor, (box[0], box[1]))
+        for reading, (_, factor), box in zip(readings, crops, boxes, strict=True)
+    ]
+    for line, (reading, factor, offset) in zip(lines, placed[: len(lines)], strict=True):
         if reading and digits_of(reading) != digits_of(line):
-            found.readings.append(reading)
-    for area, reading in zip(areas, readings[len(lines) :], strict=True):
-        confident = [w for w in reading if w.confidence >= CONFIDENT_WORD and any(c.isalnum() for c in w.text)]
-        if confident:
-            found.readings.append(reading)
+            found.readings.append((reading, factor, offset))
+    for area, (reading, factor, offset) in zip(areas, placed[len(lines) :], strict=True):
+        if any(w.confidence >= CONFIDENT_WORD and any(c.isalnum() for c in w.text) for w in reading):
+            found.readings.append((reading, factor, offset))
         else:
             found.unread.append(area)
     return found
 
 
+def _bridged(cells: np.ndarray) -> np.ndarray:
+    """Gaps of up to two cells between text cells on a row filled (a closing along the rows)."""
+    grown = ink.running(cells.view(np.uint8), 5, 1, np.maximum)
+    return ink.running(grown, 5, 1, np.minimum).view(np.bool_) | cells
+
+
 def _padded(
-    left: int, top: int, right: int, bottom: int, margin: int, size: tuple[int, int]
+    left: float, top: float, right: float, bottom: float, margin: int, width: int, height: int
 ) -> tuple[int, int, int, int]:
-    return (max(0, left - margin), max(0, top - margin), min(size[0], right + margin), min(size[1], bottom + margin))
+    return (max(0, int(left) - margin), max(0, int(top) - margin), min(width, int(right) + margin),
+            min(height, int(bottom) + margin))
 
 
 def _unread_areas(page: Page, words: list[Word]) -> list[tuple[int, int, int, int]]:
@@ -224,21 +309,28 @@ def _unread_areas(page: Page, words: list[Word]) -> list[tuple[int, int, int, in
     if page.line_height is None:
         return []
     cell = max(6, round(page.line_height * page.work_scale))
+    row_unit = max(2, cell // 2)
     cells = ink.text_cells(page.text_mask, cell)
     rows, columns = cells.shape
     to_work = page.work_scale / page.scale
     for word in words:
         if word.confidence < CONFIDENT_WORD or not word.text.strip():
             continue
-        # Cells whose centre falls in the word's box, widened by half a cell on each side.
-        left = int((word.left * to_work) / cell)
-        right = int((word.right * to_work) / cell + 0.5)
-        top = int((word.top * to_work) / cell)
-        bottom = int((word.bottom * to_work) / cell + 0.5)
-        cells[max(0, top) : min(rows, bottom + 1), max(0, left) : min(columns, right + 1)] = False
-    found = sorted(ink.areas(cells, UNREAD_MIN_CELLS), key=lambda a: -a[2] * a[3])[:MAX_UNREAD_AREAS]
-    unit = cell / page.work_scale
-    return [(round(c * unit), round(r * unit), round(w * unit), round(h * unit)) for c, r, w, h in found]
+        left = int(word.left * to_work / cell)
+        right = int(word.right * to_work / cell)
+        top = int(word.top * to_work / row_unit)
+        bottom = int(word.bottom * to_work / row_unit)
+        cells[max(0, top - 1) : min(rows, bottom + 2), max(0, left) : min(columns, right + 1)] = False
+    # The spaces between words (and between a NIR's digit groups) are empty cells: bridged, so that a
+    # line of words is one area.
+    bridged = _bridged(cells)
+    # An area less than a line tall is a border or an underline's remains, not a line of text.
+    lines = [a for a in ink.areas(bridged, UNREAD_MIN_CELLS) if a[3] >= 2]
+    found = sorted(lines, key=lambda a: -a[2] * a[3])[:MAX_UNREAD_AREAS]
+    scale = page.work_scale
+    return [(round(c * cell / scale), round(r * row_unit / scale), round(w * cell / scale), round(h * row_unit / scale))
+            for c, r, w, h in found]
 
-
-__all__ = ["OcrUnavailableError", "Page", "ocr_frame", "ocr_image", "prepare", "sharpness", "tesseract_problem"]
+__all__ = [
+    "OcrUnavailableError", "Page", "Placement", "ocr_frame", "ocr_image", "prepare", "sharpness", "tesseract_problem",
+]

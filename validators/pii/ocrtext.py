@@ -103,7 +103,7 @@ def _joins(line: list[Word], texts: list[str]) -> list[bool]:
 
 
 def nir_like_lines(words: list[Word]) -> list[list[Word]]:
-    """Lines holding a digit run about as long as a NIR (10 to 17 characters, however grouped).
+    """Lines holding a digit run about as long as a NIR (12 to 17 characters, however grouped).
 
     These deserve a second reading: a digit dropped, doubled or read as a letter is what stands
     between OCR and a number the recognizer can check.
@@ -112,8 +112,8 @@ def nir_like_lines(words: list[Word]) -> list[list[Word]]:
     for line in lines_of(words):
         texts = [fix_digits(w.text) for w in line]
         lengths = [sum(len(t) for t in texts[start:end]) for start, end in _clusters(line, texts)]
-        compact = [sum(c.isdigit() for c in t) for t in texts if len(t) >= 10]
-        if any(10 <= n <= 17 for n in lengths + compact):
+        compact = [sum(c.isdigit() for c in t) for t in texts if len(t) >= 12]
+        if any(12 <= n <= 17 for n in lengths + compact):
             found.append(line)
     return found
 

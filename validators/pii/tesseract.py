@@ -17,8 +17,6 @@ from PIL import Image
 
 from validators.pii.ocrtext import Word
 
-Box = tuple[int, int, int, int]  # left, top, right, bottom
-
 
 class OcrUnavailableError(RuntimeError):
     """Tesseract failed to run."""
@@ -66,35 +64,30 @@ def read_words(image: Image.Image, psm: int, timeout: float) -> list[Word]:
     return words
 
 
-def read_crops(image: Image.Image, boxes: list[Box], gap: int, timeout: float) -> list[list[Word]]:
-    """The words of each box of ``image`` (in ``image``'s pixels), read in one Tesseract call.
+def read_crops(crops: list[Image.Image], gap: int, timeout: float) -> list[list[Word]]:
+    """The words of each crop (boxes in that crop's pixels), all read in one Tesseract call.
 
-    Boxes are stacked ``gap`` pixels apart, each as a block of its own (``--psm 6``), which reads a
-    line that sparse-text mode skipped, and sees a digit run at another alignment than the page did.
+    Crops are stacked ``gap`` pixels apart on a white sheet and read as one block (``--psm 6``), which
+    reads lines that sparse-text mode skipped and sees a digit run at another alignment than the page.
     """
-    if not boxes:
+    if not crops:
         return []
-    width = max(right - left for left, _top, right, _bottom in boxes) + 2 * gap
-    height = sum(bottom - top for _left, top, _right, bottom in boxes) + gap * (len(boxes) + 1)
-    sheet = Image.new("L", (width, height), 255)
+    sheet = Image.new("L", (max(c.width for c in crops) + 2 * gap, sum(c.height + gap for c in crops) + gap), 255)
     bands = []
     y = gap
-    for box in boxes:
-        sheet.paste(image.crop(box), (gap, y))
-        bands.append((y, y + box[3] - box[1]))
-        y += box[3] - box[1] + gap
-    found: list[list[Word]] = [[] for _ in boxes]
+    for crop in crops:
+        sheet.paste(crop, (gap, y))
+        bands.append((y, y + crop.height))
+        y += crop.height + gap
+    found: list[list[Word]] = [[] for _ in crops]
     for word in read_words(sheet, 6, timeout):
         centre = word.top + word.height / 2
         for index, (top, bottom) in enumerate(bands):
             if top <= centre < bottom:
-                left, box_top = boxes[index][0], boxes[index][1]
                 found[index].append(
-                    Word(word.text, word.left - gap + left, word.top - top + box_top, word.width, word.height,
-                         word.confidence)
+                    Word(word.text, word.left - gap, word.top - top, word.width, word.height, word.confidence)
                 )
                 break
     return found
-
 
 __all__ = ["OcrUnavailableError", "read_crops", "read_words", "tesseract_problem"]
