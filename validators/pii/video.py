@@ -3,8 +3,8 @@
 ffmpeg decodes the whole stream and hands over ``SAMPLE_RATE`` grey frames per second. Screen
 recordings are mostly still, so a frame is read only where it differs from what was last read: the
 changed bands of the screen (full width, so that a label stays with its value), or the whole frame
-when much changed (a new screen, a scroll). A change is read once the screen has settled (two samples
-alike) or after ``SETTLE_WAIT`` at most, so that a value shown for one second is read while it is
+when much changed (a new screen, a scroll). A change is read once the screen has settled (nothing
+word-sized moved between two samples: a pointer may) or after ``SETTLE_WAIT`` at most, so that a value shown for one second is read while it is
 shown; changes smaller than a word (a caret, the pointer) wait until they persist. On top of that a
 bounded regular sample reads the whole frame every ``REGULAR_INTERVAL`` seconds if anything at all
 moved, for changes too faint for the detector.
@@ -112,8 +112,10 @@ def video_text(
 
 
 def _half(frame: np.ndarray) -> np.ndarray:
+    """The frame at half size (sums of 2x2 pixels, halved), in a type that differences do not wrap."""
     rows, columns = frame.shape[0] // 2 * 2, frame.shape[1] // 2 * 2
-    return frame[:rows, :columns].reshape(rows // 2, 2, columns // 2, 2).mean(axis=(1, 3)).astype(np.int16)
+    cut = frame[:rows, :columns].astype(np.int16)
+    return (cut[0::2, 0::2] + cut[1::2, 0::2] + cut[0::2, 1::2] + cut[1::2, 1::2]) // 4
 
 
 def changed_cells(before: np.ndarray, after: np.ndarray, level: int = CHANGE_LEVEL) -> np.ndarray:
@@ -155,9 +157,11 @@ class _Reader:
             return
         if self.waiting_since is None:
             self.waiting_since = at
-        settled = previous is not None and not changed_cells(previous, half).any()
         groups = ink.areas(changed, 1)
         word_sized = any(width >= WORD_CELLS for _c, _r, width, _h in groups)
+        # Settled: nothing word-sized moved since the last sample (a pointer or a caret may have).
+        moving = ink.areas(changed_cells(previous, half), WORD_CELLS) if previous is not None else [(0, 0, 0, 0)]
+        settled = not moving
         waited = at - self.waiting_since >= SETTLE_WAIT
         if (settled and (word_sized or waited)) or (word_sized and waited):
             self._read(frame, half, at, groups)
