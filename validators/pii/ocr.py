@@ -26,6 +26,7 @@ from validators.pii.segments import Extraction
 from validators.pii.tesseract import OcrUnavailableError, read_crops, read_words, tesseract_problem
 
 MAX_PIXELS = 40_000_000  # above this (HiDPI 8K is 33 MP) the capture is not decoded for OCR
+NATIVE_MAX_PIXELS = 16_000_000  # prepared at full size up to this (~15 bytes a pixel), halved beyond
 MIN_WIDTH, MIN_HEIGHT = 120, 24
 STROKE_WINDOW = 5  # wider than a stroke of 1x text (HiDPI captures are halved first)
 TARGET_HEIGHT = 22.0  # height of a line of ink (see ink.line_height) that Tesseract reads best
@@ -69,8 +70,10 @@ def prepare(gray: Image.Image) -> Page:
     while work.size > HALVE_ABOVE_PIXELS or (inked is not None and (inked[2] or 0) >= 2 * TARGET_HEIGHT):
         half = _halved(work)
         halved_inked = _inked(half)
-        if halved_inked[2] is None or halved_inked[2] < MIN_HALVED_HEIGHT:
-            break
+        too_small = halved_inked[2] is None or halved_inked[2] < MIN_HALVED_HEIGHT
+        if too_small and work.size <= NATIVE_MAX_PIXELS:
+            break  # a 1x capture of a large screen: its text needs every pixel
+        # Over NATIVE_MAX_PIXELS the halved copy is read whatever its text (memory is bounded first).
         work, work_scale, inked = half, work_scale / 2, halved_inked
     window, ink_amplitude, height = inked if inked is not None else _inked(work)
     normalised = ink.normalised(ink_amplitude, height or TARGET_HEIGHT / 2)

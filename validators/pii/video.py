@@ -4,10 +4,10 @@ ffmpeg decodes the whole stream and hands over ``SAMPLE_RATE`` grey frames per s
 recordings are mostly still, so a frame is read only where it differs from what was last read: the
 changed bands of the screen (full width, so that a label stays with its value), or the whole frame
 when much changed (a new screen, a scroll). A change is read once the screen has settled (nothing
-word-sized moved between two samples: a pointer may) or after ``SETTLE_WAIT`` at most, so that a value shown for one second is read while it is
-shown; changes smaller than a word (a caret, the pointer) wait until they persist. On top of that a
-bounded regular sample reads the whole frame every ``REGULAR_INTERVAL`` seconds if anything at all
-moved, for changes too faint for the detector.
+word-sized moved between two samples: a pointer may) or after ``SETTLE_WAIT`` at most, so that a
+value shown for one second is read while it is shown; changes smaller than a word (a caret, the
+pointer) wait until they persist. On top of that a bounded regular sample reads the whole frame every
+``REGULAR_INTERVAL`` seconds if anything at all moved, for changes too faint for the detector.
 
 What could not be looked at is said with how much was covered: a video that cannot be decoded at all
 is not inspected (the check did not run: an error), a stream that ends early or a time budget spent
