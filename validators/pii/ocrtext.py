@@ -25,6 +25,7 @@ _DIGIT_LOOKALIKES = str.maketrans(
      "~": "-"}
 )
 _CLUSTER_PART = re.compile(r"[0-9]{1,15}|2[AB]", re.IGNORECASE)
+_STRAY = re.compile(r"(?<=\d)[.,'\u2019`](?=\d)")
 _NIR_LENGTHS = (13, 15)
 CLUSTER_GAP = 1.8  # widest gap inside a digit cluster, in digit heights (boxed groups are ~1.5 apart)
 
@@ -73,16 +74,23 @@ def lines_of(words: list[Word]) -> list[list[Word]]:
     return [sorted(line, key=lambda w: w.left) for line in lines]
 
 
-def _clusters(line: list[Word], texts: list[str]) -> list[tuple[int, int]]:
+def _part(token: str) -> str | None:
+    """The token as a piece of a digit run (a stray dot or comma OCR put between digits dropped), or
+    None when it is not one."""
+    cleaned = _STRAY.sub("", token)
+    return cleaned if _CLUSTER_PART.fullmatch(cleaned) else None
+
+
+def _clusters(line: list[Word], parts: list[str | None]) -> list[tuple[int, int]]:
     """Runs [start, end) of digit tokens on a line separated by gaps of at most ``CLUSTER_GAP``."""
     found = []
     index = 0
     while index < len(line):
-        if not _CLUSTER_PART.fullmatch(texts[index]):
+        if parts[index] is None:
             index += 1
             continue
         end = index + 1
-        while end < len(line) and _CLUSTER_PART.fullmatch(texts[end]):
+        while end < len(line) and parts[end] is not None:
             height = statistics.median(w.height for w in line[index : end + 1])
             if line[end].left - line[end - 1].right > CLUSTER_GAP * height:
                 break
@@ -92,14 +100,19 @@ def _clusters(line: list[Word], texts: list[str]) -> list[tuple[int, int]]:
     return found
 
 
-def _joins(line: list[Word], texts: list[str]) -> list[bool]:
-    """For each word, whether it is glued to the previous one (inside a NIR-long digit cluster)."""
-    glued = [False] * len(line)
-    for start, end in _clusters(line, texts):
-        if end - start > 1 and sum(len(t) for t in texts[start:end]) in _NIR_LENGTHS:
+def _glued(line: list[Word], texts: list[str]) -> tuple[list[str], list[bool]]:
+    """The words' texts, those inside a NIR-long digit cluster cleaned of stray marks, and for each
+    word whether it is glued to the previous one."""
+    parts = [_part(t) for t in texts]
+    out = list(texts)
+    joined = [False] * len(line)
+    for start, end in _clusters(line, parts):
+        pieces = [p or "" for p in parts[start:end]]
+        if end - start > 1 and sum(len(p) for p in pieces) in _NIR_LENGTHS:
+            out[start:end] = pieces
             for inner in range(start + 1, end):
-                glued[inner] = True
-    return glued
+                joined[inner] = True
+    return out, joined
 
 
 def nir_like_lines(words: list[Word]) -> list[list[Word]]:
@@ -111,7 +124,8 @@ def nir_like_lines(words: list[Word]) -> list[list[Word]]:
     found = []
     for line in lines_of(words):
         texts = [fix_digits(w.text) for w in line]
-        lengths = [sum(len(t) for t in texts[start:end]) for start, end in _clusters(line, texts)]
+        parts = [_part(t) for t in texts]
+        lengths = [sum(len(p or "") for p in parts[start:end]) for start, end in _clusters(line, parts)]
         compact = [sum(c.isdigit() for c in t) for t in texts if len(t) >= 12]
         if any(12 <= n <= 17 for n in lengths + compact):
             found.append(line)
@@ -131,10 +145,9 @@ def segment_of(words: list[Word], scale: float, base: Location, offset: tuple[in
     anchors: list[Anchor] = []
     position = 0
     for line_no, line in enumerate(lines_of(words), start=1):
-        texts = [fix_digits(w.text) for w in line]
-        glued = _joins(line, texts)
+        texts, joined = _glued(line, [fix_digits(w.text) for w in line])
         for index, (word, text) in enumerate(zip(line, texts, strict=True)):
-            if index and not glued[index]:
+            if index and not joined[index]:
                 parts.append(" ")
                 position += 1
             region = (
