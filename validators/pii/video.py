@@ -20,6 +20,7 @@ import json
 import shutil
 import subprocess
 import tempfile
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -34,6 +35,7 @@ from validators.pii.segments import Extraction
 
 SAMPLE_RATE = 4.0  # frames handed over per second: a value shown for 1 s is seen settled at least twice
 MAX_WIDTH = 1920  # larger videos are decoded at this width
+MAX_SOURCE_PIXELS = 36_000_000  # 8K; a larger frame is refused before ffmpeg allocates it
 MAX_VIDEO_BYTES = 2 * 1024 * 1024 * 1024
 PROBE_TIMEOUT = 20.0
 OCR_RESERVE = 8.0  # seconds kept back at the end of the budget to report cleanly
@@ -227,6 +229,9 @@ def _video_file(path: Path, base: Location, check_time: CheckTime, time_left: Ti
         probe = _probe(path)
     except (ValueError, OSError, subprocess.TimeoutExpired, json.JSONDecodeError):
         return Extraction(not_run="the video could not be decoded (no video stream could be read)")
+    if probe.width * probe.height > MAX_SOURCE_PIXELS:
+        size = f"{probe.width}x{probe.height}"
+        return Extraction(not_run=f"the video's frames ({size}) are too large to be decoded safely")
     frame_w, frame_h = _frame_size(probe.width, probe.height)
     reader = _Reader(base, frame_w / probe.width, time_left)
     command = [
@@ -235,6 +240,10 @@ def _video_file(path: Path, base: Location, check_time: CheckTime, time_left: Ti
     ]
     frame_bytes = frame_w * frame_h
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    # A stalled decoder would block the read below for good: it is killed when the budget is spent.
+    watchdog = threading.Timer(max(1.0, time_left()), process.kill)
+    watchdog.daemon = True
+    watchdog.start()
     frames = 0
     decoded_until = 0.0
     try:
@@ -252,6 +261,7 @@ def _video_file(path: Path, base: Location, check_time: CheckTime, time_left: Ti
             decoded_until = at + 1 / SAMPLE_RATE
             reader.sample(np.frombuffer(raw, dtype=np.uint8).reshape(frame_h, frame_w), at)
     finally:
+        watchdog.cancel()
         process.kill()
         process.wait(timeout=10)
     out = reader.out
