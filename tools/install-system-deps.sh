@@ -16,6 +16,9 @@ ldconfig -p 2>/dev/null | grep -q 'libmagic.so.1' || need+=(libmagic1)
 have_cmd chromium || need+=(chromium)
 have_cmd pdftoppm || need+=(poppler-utils)
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
+# More faces for the generated screenshots (fixtures/screens.py): Arial-like, Noto; optional, DejaVu suffices.
+[ -f /usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf ] || need+=(fonts-liberation)
+[ -f /usr/share/fonts/truetype/noto/NotoSans-Regular.ttf ] || need+=(fonts-noto-core)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 # --tests: what only the test suite needs (a private Postgres cluster for the verdict index tests).
 if [ "${1:-}" = "--tests" ]; then

@@ -60,7 +60,7 @@ class PiiValidator(Validator):
             findings.append(rules.finding("system.check-not-run", check=self.name, reason=extraction.not_run))
             return CheckResult(findings=findings, state=CheckState.NOT_RUN, detail=extraction.not_run)
         findings.extend(_gap_findings(extraction))
-        partial = bool(extraction.not_readable or extraction.not_inspected)
+        partial = bool(extraction.not_readable or extraction.unread_areas or extraction.not_inspected)
         detail = f"{kind.value if kind else 'unknown'} source" + ("; partial coverage" if partial else "")
         state = CheckState.PARTIAL if partial else CheckState.RAN
         return CheckResult(findings=findings, state=state, detail=detail)
@@ -92,11 +92,19 @@ def _in_email(file: ProofFile) -> bool:
 
 def _gap_findings(extraction: Extraction) -> list[Finding]:
     out = [rules.finding(RULE_NOT_READABLE, reason=r) for r in extraction.not_readable[:MAX_GAP_FINDINGS]]
+    out += [rules.finding(RULE_NOT_READABLE, area, reason=_unread_reason(area))
+            for area in extraction.unread_areas[:MAX_GAP_FINDINGS]]
     out += [rules.finding(RULE_NOT_INSPECTED, what=w) for w in extraction.not_inspected[:MAX_GAP_FINDINGS]]
-    hidden = len(extraction.not_readable) + len(extraction.not_inspected) - len(out)
+    hidden = len(extraction.not_readable) + len(extraction.unread_areas) + len(extraction.not_inspected) - len(out)
     if hidden > 0:
         out.append(rules.finding(RULE_NOT_INSPECTED, what=f"{hidden} further part(s), not listed one by one"))
     return out
+
+
+def _unread_reason(area: Location) -> str:
+    width, height = (area.region or (0, 0, 0, 0))[2:]
+    when = f" at {area.time:.0f} s" if area.time is not None else ""
+    return f"an area of {width}x{height} pixels{when} looks like text but OCR could not read it"
 
 
 def make_validators(settings: Mapping[str, Any]) -> list[Validator]:

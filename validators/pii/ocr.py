@@ -1,144 +1,48 @@
 """Screenshots to text with Tesseract (French data), run as a subprocess with a time limit.
 
-Small text is upscaled before OCR (2x brings 9-10 px text from ~70 % to ~95 % recall, DOMAIN.md §4).
-Words come back with their boxes (TSV); lines are rebuilt from the boxes' positions rather than from
-Tesseract's layout blocks, so that a NIR printed as seven groups across a form stays one line. An image
-too small, too blurry or read with too little confidence is reported as not readable, never as clean.
+Before OCR the capture is turned into dark text on white whatever its theme and brought to the text
+size Tesseract reads best (``page.py``, ``ink.py``). Words come back with their boxes (TSV) and become
+one segment (``ocrtext.py``). A second look, in one more Tesseract call, reads again, larger, the
+lines holding a NIR-long digit run and the text-like areas the first pass left empty. What could not
+be read is said: an image too small, too blurry or read with too little confidence as a whole, and
+each text-like area where OCR found no confident word, with its box.
 """
 
 from __future__ import annotations
 
 import io
-import os
-import shutil
 import statistics
 import subprocess
-from dataclasses import dataclass
-from functools import cache
-from typing import cast
+import time
+from dataclasses import dataclass, field, replace
 
+import numpy as np
 from PIL import Image, ImageFilter
 
 from validators.model import NO_LOCATION, Location
-from validators.pii.segments import Anchor, Extraction, TextSegment
+from validators.pii import ink
+from validators.pii.ocrtext import Word, digits_of, nir_like_lines, segment_of
+from validators.pii.page import REREAD_MAX_SCALE, TARGET_HEIGHT, Page, crop_for_reread, prepare
+from validators.pii.segments import Extraction
+from validators.pii.tesseract import OcrUnavailableError, read_crops, read_words, tesseract_problem
 
-MAX_PIXELS = 40_000_000
+MAX_PIXELS = 40_000_000  # above this (HiDPI 8K is 33 MP) the capture is not decoded for OCR
 MIN_WIDTH, MIN_HEIGHT = 120, 24
-UPSCALE_BELOW = 2000  # longest side in pixels under which the image is upscaled 2x
 MIN_SHARPNESS = 0.8  # see sharpness(): 1.0-1.4 for crisp or JPEG'd text, under 0.8 once OCR fails
 MIN_TILE_CONTRAST = 60
 MIN_MEAN_CONFIDENCE = 45.0
 CONFIDENT_READING = 75.0  # a blur measure is overruled by a reading this confident
+CONFIDENT_WORD = 40.0  # a word read at least this confidently counts as reading its area
+UNREAD_MIN_CELLS = 6  # an unread text-like area is reported from this width, in line heights
+MAX_UNREAD_AREAS = 8  # areas given a second look (the largest first)
+MAX_REREAD_LINES = 12
 OCR_TIMEOUT = 60.0
-
-# Characters Tesseract confuses with digits inside a number group (same length: offsets are kept).
-_DIGIT_LOOKALIKES = str.maketrans({"O": "0", "o": "0", "D": "0", "I": "1", "l": "1", "|": "1", "S": "5"})
-
-
-class OcrUnavailableError(RuntimeError):
-    """Tesseract or its French data is not installed."""
-
-
-@cache
-def tesseract_problem() -> str | None:
-    """Why OCR cannot run here, or None."""
-    exe = shutil.which("tesseract")
-    if exe is None:
-        return "tesseract is not installed (Debian: tesseract-ocr tesseract-ocr-fra)"
-    try:
-        langs = subprocess.run([exe, "--list-langs"], capture_output=True, timeout=20, check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return "tesseract does not answer"
-    if b"fra" not in langs.stdout.split():
-        return "the French OCR data is missing (Debian: tesseract-ocr-fra)"
-    return None
-
-
-@dataclass(frozen=True)
-class Word:
-    text: str
-    left: int
-    top: int
-    width: int
-    height: int
-    confidence: float
-
-
-def _tesseract_words(png: bytes, timeout: float) -> list[Word]:
-    env = dict(os.environ, OMP_THREAD_LIMIT="1")  # the machine is shared: one core per OCR process
-    done = subprocess.run(
-        ["tesseract", "-", "-", "-l", "fra", "--psm", "11", "tsv"],
-        input=png,
-        capture_output=True,
-        timeout=timeout,
-        env=env,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise OcrUnavailableError(f"tesseract exited with status {done.returncode}")
-    words = []
-    for row in done.stdout.decode("utf-8", "replace").splitlines()[1:]:
-        cols = row.split("\t")
-        if len(cols) < 12 or cols[0] != "5" or not cols[11].strip():
-            continue
-        words.append(
-            Word(cols[11].strip(), int(cols[6]), int(cols[7]), int(cols[8]), int(cols[9]), float(cols[10]))
-        )
-    return words
-
-
-def _fix_digits(token: str) -> str:
-    """Map letter look-alikes to digits in tokens that are mostly digits (a NIR group read as 'O06')."""
-    digits = sum(c.isdigit() for c in token)
-    if digits and digits * 2 >= len(token) and len(token) <= 4:
-        return token.translate(_DIGIT_LOOKALIKES)
-    return token
-
-
-def _lines(words: list[Word]) -> list[list[Word]]:
-    """Words grouped into visual lines by vertical overlap, each line left to right."""
-    lines: list[list[Word]] = []
-    for word in sorted(words, key=lambda w: (w.top + w.height / 2, w.left)):
-        centre = word.top + word.height / 2
-        if lines:
-            last = lines[-1]
-            ref = sum(w.top + w.height / 2 for w in last) / len(last)
-            height = max(w.height for w in last)
-            if abs(centre - ref) <= max(4.0, height * 0.5):
-                last.append(word)
-                continue
-        lines.append([word])
-    return [sorted(line, key=lambda w: w.left) for line in lines]
-
-
-def _segment(words: list[Word], scale: float, base: Location) -> TextSegment:
-    parts: list[str] = []
-    anchors: list[Anchor] = []
-    offset = 0
-    for line_no, line in enumerate(_lines(words), start=1):
-        for index, word in enumerate(line):
-            if index:
-                parts.append(" ")
-                offset += 1
-            region = (
-                int(word.left / scale),
-                int(word.top / scale),
-                max(1, int(word.width / scale)),
-                max(1, int(word.height / scale)),
-            )
-            anchors.append(Anchor(offset, Location(line=line_no, region=region)))
-            text = _fix_digits(word.text)
-            parts.append(text)
-            offset += len(text)
-        parts.append("\n")
-        offset += 1
-    return TextSegment("".join(parts), base, anchors, ocr=True)
 
 
 def _extrema(gray: Image.Image) -> tuple[int, int]:
     """Darkest and lightest value of a one-band image."""
-    low, high = cast(tuple[int, int], gray.getextrema())
-    return low, high
+    low, high = gray.getextrema()
+    return int(low), int(high)  # type: ignore[arg-type]
 
 
 def sharpness(gray: Image.Image, tile: int = 48) -> float | None:
@@ -147,15 +51,21 @@ def sharpness(gray: Image.Image, tile: int = 48) -> float | None:
     Sharp text scores about 1 or more; text blurred past OCR's reach scores under 0.8. Tiles are used
     so that one crisp title bar does not hide a blurred form. None when nothing is contrasted.
     """
-    edges = gray.filter(ImageFilter.FIND_EDGES)
-    ratios = []
-    for y in range(0, gray.height - tile + 1, tile):
-        for x in range(0, gray.width - tile + 1, tile):
-            box = (x, y, x + tile, y + tile)
-            low, high = _extrema(gray.crop(box))
-            if high - low > MIN_TILE_CONTRAST:
-                ratios.append(_extrema(edges.crop(box))[1] / (high - low))
-    return statistics.median(ratios) if ratios else None
+    pixels = np.asarray(gray, dtype=np.int16)
+    edges = np.asarray(gray.filter(ImageFilter.FIND_EDGES), dtype=np.int16)
+    rows, columns = pixels.shape[0] // tile, pixels.shape[1] // tile
+    if rows == 0 or columns == 0:
+        return None
+
+    def tiles(a: np.ndarray) -> np.ndarray:
+        return a[: rows * tile, : columns * tile].reshape(rows, tile, columns, tile)
+
+    contrast = tiles(pixels).max(axis=(1, 3)) - tiles(pixels).min(axis=(1, 3))
+    strongest = tiles(edges).max(axis=(1, 3))
+    contrasted = contrast > MIN_TILE_CONTRAST
+    if not contrasted.any():
+        return None
+    return float(statistics.median((strongest[contrasted] / contrast[contrasted]).tolist()))
 
 
 def ocr_image(data: bytes, base: Location = NO_LOCATION, timeout: float = OCR_TIMEOUT) -> Extraction:
@@ -168,26 +78,57 @@ def ocr_image(data: bytes, base: Location = NO_LOCATION, timeout: float = OCR_TI
         image = Image.open(io.BytesIO(data))
         width, height = image.size
         if width * height > MAX_PIXELS:
-            out.not_inspected.append(f"image of {width}x{height} pixels is over the OCR size limit")
-            return out
+            if image.format != "JPEG":
+                out.not_run = f"the image ({width}x{height} pixels) is too large to be read for personal data"
+                return out
+            # A JPEG decodes straight to a reduced size: big photos of screens stay readable.
+            image.draft("L", (width // 2, height // 2))
+            if image.size[0] * image.size[1] > MAX_PIXELS:
+                out.not_run = f"the image ({width}x{height} pixels) is too large to be read for personal data"
+                return out
         if getattr(image, "n_frames", 1) > 1:
             out.not_inspected.append("frames after the first of an animated image")
         gray = image.convert("L")
+    except Image.DecompressionBombError:
+        out.not_run = "the image declares more pixels than can be decoded safely"
+        return out
     except Exception as exc:  # truncated or hostile image data
-        out.not_inspected.append(f"the image could not be decoded ({type(exc).__name__})")
+        out.not_run = f"the image could not be decoded ({type(exc).__name__})"
         return out
     return _ocr_gray(gray, base, timeout, out)
 
 
-def ocr_frame(image: Image.Image, base: Location, timeout: float = OCR_TIMEOUT) -> Extraction:
-    """OCR an already decoded image (a video frame)."""
+@dataclass(frozen=True)
+class Placement:
+    """Where an OCR'd image sits in the file's own pixels: a crop's corner (in the image's pixels,
+    before ``factor``) and the image's pixels per file pixel (a video frame decoded smaller)."""
+
+    origin: tuple[int, int] = (0, 0)
+    factor: float = 1.0
+
+    def box(self, left: float, top: float, width: float, height: float) -> tuple[int, int, int, int]:
+        f = self.factor
+        return (round((self.origin[0] + left) / f), round((self.origin[1] + top) / f), max(1, round(width / f)),
+                max(1, round(height / f)))
+
+    def offset(self, extra: tuple[int, int] = (0, 0)) -> tuple[int, int]:
+        return (round((self.origin[0] + extra[0]) / self.factor), round((self.origin[1] + extra[1]) / self.factor))
+
+
+def ocr_frame(
+    image: Image.Image, base: Location, timeout: float = OCR_TIMEOUT, placement: Placement | None = None
+) -> Extraction:
+    """OCR an already decoded image (a video frame, or a band of one placed by ``placement``)."""
     problem = tesseract_problem()
     if problem is not None:
         return Extraction(not_run=problem)
-    return _ocr_gray(image.convert("L"), base, timeout, Extraction())
+    return _ocr_gray(image.convert("L"), base, timeout, Extraction(), placement or Placement())
 
 
-def _ocr_gray(gray: Image.Image, base: Location, timeout: float, out: Extraction) -> Extraction:
+def _ocr_gray(
+    gray: Image.Image, base: Location, timeout: float, out: Extraction, placement: Placement | None = None
+) -> Extraction:
+    placement = placement or Placement()
     width, height = gray.size
     if width < MIN_WIDTH or height < MIN_HEIGHT:
         out.not_readable.append(f"the image is only {width}x{height} pixels")
@@ -195,14 +136,11 @@ def _ocr_gray(gray: Image.Image, base: Location, timeout: float, out: Extraction
     low, high = _extrema(gray)
     if high - low < 16:
         return out  # a flat image (blank screen): nothing to read, nothing hidden
-    sharp = sharpness(gray)
-    scale = 2.0 if max(width, height) < UPSCALE_BELOW else 1.0
-    if scale != 1.0:
-        gray = gray.resize((int(width * scale), int(height * scale)), Image.Resampling.LANCZOS)
-    buffer = io.BytesIO()
-    gray.save(buffer, "PNG")
+    deadline = time.monotonic() + timeout
+    page = prepare(gray)
     try:
-        words = _tesseract_words(buffer.getvalue(), timeout)
+        words = read_words(page.image, 11, timeout)
+        second = _second_look(page, words, deadline)
     except subprocess.TimeoutExpired:
         out.not_readable.append(f"OCR did not finish within {timeout:.0f} s")
         return out
@@ -211,12 +149,102 @@ def _ocr_gray(gray: Image.Image, base: Location, timeout: float, out: Extraction
         return out
     confident = [w for w in words if w.confidence >= 0]
     mean = sum(w.confidence for w in confident) / len(confident) if confident else 0.0
+    sharp = sharpness(gray)
     if sharp is not None and sharp < MIN_SHARPNESS and (not confident or mean < CONFIDENT_READING):
         out.not_readable.append("the image is too blurry to read reliably")
     elif confident and mean < MIN_MEAN_CONFIDENCE:
         out.not_readable.append(f"text was read with low confidence ({mean:.0f}/100)")
-    out.segments.append(_segment(words, scale, base))
+    else:
+        out.unread_areas.extend(replace(base, region=placement.box(*box)) for box in second.unread)
+    factor = placement.factor
+    out.segments.append(segment_of(words, page.scale * factor, base, placement.offset()))
+    out.segments.extend(
+        segment_of(extra, scale * factor, base, placement.offset(offset)) for extra, scale, offset in second.readings
+    )
     return out
 
 
-__all__ = ["OcrUnavailableError", "ocr_frame", "ocr_image", "sharpness", "tesseract_problem"]
+@dataclass
+class SecondLook:
+    readings: list[tuple[list[Word], float, tuple[int, int]]] = field(default_factory=list)  # words, scale, offset
+    unread: list[tuple[int, int, int, int]] = field(default_factory=list)  # source pixels
+
+
+def _second_look(page: Page, words: list[Word], deadline: float) -> SecondLook:
+    """Read again, in one call and larger, the lines that hold a NIR-long digit run and the text-like
+    areas the first pass left empty; areas still without a confident word are reported as unread."""
+    lines = nir_like_lines(words)[:MAX_REREAD_LINES]
+    height, width = page.source.shape
+    margin = round((page.line_height or TARGET_HEIGHT) * 0.6)
+    to_source = 1 / page.scale
+    boxes = [
+        _padded(min(w.left for w in line) * to_source, min(w.top for w in line) * to_source,
+                max(w.right for w in line) * to_source, max(w.bottom for w in line) * to_source, margin, width, height)
+        for line in lines
+    ]
+    areas = _unread_areas(page, words)
+    boxes += [_padded(x, y, x + w, y + h, margin, width, height) for x, y, w, h in areas]
+    found = SecondLook()
+    if not boxes:
+        return found
+    crops = [crop_for_reread(page, box) for box in boxes]
+    gap = round((page.line_height or TARGET_HEIGHT) * REREAD_MAX_SCALE)
+    readings = read_crops([image for image, _ in crops], gap, max(1.0, deadline - time.monotonic()))
+    placed = [
+        (reading, factor, (box[0], box[1]))
+        for reading, (_, factor), box in zip(readings, crops, boxes, strict=True)
+    ]
+    for line, (reading, factor, offset) in zip(lines, placed[: len(lines)], strict=True):
+        if reading and digits_of(reading) != digits_of(line):
+            found.readings.append((reading, factor, offset))
+    for area, (reading, factor, offset) in zip(areas, placed[len(lines) :], strict=True):
+        if any(w.confidence >= CONFIDENT_WORD and any(c.isalnum() for c in w.text) for w in reading):
+            found.readings.append((reading, factor, offset))
+        else:
+            found.unread.append(area)
+    return found
+
+
+def _bridged(cells: np.ndarray) -> np.ndarray:
+    """Gaps of up to two cells between text cells on a row filled (a closing along the rows)."""
+    grown = ink.running(cells.view(np.uint8), 5, 1, np.maximum)
+    return ink.running(grown, 5, 1, np.minimum).view(np.bool_) | cells
+
+
+def _padded(
+    left: float, top: float, right: float, bottom: float, margin: int, width: int, height: int
+) -> tuple[int, int, int, int]:
+    return (max(0, int(left) - margin), max(0, int(top) - margin), min(width, int(right) + margin),
+            min(height, int(bottom) + margin))
+
+
+def _unread_areas(page: Page, words: list[Word]) -> list[tuple[int, int, int, int]]:
+    """Boxes (source pixels) of text-like areas where the first pass found no confident word."""
+    if page.line_height is None:
+        return []
+    cell = max(6, round(page.line_height * page.work_scale))
+    row_unit = max(2, cell // 2)
+    cells = ink.text_cells(page.text_mask, cell)
+    rows, columns = cells.shape
+    to_work = page.work_scale / page.scale
+    for word in words:
+        if word.confidence < CONFIDENT_WORD or not word.text.strip():
+            continue
+        left = int(word.left * to_work / cell)
+        right = int(word.right * to_work / cell)
+        top = int(word.top * to_work / row_unit)
+        bottom = int(word.bottom * to_work / row_unit)
+        cells[max(0, top - 1) : min(rows, bottom + 2), max(0, left) : min(columns, right + 1)] = False
+    # The spaces between words (and between a NIR's digit groups) are empty cells: bridged, so that a
+    # line of words is one area.
+    bridged = _bridged(cells)
+    # An area less than a line tall is a border or an underline's remains, not a line of text.
+    lines = [a for a in ink.areas(bridged, UNREAD_MIN_CELLS) if a[3] >= 2]
+    found = sorted(lines, key=lambda a: -a[2] * a[3])[:MAX_UNREAD_AREAS]
+    scale = page.work_scale
+    return [(round(c * cell / scale), round(r * row_unit / scale), round(w * cell / scale), round(h * row_unit / scale))
+            for c, r, w, h in found]
+
+__all__ = [
+    "OcrUnavailableError", "Page", "Placement", "ocr_frame", "ocr_image", "prepare", "sharpness", "tesseract_problem",
+]

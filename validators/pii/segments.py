@@ -89,6 +89,7 @@ class Extraction:
     segments: list[TextSegment] = field(default_factory=list)
     not_inspected: list[str] = field(default_factory=list)  # parts skipped: limits, encryption, no text
     not_readable: list[str] = field(default_factory=list)  # images OCR could not read reliably
+    unread_areas: list[Location] = field(default_factory=list)  # text-like image regions OCR could not read
     not_run: str | None = None  # the whole source could not be inspected (a tool missing)
 
 

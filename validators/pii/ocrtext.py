@@ -1,0 +1,167 @@
+"""OCR words to a text segment: visual lines, digit look-alikes, and digit runs OCR cut into pieces.
+
+Lines are rebuilt from the words' boxes rather than from Tesseract's layout blocks, so that a NIR
+printed as seven groups across a form stays one line. Tesseract also splits digit runs where the
+screen has no space (``18505 78006084 36``) or keeps a thin space it should not: on one line, digit
+tokens separated by gaps no wider than a couple of characters form a cluster, and a cluster holding
+exactly a NIR's 13 or 15 characters is written compact, whatever its grouping on screen; the
+recognizer then sees the number the way the screen shows it to a reader.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+from dataclasses import dataclass
+
+from validators.model import Location
+from validators.pii.segments import Anchor, TextSegment
+
+# Characters Tesseract confuses with digits inside a number (same length: offsets are kept). Not B:
+# "2B" is a Corsican department.
+_DIGIT_LOOKALIKES = str.maketrans(
+    {"O": "0", "o": "0", "D": "0", "Q": "0", "I": "1", "l": "1", "|": "1", "!": "1", "S": "5",
+     "Z": "2", "z": "2", "g": "9", "\u2014": "-", "\u2013": "-", "\u2010": "-", "\u2011": "-", "\u2212": "-",
+     "~": "-"}
+)
+_CLUSTER_PART = re.compile(r"[0-9]{1,15}|2[AB]", re.IGNORECASE)
+_STRAY = re.compile(r"(?<=\d)[.,'\u2019`](?=\d)")
+_NIR_LENGTHS = (13, 15)
+CLUSTER_GAP = 1.8  # widest gap inside a digit cluster, in digit heights (boxed groups are ~1.5 apart)
+
+
+@dataclass(frozen=True)
+class Word:
+    """One OCR word, its box in the OCR'd image's pixels, and Tesseract's confidence (0-100)."""
+
+    text: str
+    left: int
+    top: int
+    width: int
+    height: int
+    confidence: float
+
+    @property
+    def right(self) -> int:
+        return self.left + self.width
+
+    @property
+    def bottom(self) -> int:
+        return self.top + self.height
+
+
+def fix_digits(token: str) -> str:
+    """Letter look-alikes mapped to digits in tokens that are mostly digits ('O06', '18505780O6084')."""
+    digits = sum(c.isdigit() for c in token)
+    if digits and digits * 2 >= len(token) and len(token) <= 24:
+        return token.translate(_DIGIT_LOOKALIKES)
+    return token
+
+
+def lines_of(words: list[Word]) -> list[list[Word]]:
+    """Words grouped into visual lines by vertical overlap, each line left to right."""
+    lines: list[list[Word]] = []
+    for word in sorted(words, key=lambda w: (w.top + w.height / 2, w.left)):
+        centre = word.top + word.height / 2
+        if lines:
+            last = lines[-1]
+            ref = sum(w.top + w.height / 2 for w in last) / len(last)
+            height = max(w.height for w in last)
+            if abs(centre - ref) <= max(4.0, height * 0.5):
+                last.append(word)
+                continue
+        lines.append([word])
+    return [sorted(line, key=lambda w: w.left) for line in lines]
+
+
+def _part(token: str) -> str | None:
+    """The token as a piece of a digit run (a stray dot or comma OCR put between digits dropped), or
+    None when it is not one."""
+    cleaned = _STRAY.sub("", token)
+    return cleaned if _CLUSTER_PART.fullmatch(cleaned) else None
+
+
+def _clusters(line: list[Word], parts: list[str | None]) -> list[tuple[int, int]]:
+    """Runs [start, end) of digit tokens on a line separated by gaps of at most ``CLUSTER_GAP``."""
+    found = []
+    index = 0
+    while index < len(line):
+        if parts[index] is None:
+            index += 1
+            continue
+        end = index + 1
+        while end < len(line) and parts[end] is not None:
+            height = statistics.median(w.height for w in line[index : end + 1])
+            if line[end].left - line[end - 1].right > CLUSTER_GAP * height:
+                break
+            end += 1
+        found.append((index, end))
+        index = end
+    return found
+
+
+def _glued(line: list[Word], texts: list[str]) -> tuple[list[str], list[bool]]:
+    """The words' texts, those inside a NIR-long digit cluster cleaned of stray marks, and for each
+    word whether it is glued to the previous one."""
+    parts = [_part(t) for t in texts]
+    out = list(texts)
+    joined = [False] * len(line)
+    for start, end in _clusters(line, parts):
+        pieces = [p or "" for p in parts[start:end]]
+        if end - start > 1 and sum(len(p) for p in pieces) in _NIR_LENGTHS:
+            out[start:end] = pieces
+            for inner in range(start + 1, end):
+                joined[inner] = True
+    return out, joined
+
+
+def nir_like_lines(words: list[Word]) -> list[list[Word]]:
+    """Lines holding a digit run about as long as a NIR (12 to 17 characters, however grouped).
+
+    These deserve a second reading: a digit dropped, doubled or read as a letter is what stands
+    between OCR and a number the recognizer can check.
+    """
+    found = []
+    for line in lines_of(words):
+        texts = [fix_digits(w.text) for w in line]
+        parts = [_part(t) for t in texts]
+        lengths = [sum(len(p or "") for p in parts[start:end]) for start, end in _clusters(line, parts)]
+        compact = [sum(c.isdigit() for c in t) for t in texts if len(t) >= 12]
+        if any(12 <= n <= 17 for n in lengths + compact):
+            found.append(line)
+    return found
+
+
+def digits_of(words: list[Word]) -> str:
+    return "".join(c for w in words for c in fix_digits(w.text) if c.isdigit())
+
+
+def segment_of(words: list[Word], scale: float, base: Location, offset: tuple[int, int] = (0, 0)) -> TextSegment:
+    """The words as one text segment; each word's anchor carries its region in the source image.
+
+    ``scale`` is how much the OCR'd image was enlarged, ``offset`` where it sits in the source.
+    """
+    parts: list[str] = []
+    anchors: list[Anchor] = []
+    position = 0
+    for line_no, line in enumerate(lines_of(words), start=1):
+        texts, joined = _glued(line, [fix_digits(w.text) for w in line])
+        for index, (word, text) in enumerate(zip(line, texts, strict=True)):
+            if index and not joined[index]:
+                parts.append(" ")
+                position += 1
+            region = (
+                offset[0] + int(word.left / scale),
+                offset[1] + int(word.top / scale),
+                max(1, int(word.width / scale)),
+                max(1, int(word.height / scale)),
+            )
+            anchors.append(Anchor(position, Location(line=line_no, region=region)))
+            parts.append(text)
+            position += len(text)
+        parts.append("\n")
+        position += 1
+    return TextSegment("".join(parts), base, anchors, ocr=True)
+
+
+__all__ = ["CLUSTER_GAP", "Word", "digits_of", "fix_digits", "lines_of", "nir_like_lines", "segment_of"]
