@@ -42,6 +42,25 @@ def add_json_option(parser: argparse.ArgumentParser) -> None:
 NOT_MEASURED = "not measured: the script stopped before this measurement"
 
 
+def number(value: float, unit: str) -> str:
+    """A measured value as BENCHMARKS.md prints it (and as the documents quoting it must)."""
+    if unit == "s":
+        if value * 1e6 < 999.5:
+            return f"{value * 1e6:.0f} µs"
+        return f"{value * 1000:.1f} ms" if value < 1 else f"{value:.2f} s"
+    if unit == "fraction":
+        return f"{value:.3f}"
+    if unit == "x":
+        return f"{value:.2f}x"
+    if unit in ("packages/h", "MiB"):
+        return f"{value:.0f} {unit}"
+    return f"{value:.1f} {unit}"
+
+
+def ratio_text(value: float) -> str:
+    return f"{value:.2f}x" if value >= 0.1 else f"{value:.2g}x"  # 0.00036x, not 0.00x
+
+
 class Results:
     """Rows of one benchmark script, in the order they were measured (or declared)."""
 
@@ -88,4 +107,4 @@ class Results:
             Path(path).write_text(json.dumps(self.rows, indent=2, ensure_ascii=False) + "\n", "utf-8")
 
 
-__all__ = ["ENV", "NOT_MEASURED", "Results", "add_json_option", "p95"]
+__all__ = ["ENV", "NOT_MEASURED", "Results", "add_json_option", "number", "p95", "ratio_text"]
