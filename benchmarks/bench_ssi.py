@@ -202,7 +202,11 @@ def like_for_like(args: argparse.Namespace, work: Path, unix: ClamdClient, tcp: 
         results.add_timings(f"raw clamd {transport} on the benign mix (reference)", times[raw_name],
                             note=f"{mib / medians[raw_name]:.1f} MiB/s")
     results.add("FILDES / INSTREAM TCP, raw clamd, benign mix", medians["raw FILDES"] / medians["raw INSTREAM TCP"],
-                unit="x", note="same clamd, same kind of bytes, same run")
+                unit="x", note="time ratio: same clamd, same kind of bytes, same run")
+    for name in ("raw INSTREAM TCP", "stage INSTREAM TCP"):
+        what = "raw clamd" if name.startswith("raw") else "SSI stage"
+        results.add(f"{what} throughput on the benign mix, INSTREAM over TCP", mib / medians[name], unit="MiB/s",
+                    note=f"median of {args.rounds} rounds; {load_note()}")
     checks = sorted({k.split(":")[0] for k in ran})
     results.add("SSI checks run on the benign mix", float(len(checks)), unit="checks",
                 note=", ".join(checks) + f"; error findings: {', '.join(risky) or 'none'}")

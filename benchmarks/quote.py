@@ -43,9 +43,10 @@ class QuoteError(ValueError):
 
 def provenance(data: dict[str, Any]) -> str:
     machine = data["machine"]
-    return (f"`BENCHMARKS.md`, `make bench` at commit {machine['commit']} on {data['generated']} "
-            f"({machine['CPU']}, {machine['cores']} cores, {machine['memory']}; load average "
-            f"{machine['load average at start']} at start, {machine['load average at end']} at end)")
+    return (f"`BENCHMARKS.md`: `make bench` at commit {machine['commit']} on {data['generated']}, "
+            f"{data['wall_seconds'] / 60:.0f} minutes ({machine['CPU']}, {machine['cores']} cores, "
+            f"{machine['memory']}, shared; load average {machine['load average at start']} at start, "
+            f"{machine['load average at end']} at end)")
 
 
 def figure(data: dict[str, Any], script: str, row_name: str, field: str) -> str:

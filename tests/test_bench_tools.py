@@ -83,7 +83,7 @@ def test_goals_not_measured_or_lost_with_their_script_count_as_not_met(tmp_path:
 
 def test_a_figure_typed_by_hand_or_naming_no_row_is_caught() -> None:
     data = {"machine": {"commit": "abc", "CPU": "x", "cores": "2", "memory": "1 GiB", "load average at start": "1",
-                        "load average at end": "2"}, "generated": "today",
+                        "load average at end": "2"}, "generated": "today", "wall_seconds": 600,
             "scripts": {"bench_x.py": {"rows": {"row": {"median": 0.5, "unit": "s", "ratio": 1.2}}}}}
     assert quote.render("a <!-- bench bench_x.py / row / median -->9 s<!-- /bench --> b", data) == (
         "a <!-- bench bench_x.py / row / median -->500.0 ms<!-- /bench --> b")
