@@ -222,6 +222,21 @@ def test_eicar_is_found_and_clean_data_is_clean(
             assert reply.signatures[0].startswith("Proofcheck.Test.EICAR")
 
 
+def test_private_clamd_can_also_listen_on_loopback_tcp(tmp_path: Path) -> None:
+    """The benchmarks measure INSTREAM over TCP (production's transport) on the clamd that serves FILDES."""
+    if clamd_manager.clamd_binary() is None:
+        pytest.skip("ClamAV is not installed")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with clamd_manager.private_clamd(tmp_path / "clamd", tcp_port=port) as settings:
+        config = (tmp_path / "clamd" / "clamd.conf").read_text()
+        assert f"TCPSocket {port}\nTCPAddr 127.0.0.1\n" in config
+        assert settings["clamd"].startswith("unix:")
+        reply = ClamdClient(ClamdAddress.parse(f"127.0.0.1:{port}")).instream([builders.eicar()])
+    assert reply.signatures[0].startswith("Proofcheck.Test.EICAR")
+
+
 def test_project_marker_is_found_inside_a_pdf(private: clamd_manager.ClamdEndpoint) -> None:
     marker = clamd_manager.test_marker().decode()
     pdf = builders.make_pdf([f"texte {marker}"], compress=False)

@@ -37,6 +37,7 @@ ENV_BINARY = EngineSettings.variable_of("clamd_binary")
 SYSTEM_DATABASE_DIR = Path("/var/lib/clamav")  # Debian's freshclam target
 DEFAULT_BINARY = "/usr/sbin/clamd"
 START_TIMEOUT = 60.0  # a full production database takes 10-30 s to load; the test one ~30 ms
+# (a production-size synthetic set took 108 s on 2 cores at load ~10: benchmarks pass a longer timeout)
 SIGNATURES_TEST = "test"
 SIGNATURES_PRODUCTION = "production"
 
@@ -138,7 +139,7 @@ def write_test_database(database_dir: Path) -> None:
     (database_dir / "proofcheck-test.ndb").write_text("\n".join(lines) + "\n", encoding="ascii")
 
 
-def render_config(directory: Path, database_dir: Path) -> str:
+def render_config(directory: Path, database_dir: Path, tcp_port: int | None = None) -> str:
     paths = (
         ("LocalSocket", directory / "clamd.sock"),
         ("PidFile", directory / "clamd.pid"),
@@ -148,6 +149,10 @@ def render_config(directory: Path, database_dir: Path) -> str:
     )
     lines = ["# Written by proofcheck (validators/ssi/clamd_manager.py): private, hardened clamd."]
     lines += [f"{key} {value}" for key, value in paths]
+    if tcp_port is not None:
+        # Loopback only: production reaches its clamd over TCP (INSTREAM), and the benchmarks compare
+        # that transport with FILDES on the same clamd.
+        lines += [f"TCPSocket {tcp_port}", "TCPAddr 127.0.0.1"]
     lines += [f"{key} {value}" for key, value in HARDENED_OPTIONS]
     return "\n".join(lines) + "\n"
 
@@ -165,8 +170,13 @@ def _is_our_clamd(pid: int, config: Path) -> bool:
     return any(part.endswith(b"clamd") for part in cmdline[:1]) and str(config).encode() in cmdline
 
 
-def start(directory: Path, database: Path | None = None, timeout: float = START_TIMEOUT) -> ClamdEndpoint:
-    """Start a private clamd in ``directory`` (created, private) and wait until it answers PING."""
+def start(
+    directory: Path, database: Path | None = None, timeout: float = START_TIMEOUT, tcp_port: int | None = None
+) -> ClamdEndpoint:
+    """Start a private clamd in ``directory`` (created, private) and wait until it answers PING.
+
+    ``tcp_port``: also listen on 127.0.0.1 at that port (the endpoint stays the unix socket).
+    """
     binary = clamd_binary()
     if binary is None:
         raise ClamdStartError("ClamAV is not installed (no clamd binary)")
@@ -184,7 +194,7 @@ def start(directory: Path, database: Path | None = None, timeout: float = START_
         database_dir = database.resolve()
         signatures = SIGNATURES_PRODUCTION
     config = directory / "clamd.conf"
-    config.write_text(render_config(directory, database_dir), encoding="ascii")
+    config.write_text(render_config(directory, database_dir, tcp_port), encoding="ascii")
     socket_path = directory / "clamd.sock"
     socket_path.unlink(missing_ok=True)
     with open(directory / "clamd.stderr", "ab") as errors:
@@ -268,7 +278,9 @@ def stop(directory: Path, timeout: float = 10.0) -> bool:
 
 
 @contextlib.contextmanager
-def private_clamd(directory: Path, database: Path | None = None) -> Iterator[dict[str, str]]:
+def private_clamd(
+    directory: Path, database: Path | None = None, *, timeout: float = START_TIMEOUT, tcp_port: int | None = None
+) -> Iterator[dict[str, str]]:
     """Run a private clamd for the duration of a block; yields the engine settings that use it.
 
     Yields ``{}`` when ClamAV is not installed, so the antivirus check then reports "not run".
@@ -276,7 +288,7 @@ def private_clamd(directory: Path, database: Path | None = None) -> Iterator[dic
     if clamd_binary() is None:
         yield {}
         return
-    endpoint = start(directory, database)
+    endpoint = start(directory, database, timeout, tcp_port)
     try:
         yield {"clamd": str(endpoint.address), "clamd_signatures": endpoint.signatures or ""}
     finally:
