@@ -13,7 +13,7 @@ from validators.archive import ArchiveValidator, make_validators
 from validators.base import CheckContext, ProofFile
 from validators.engine import Engine
 from validators.model import CheckState, FileVerdict, Severity, Status
-from validators.registry import FAMILY_MODULES
+from validators.registry import FAMILIES
 from validators.ziptriage import TriageLimits
 
 ZIP = "application/zip"
@@ -138,6 +138,6 @@ def test_the_check_cooperates_with_its_deadline() -> None:
 
 def test_the_registry_loads_the_archive_family() -> None:
     assert [v.name for v in make_validators({})] == ["archive"]
-    assert "validators.archive" in FAMILY_MODULES
+    assert "validators.archive" in FAMILIES
     catalogued = {r for r in rules.catalogue() if r.startswith("ssi.archive.")}
     assert set(ArchiveValidator.rules) == catalogued

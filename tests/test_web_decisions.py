@@ -31,6 +31,7 @@ from flows.revalidate import carry_over
 from flows.storage import PackageRef
 from flows.web import carry
 from flows.web.verdicts import fingerprint, view
+from validators.verdict_io import read_verdict
 
 KEY = "inbox/acme/lgc.zip"
 
@@ -167,7 +168,7 @@ def test_decisions_carry_over_a_revalidation_that_changed_nothing(tmp_path: Path
     decide_all(store, "reports/v1.json", old)
     assert {s.state for s in carry.states(view(old, "reports/v1.json"), store.of_package(KEY)).findings.values()} \
         == {carry.DECIDED}
-    new = carry_over(old, "rs-2", {"J66": "B"})  # what re-validation stores when nothing it checks changed
+    new = carry_over(read_verdict(old), "rs-2", {"J66": "B"}).to_document()  # stored when nothing it checks changed
     states = carry.states(view(new, "reports/v1-rs2.json"), store.of_package(KEY))
     assert {s.state for s in (*states.findings.values(), *states.proofs.values())} == {carry.CARRIED}
     assert states.gone == () and states.count(carry.CARRIED) == 3

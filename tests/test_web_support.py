@@ -9,7 +9,7 @@ import re
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +44,8 @@ from validators.model import (
     ProofVerdict,
     Provenance,
 )
-from validators.report.html import render_document
+from validators.report.html import render
+from validators.verdict_io import read_verdict
 
 PASSWORD = "mot-de-passe-solide-42"
 _CHECKS = (CheckRun("filetype", CheckState.RAN), CheckRun("antivirus", CheckState.RAN), CheckRun("pii", CheckState.RAN))
@@ -110,13 +111,15 @@ class World:
 
     def store_verdict(self, ref: PackageRef, built: PackageVerdict, *, area: str = "inbox",
                       publisher: str = "acme", quarantine: bool = False) -> tuple[str, dict[str, Any]]:
+        if quarantine:  # what quarantines a package: an ssi.* error (the verdict derives its quarantine flag)
+            malware = rules.finding("ssi.malware", signature="Eicar-Test-Signature")
+            built = replace(built, package_findings=(*built.package_findings, malware))
         doc = vd.mark_checked(vd.document(vd.with_source(built, ref), ref, area=area, publisher=publisher))
-        if quarantine:
-            doc["quarantine"] = True
         json_key, html_key = self.store.layout.verdict_keys(ref.key, ref.token, doc["ruleset"]["version"])
         self.store.put_bytes(json_key, vd.document_bytes(doc), "application/json")
-        self.store.put_bytes(html_key, render_document(doc).encode(), "text/html; charset=utf-8")
-        self.index.record(doc, json_key)
+        stored = read_verdict(doc)
+        self.store.put_bytes(html_key, render(stored.verdict).encode(), "text/html; charset=utf-8")
+        self.index.record(stored, json_key)
         return json_key, doc
 
     def add_account(self, username: str, role: str = "instructor", publisher: str | None = None) -> None:

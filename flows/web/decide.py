@@ -27,7 +27,7 @@ from flows.web.common import (
     sign_in_redirect,
     workbench,
 )
-from validators.report.html import describe_location
+from flows.web.verdicts import where as stored_where
 
 FINDING_ACTION = "/decider/constat"
 PROOF_ACTION = "/decider/preuve"
@@ -93,7 +93,7 @@ def _form_page(request: Request, kind: str, context: dict[str, Any], problem: st
         message = (text.format(why=why), text_en)
     template = "decide_finding.html" if kind == FINDING else "decide_proof.html"
     return render(request, template, {**context, "problem": message, "typed": typed or {},
-                                       "where": describe_location}, status_code=status_code)
+                                       "where": stored_where}, status_code=status_code)
 
 
 def _lost_page(request: Request, problem: str, typed: dict[str, Any], status_code: int) -> Response:

@@ -20,7 +20,7 @@ from flows.web import verdicts as stored
 from flows.web.auth import User
 from flows.web.carry import State
 from flows.web.common import instructors_only, not_found, render, unreadable, workbench
-from validators.report.html import describe_location
+from flows.web.verdicts import where as stored_where
 
 _EXPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
 
@@ -71,7 +71,7 @@ def export(request: Request, user: User) -> Response:
         return Response(body, media_type="application/json",
                         headers={"Content-Disposition": f'attachment; filename="{name}.instruction.json"'})
     response = render(request, "export.html", {"row": row, "doc": doc, "verdict": verdict, "states": states,
-                                               "section": section, "where": describe_location})
+                                               "section": section, "where": stored_where})
     response.headers["Content-Security-Policy"] = _EXPORT_CSP
     return response
 

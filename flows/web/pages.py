@@ -25,7 +25,7 @@ from flows.web.common import (
     unreadable,
     workbench,
 )
-from validators.report.html import describe_location
+from flows.web.verdicts import where as stored_where
 from validators.verdict_diff import diff_verdicts
 from validators.verdict_io import read_verdict
 
@@ -127,7 +127,7 @@ def package_view(request: Request, user: User) -> Response:
         "row": row, "doc": doc, "verdict": verdict, "states": states, "key": key,
         "is_current": latest is not None and latest["json_key"] == row["json_key"],
         "current_key": latest["json_key"] if latest else None,
-        "access": package_access.access(index_row(row)), "where": describe_location,
+        "access": package_access.access(index_row(row)), "where": stored_where,
         "decision_count": len(history),
     }
     return render(request, "package.html", context)

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flows.storage import StorageError, Store
+from validators.model import Location
+from validators.report.html import describe_location
 from validators.verdict_io import VerdictDocumentError, read_verdict, walk_files
 
 _CACHE_SIZE = 256
@@ -52,6 +54,11 @@ def load(store: Store, json_key: str) -> dict[str, Any]:
         while len(_cache) > _CACHE_SIZE:
             _cache.popitem(last=False)
     return doc
+
+
+def where(location: Mapping[str, Any] | None) -> str:
+    """A finding's location (as stored) in words, for the pages: validators.report.html's wording."""
+    return describe_location(Location.from_dict(location or {}))
 
 
 def message_of(finding: Mapping[str, Any]) -> str:
