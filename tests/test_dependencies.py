@@ -20,7 +20,11 @@ ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))
 OWN = {"validators", "flows", "fixtures", "__future__"}  # flows/demo.py uses the repository's fixtures if present
 # Declared but never imported by name, and why.
-NOT_IMPORTED = {"psycopg": "SQLAlchemy's PostgreSQL driver, chosen by the index URL"}
+NOT_IMPORTED = {
+    "psycopg": "SQLAlchemy's PostgreSQL driver, chosen by the index URL",
+    "asyncpg": "the Prefect server's PostgreSQL driver, chosen by its database URL",
+    "python-multipart": "Starlette parses the workbench's forms with it (request.form())",
+}
 
 
 def _declared(extra: str | None = None) -> set[str]:

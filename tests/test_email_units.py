@@ -176,9 +176,14 @@ def test_the_check_is_partial_when_content_was_not_inspected() -> None:
 
 def test_types_a_message_carries_are_accepted_inside_one_only() -> None:
     html = b"<!DOCTYPE html><html><body><p>x</p></body></html>"
+    # A calendar invitation rides along a message; deposited alone it is no proof format.
+    ics = b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nSUMMARY:Revue\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
     check = filetype.FiletypeValidator().check
-    assert check(proof("corps.html", html, "e-mail body", 1), CheckContext()).findings == []
-    assert [f.rule for f in check(proof("corps.html", html), CheckContext()).findings] == ["format.not-accepted"]
+    assert check(proof("invitation.ics", ics, "e-mail attachment", 1), CheckContext()).findings == []
+    # alone, its text would open in a calendar application: a name announcing no accepted format
+    assert [f.rule for f in check(proof("invitation.ics", ics), CheckContext()).findings] == [
+        "format.extension-mismatch"
+    ]
     assert [f.rule for f in check(proof("CR.pdf", html, "e-mail attachment", 1), CheckContext()).findings] == [
         "format.extension-mismatch"
     ]
@@ -209,7 +214,7 @@ def test_pii_in_attachments_and_nested_messages_is_found_on_each_child(engine: E
 
 def test_pii_in_headers_is_found_on_the_message_and_unread_parts_are_named(engine: Engine) -> None:
     data = emails.eml(subject=f"Dossier {emails.nir()}", attachments=[("blob.bin", "application/octet-stream",
-                                                                        bytes(range(256)) * 4)])
+                                                                        bytes(range(1, 256)) * 4)])
     verdict = engine.check_file(proof("m.eml", data))
     assert _nir_paths(verdict) == ["m.eml"]
     blob = next(f for f in verdict.children if f.path.endswith("blob.bin"))

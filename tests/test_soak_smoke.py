@@ -27,6 +27,7 @@ sys.path.insert(0, str(BENCHMARKS))
 
 import faults  # noqa: E402  (benchmarks/ is not a package)
 import soak  # noqa: E402
+from conftest_verdicts import stored_verdict  # noqa: E402
 
 
 class _Upstream(BaseHTTPRequestHandler):
@@ -158,14 +159,16 @@ def _upload(key: str, etag: str, must_not_pass: bool = False) -> soak.Upload:
 
 def _doc(key: str, etag: str, status: str, *, area: str = "inbox", checks: str = "ran",
          rule: str | None = None) -> dict[str, Any]:
-    child = {"path": "a.zip/b.txt", "checks": [{"name": "antivirus", "status": checks}],
-             "findings": [{"rule": rule}] if rule else []}
-    return {
-        "status": status,
-        "object": {"key": key, "etag": etag, "area": area},
-        "proofs": [{"files": [{"path": "a.zip", "checks": [], "findings": [], "children": [child]}]}],
-        "package_findings": [],
-    }
+    """A stored verdict document as the pipeline writes it; ``checks``/``rule`` graft a check that did not
+    run or a finding onto its file (a verdict that lies about its status, for the pass-not-run invariant)."""
+    doc = stored_verdict(key, status, area=area).to_document()
+    doc["object"]["etag"] = etag
+    entry = doc["proofs"][0]["files"][0]
+    if checks != "ran":
+        entry["checks"].append({"name": "antivirus", "status": checks})
+    if rule:
+        entry["findings"].append({"rule": rule, "severity": "error", "message": "-", "location": {}})
+    return doc
 
 
 def _key(name: str) -> str:

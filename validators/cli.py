@@ -37,7 +37,8 @@ EXTENSION_MODULES = (
     "flows.cli",
 )
 # Top-level modules of the ``pipeline`` extra (tests/test_environment.py checks them against pyproject).
-PIPELINE_MODULES = frozenset({"prefect", "boto3", "botocore", "psycopg", "sqlalchemy"})
+PIPELINE_MODULES = frozenset({"prefect", "boto3", "botocore", "psycopg", "sqlalchemy",
+                              "starlette", "jinja2", "uvicorn", "argon2", "authlib", "httpx"})
 
 log = logging.getLogger("proofcheck")
 

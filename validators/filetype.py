@@ -426,6 +426,8 @@ class FiletypeValidator(Validator):
             return CheckResult(findings=[rules.finding("format.not-accepted", media_type=media, label=label)])
         findings: list[Finding] = []
         mismatch = _extension_mismatch(file, media, fmt)
+        if mismatch is not None and is_email_part_type(file, media) and _BY_EXTENSION.get(file.extension) is None:
+            mismatch = None  # a calendar invitation (.ics) or a contact card (.vcf) a message carries
         if mismatch is not None:
             findings.append(mismatch)
         end_check = _END_CHECKS.get(fmt)

@@ -11,6 +11,7 @@ each text-like area where OCR found no confident word, with its box.
 from __future__ import annotations
 
 import io
+import logging
 import statistics
 import subprocess
 import time
@@ -37,6 +38,8 @@ UNREAD_MIN_CELLS = 6  # an unread text-like area is reported from this width, in
 MAX_UNREAD_AREAS = 8  # areas given a second look (the largest first)
 MAX_REREAD_LINES = 12
 OCR_TIMEOUT = 60.0
+
+log = logging.getLogger(__name__)
 
 
 def _extrema(gray: Image.Image) -> tuple[int, int]:
@@ -93,7 +96,8 @@ def ocr_image(data: bytes, base: Location = NO_LOCATION, timeout: float = OCR_TI
         out.not_run = "the image declares more pixels than can be decoded safely"
         return out
     except Exception as exc:  # truncated or hostile image data
-        out.not_run = f"the image could not be decoded ({type(exc).__name__})"
+        log.info("image not decoded for OCR: %s", type(exc).__name__)
+        out.not_run = "the image could not be decoded"
         return out
     return _ocr_gray(gray, base, timeout, out)
 
