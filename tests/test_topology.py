@@ -240,7 +240,11 @@ def test_a_mix_of_packages_gets_one_verdict_per_version_from_the_workers(topolog
     assert f"bucket {store.bucket} ready (versioning: on)" in deployed
 
     # Every run ran on the work pool, by the workers; both machines took some.
-    for ref in refs:
+    for ref in refs:  # a verdict is stored a moment before its run reports Completed
+        def finished(ref: PackageRef = ref) -> bool:
+            return bool(runs_of(ref)[0].state_name != "Running")
+
+        wait_for(finished, 60, f"{ref.key}: run still Running", topology)
         run = runs_of(ref)[0]
         assert run.work_pool_name == topology.pool and run.state_name == "Completed", (ref.key, run.state_name)
     for machine in topology.machines.values():
@@ -382,10 +386,18 @@ def test_shared_parts_restarted_during_runs_leave_no_version_without_a_verdict(
     wait_for(lambda: any(runs_of(r).get(0) and runs_of(r)[0].state_name == "Running" for r in refs), WAIT,
              "no run started", topology)
     seen: dict[str, dict[str, str]] = {}
-    for part in OPERATOR_LINES:
+    for part, (where, line) in OPERATOR_LINES.items():
         marks = {name: len(log_of(s)) for name, s in _logged(topology).items()}
         _outage(topology, part, 8.0)
-        time.sleep(3)  # the clients' next attempts, once the part is back
+
+        def said_it(where: str = where, line: str = line, marks: dict[str, int] = marks) -> bool:
+            return any(name.startswith(where) and re.search(line, log_of(s)[marks[name]:])
+                       for name, s in _logged(topology).items())
+
+        # The clients' next attempts once the part is back (a client blocked in a retry logs late).
+        deadline = time.monotonic() + 30
+        while not said_it() and time.monotonic() < deadline:
+            time.sleep(1)
         seen[part] = {name: log_of(s)[marks[name]:] for name, s in _logged(topology).items()}
     wait_verdicts(topology, store, refs, timeout=STALE_AFTER + WAIT)
     for part, (where, line) in OPERATOR_LINES.items():
