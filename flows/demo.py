@@ -66,6 +66,8 @@ def _packages(out_dir: Path) -> list[Path]:
 
 def _copy_reports(store: Store, json_keys: list[str], dest: Path) -> None:
     """Mirror the reports and the index page under ``dest`` (same relative layout as in the bucket)."""
+    from validators.attest.seal import ATTESTATION_SUFFIX
+
     wanted = [store.layout.index_html]
     for key in json_keys:
         wanted += [key, key[: -len(".json")] + ".html"]
@@ -73,6 +75,25 @@ def _copy_reports(store: Store, json_keys: list[str], dest: Path) -> None:
         target = dest / key
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(store.get_bytes(key))
+    for key in json_keys:  # the signed attestation, when there is one, so that `proofcheck verify` works offline
+        envelope = key[: -len(".json")] + ATTESTATION_SUFFIX
+        try:
+            data = store.get_bytes(envelope)
+        except StorageError:
+            continue
+        (dest / envelope).write_bytes(data)
+
+
+def demo_signing_key(private_dir: Path, public_dir: Path) -> Path:
+    """A throwaway Ed25519 key for the demo's verdicts (never a production key): the private half in
+    ``private_dir`` (the demo's temporary folder), the public half copied to ``public_dir`` so that the
+    copied verdicts can be verified after the demo."""
+    from validators.attest.keys import init_key
+
+    files = init_key(private_dir, "demo")
+    public_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(files.public, public_dir / files.public.name)
+    return files.private
 
 
 def _wait_index(store: Store, names: list[str], timeout: float) -> None:
@@ -128,6 +149,12 @@ def _run(
     if not clamd:
         print(f"demo: ClamAV is not installed: the antivirus check will report itself as not run {tag}",
               file=sys.stderr)
+    # Verdicts are signed as in production, with a throwaway key: its public half is printed with the
+    # command that checks a verdict's signature.
+    keys_dir = report_dir.parent / (report_dir.name + "-keys")
+    shutil.rmtree(keys_dir, ignore_errors=True)
+    private_key = demo_signing_key(root / "signing", keys_dir)
+    pipeline.env["PROOFCHECK_SIGNING_KEY"] = str(private_key)
     pipeline.start_serve()
     refs: list[PackageRef] = []
     for path in _packages(root / "packages"):
@@ -146,6 +173,10 @@ def _run(
         report = report_dir / (key[: -len(".json")] + ".html")
         print(f"{Path(ref.key).name} {doc['status']} {report} (ruleset {doc['ruleset']['version']})")
     print(f"index: {report_dir / store.layout.index_html} ({time.monotonic() - started:.0f} s) {tag}")
+    signed = sorted(found.values())
+    if signed:
+        print(f"signature: .venv/bin/proofcheck verify {report_dir / signed[0]} --key {keys_dir}"
+              "  (clé de démonstration jetable / throwaway demo key)")
     if len(found) < len(refs) and pipeline.serve_process is not None:
         print(pipeline.serve_process.log_tail(3000), file=sys.stderr)
     start_workbench(pipeline, keep=os.environ.get("DEMO_KEEP", "") not in ("", "0"))

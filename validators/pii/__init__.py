@@ -1,7 +1,8 @@
 """Personal health data in proofs: NIR, NIA and INS identifiers, wherever text can hide them.
 
-The validator reads every file that can hold text (plain text, CSV, logs, e-mail, XML/CDA, PDF,
-screenshots through OCR, videos through sampled frames), and its name; it reports masked findings and
+The validator reads every file that can hold text (plain text, CSV, logs, e-mail, XML/CDA, PDF, Office
+documents and the pictures in them, screenshots through OCR, videos through sampled frames), and its
+name; it reports masked findings and
 says plainly what it could not inspect.
 """
 
@@ -11,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from validators import rules
-from validators.base import CheckContext, CheckResult, ProofFile, Validator
+from validators.base import CheckContext, CheckResult, Embedded, ProofFile, Validator
 from validators.model import CheckState, Finding, Location
 from validators.pii.allowlist import Allowlist, AllowlistError, load_allowlist
 from validators.pii.names import name_text
@@ -63,7 +64,9 @@ class PiiValidator(Validator):
         partial = bool(extraction.not_readable or extraction.unread_areas or extraction.not_inspected)
         detail = f"{kind.value if kind else 'unknown'} source" + ("; partial coverage" if partial else "")
         state = CheckState.PARTIAL if partial else CheckState.RAN
-        return CheckResult(findings=findings, state=state, detail=detail)
+        # Pictures and documents inside an Office document: files of their own, read by every check.
+        children = [Embedded(name=name, data=data, origin="office part") for name, data in extraction.children]
+        return CheckResult(findings=findings, state=state, detail=detail, children=children)
 
     def _extract(self, file: ProofFile, kind: Kind | None, ctx: CheckContext) -> Extraction:
         if kind is None:

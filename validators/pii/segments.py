@@ -91,6 +91,9 @@ class Extraction:
     not_readable: list[str] = field(default_factory=list)  # images OCR could not read reliably
     unread_areas: list[Location] = field(default_factory=list)  # text-like image regions OCR could not read
     not_run: str | None = None  # the whole source could not be inspected (a tool missing)
+    # Files found inside (an Office document's pictures and embedded documents): (name, bytes), each
+    # handed back to the engine as a child file that every check reads.
+    children: list[tuple[str, bytes]] = field(default_factory=list)
 
 
 __all__ = ["Anchor", "Extraction", "TextSegment"]

@@ -10,7 +10,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from validators.model import Location
-from validators.pii import ocr, textsources, video
+from validators.pii import ocr, office, textsources, video
 from validators.pii.segments import Extraction
 
 CheckTime = Callable[[], None]
@@ -25,6 +25,8 @@ class Kind(StrEnum):
     EML = "eml"
     IMAGE = "image"
     VIDEO = "video"
+    OFFICE = "office"  # OOXML and ODF packages
+    LEGACY_OFFICE = "legacy-office"  # Word/Excel/PowerPoint 97-2003 (OLE compound files)
 
 
 _XML_EXTENSIONS = frozenset({"xml", "cda", "svg", "xsl", "xhtml"})
@@ -54,6 +56,11 @@ def _textual_kind(extension: str) -> Kind:
 
 def kind_of(media_type: str, extension: str, head: bytes) -> Kind | None:
     media = media_type.split(";", 1)[0].strip().lower()
+    # Office documents first: their sniffed type may be a plain zip or OLE container.
+    if office.is_office_zip(extension, head):
+        return Kind.OFFICE
+    if office.is_legacy_office(extension, head):
+        return Kind.LEGACY_OFFICE
     if media == "message/rfc822" or extension == "eml":
         return Kind.EML
     if media == "application/pdf":
@@ -101,6 +108,10 @@ def extract(
         return ocr.ocr_image(data, base, timeout=max(1.0, min(ocr.OCR_TIMEOUT, time_left() - 1)))
     if kind is Kind.VIDEO:
         return video.video_text(path if path is not None else data, base, check_time, time_left)
+    if kind is Kind.OFFICE:
+        return office.read_office_zip(data, check_time)
+    if kind is Kind.LEGACY_OFFICE:
+        return office.read_legacy_office(data, check_time)
 
     # An e-mail's bodies and attachments are children of the e-mail check (validators.mail), each read
     # by this check on its own: only the message's own headers are read here.
