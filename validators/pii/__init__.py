@@ -31,6 +31,8 @@ class PiiValidator(Validator):
     rules: ClassVar[tuple[str, ...]] = (*SCAN_RULES, RULE_NOT_READABLE, RULE_NOT_INSPECTED)
     # OCR of screenshots and video frames is slow; the check keeps its own per-image budgets inside.
     timeout: ClassVar[float] = 600.0
+    reads_settings: ClassVar[tuple[str, ...]] = ("pii",)  # the allow-list of fictitious identities
+    reads_ruleset: ClassVar[tuple[str, ...]] = ()  # no value set: a J66 change re-uses its results
 
     def __init__(self, settings: Mapping[str, Any] | None = None) -> None:
         self.settings = dict(settings or {})
