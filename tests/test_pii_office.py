@@ -28,8 +28,8 @@ def grouped(nir: str) -> str:
 
 
 def test_a_nir_split_across_word_runs_is_found_in_the_body(engine: Engine) -> None:
-    verdict = check(engine, "INS.41.2.2/compte-rendu.docx",
-                    docx([["Compte rendu de consultation"], ["N° de sécurité sociale : ", NIR[:6], NIR[6:11], NIR[11:]]]))
+    runs = ["N° de sécurité sociale : ", NIR[:6], NIR[6:11], NIR[11:]]
+    verdict = check(engine, "INS.41.2.2/compte-rendu.docx", docx([["Compte rendu de consultation"], runs]))
     assert ("pii.nir", "error") in rules_of(verdict)
     nir = next(f for f in verdict.findings if f.rule == "pii.nir")
     assert nir.location.entry == "word/document.xml"
