@@ -19,10 +19,7 @@ def describe(exc: BaseException) -> str:
         return f"S3 storage unreachable or failing ({exc}); the package listing is retried, no upload is lost"
     status = getattr(getattr(exc, "response", None), "status_code", None)
     if name == "PrefectHTTPStatusError" and isinstance(status, int):
-        if status >= 500:
-            return (f"Prefect API answered {status}: the Prefect server or its database (Postgres) is failing; "
-                    "dispatch is retried")
-        return f"Prefect API answered {status}; dispatch is retried"
+        return _answered(status)
     if name in {"ConnectError", "ConnectTimeout", "ReadTimeout", "RemoteProtocolError", "ReadError"} or isinstance(
         exc, ConnectionError
     ):
@@ -41,3 +38,30 @@ def missing_deployment(exc: BaseException) -> str:
         return (f"deployment {VALIDATE.full_name} is not registered on the Prefect server: "
                 "run `proofcheck deploy --work-pool <pool>` (the bridge waits for it)")
     return f"deployment {VALIDATE.full_name} not readable: {describe(exc)}"
+
+
+def probe_prefect(timeout: float = 2.0) -> str | None:
+    """One unretried ``GET /health`` on the Prefect API: the outage line, or None when it answers.
+
+    The Prefect client retries a refused connection for up to ~30 s without a word; an idle bridge
+    (nothing to dispatch) then said nothing while the server was down (tests/test_topology.py). The
+    bridge probes once per reconcile so the operator reads which part is down, while it is down.
+    """
+    import httpx
+    from prefect.settings import PREFECT_API_URL
+
+    url = PREFECT_API_URL.value()
+    if not url:  # ephemeral API in the process: nothing to reach
+        return None
+    try:
+        response = httpx.get(f"{url.rstrip('/')}/health", timeout=timeout)
+    except httpx.HTTPError as exc:
+        return describe(exc)
+    return _answered(response.status_code) if response.status_code >= 500 else None
+
+
+def _answered(status: int) -> str:
+    if status >= 500:
+        return (f"Prefect API answered {status}: the Prefect server or its database (Postgres) is failing; "
+                "dispatch is retried")
+    return f"Prefect API answered {status}; dispatch is retried"

@@ -147,7 +147,11 @@ class Bridge:
 
     def reconcile_once(self) -> dict[str, int]:
         from flows.dispatch import reconcile
+        from flows.outages import probe_prefect
 
+        problem = probe_prefect()
+        if problem is not None:  # said now; the client's own retries below stay silent
+            log.warning("bridge iteration failed: %s", problem)
         busy: set[UUID] = set()
         if self.pool is not None:
             self.pool.adopt(self.dispatcher.client, self.dispatcher.deployment_id)

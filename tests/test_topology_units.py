@@ -96,6 +96,42 @@ def test_the_bridge_names_the_part_that_is_down() -> None:
     assert describe(KeyError("x")) == "KeyError"
 
 
+def test_the_bridge_probe_says_the_prefect_server_is_down_without_waiting_for_retries() -> None:
+    """A refused port and a server answering 503: named at once; a healthy server: nothing said."""
+    import socket
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from flows.outages import probe_prefect
+
+    with socket.socket() as closed:  # a port nobody listens on
+        closed.bind(("127.0.0.1", 0))
+        free = closed.getsockname()[1]
+    status = {"code": 503}
+
+    class Health(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(status["code"] if self.path == "/api/health" else 404)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Health)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with temporary_settings({PREFECT_API_URL: f"http://127.0.0.1:{free}/api"}):
+            assert (probe_prefect() or "").startswith("Prefect server unreachable at ")
+        with temporary_settings({PREFECT_API_URL: f"http://127.0.0.1:{server.server_port}/api"}):
+            assert (probe_prefect() or "").startswith("Prefect API answered 503: the Prefect server")
+            status["code"] = 200
+            assert probe_prefect() is None
+    finally:
+        server.shutdown()
+
+
 def test_a_bridge_without_its_deployment_tells_the_operator_to_deploy() -> None:
     from prefect.exceptions import ObjectNotFound
 
