@@ -151,6 +151,9 @@ def register(subparsers: Any) -> None:
 
     register_pipeline(history=_history, fetch=_fetch)  # `proofcheck verify --history` and s3:// verdicts
     register_settings("pipeline", PipelineSettings, PipelineSettings.from_env)  # checked at start, `config`
+    from flows.web.config import WebSettings
+
+    register_settings("web", WebSettings, WebSettings.load)  # the workbench's: checked by every command too
     from flows.web.server import register as register_web
 
     register_web(subparsers)  # `proofcheck web` and `proofcheck web-account` (the instructors' workbench)

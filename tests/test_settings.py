@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from flows.settings import PipelineSettings
+from flows.web.config import WebSettings
 from validators import cli
 from validators.config_cli import unknown_variables
 from validators.config_doc import CONFIG_DOC, OTHER_VARIABLES, render_config_doc
@@ -151,11 +152,37 @@ def test_config_prints_every_setting_its_value_and_source() -> None:
                                           "value": "postgresql://u:***@db/x", "source": "env PROOFCHECK_INDEX_URL"}
     assert rows["engine.archive.max_entries"]["source"] == "default"
     assert report["unknown_variables"] == [TYPO] and report["problems"] == []
-    classes = (EngineSettings, PipelineSettings)
+    classes = (EngineSettings, PipelineSettings, WebSettings)
     every = {f"{cls.section_name}.{name}" for cls in classes for name, _, _ in cls.variables()}
     assert every <= set(rows)
     text = _run("config", env={"PROOFCHECK_EXECUTOR": "x"})
     assert text.returncode == 2 and "PROOFCHECK_EXECUTOR=x: must be one of warm, process" in text.stderr
+
+
+def test_the_workbench_settings_are_checked_and_shown_like_the_others() -> None:
+    """`proofcheck config` masks the form key; a wrong web value stops any command with its variable."""
+    key = "k" * 40
+    done = _run("config", "--format", "json", env={"PROOFCHECK_WEB_SECRET": key, "PROOFCHECK_WEB_IDLE_MINUTES": "30"})
+    assert done.returncode == 0, done.stderr
+    rows = {r["setting"]: r for r in json.loads(done.stdout)["settings"]}
+    assert rows["web.secret"]["source"] == "env PROOFCHECK_WEB_SECRET" and key not in done.stdout
+    assert rows["web.idle_minutes"]["value"] == 30 and rows["web.session_minutes"]["source"] == "default"
+    wrong = _run("config", env={"PROOFCHECK_WEB_SESSION_MINUTES": "0", "PROOFCHECK_OIDC_ISSUER": "https://idp"})
+    assert wrong.returncode == 2
+    assert "PROOFCHECK_WEB_SESSION_MINUTES=0: must be between 1 minute and 7 days" in wrong.stderr
+    assert "PROOFCHECK_OIDC_ISSUER is set: set PROOFCHECK_OIDC_CLIENT_ID" in wrong.stderr
+    short = _run("dry-run", str(ROOT / "README.md"), env={"PROOFCHECK_WEB_SECRET": "short"})
+    assert short.returncode == 2 and short.stderr.splitlines() == [
+        "proofcheck: configuration error: PROOFCHECK_WEB_SECRET=***: must be at least 32 characters"]
+
+
+def test_the_workbench_settings_are_read_from_the_settings_file_too(tmp_path: Path) -> None:
+    from flows.web.config import WebConfig
+
+    config = tmp_path / "proofcheck.toml"
+    config.write_text('[web]\nsession_minutes = 120\nsecure_cookies = true\n', encoding="utf-8")
+    web = WebConfig.from_env({"PROOFCHECK_CONFIG": str(config), "PROOFCHECK_WEB_SECRET": "s" * 32})
+    assert (web.session_seconds, web.secure_cookies, web.secret) == (7200, True, b"s" * 32)
 
 
 def test_an_unknown_proofcheck_variable_is_a_warning() -> None:
@@ -170,7 +197,7 @@ def test_the_parser_knows_config() -> None:
 
 
 def test_docs_configuration_is_current() -> None:
-    expected = render_config_doc([EngineSettings, PipelineSettings])
+    expected = render_config_doc([EngineSettings, PipelineSettings, WebSettings])
     assert (ROOT / CONFIG_DOC).read_text(encoding="utf-8") == expected, (
         f"{CONFIG_DOC} is stale: regenerate it with `python tools/sync_config_doc.py`"
     )
@@ -188,5 +215,8 @@ def test_every_proofcheck_variable_of_the_repository_is_documented() -> None:
             found.setdefault(variable, name)
     documented = (ROOT / CONFIG_DOC).read_text(encoding="utf-8")
     missing = {v: where for v, where in found.items() if f"`{v}`" not in documented}
-    assert missing == {}, "declare these as settings (validators/settings.py, flows/settings.py) or in OTHER_VARIABLES"
+    assert missing == {}, (
+        "declare these as settings (validators/settings.py, flows/settings.py, flows/web/config.py) "
+        "or in OTHER_VARIABLES"
+    )
     assert {v.name for v in OTHER_VARIABLES} <= set(found)  # no stale entry

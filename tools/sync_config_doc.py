@@ -9,12 +9,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from flows.settings import PipelineSettings  # noqa: E402
+from flows.web.config import WebSettings  # noqa: E402
 from validators.config_doc import CONFIG_DOC, render_config_doc  # noqa: E402
 from validators.settings import EngineSettings  # noqa: E402
 
 
 def main() -> int:
-    (ROOT / CONFIG_DOC).write_text(render_config_doc([EngineSettings, PipelineSettings]), encoding="utf-8")
+    (ROOT / CONFIG_DOC).write_text(render_config_doc([EngineSettings, PipelineSettings, WebSettings]), encoding="utf-8")
     return 0
 
 

@@ -41,44 +41,18 @@ OTHER_VARIABLES: tuple[OtherVariable, ...] = (
                   "its secret key"),
     OtherVariable("PROOFCHECK_SCREENSHOTS", "tests (`tests/test_web_browser.py`)",
                   "a folder where the workbench's browser tests save page screenshots (for review)"),
-    # The workbench reads its own settings when `proofcheck web` starts (flows/web/config.py: a wrong value
-    # stops it with one line naming the variable).
-    OtherVariable("PROOFCHECK_WEB_SECRET", "`proofcheck web` (`flows/web/config.py`)",
-                  "key of the one-time form tokens (HMAC), 32+ characters; unset: a random key per process"),
-    OtherVariable("PROOFCHECK_WEB_SESSION_MINUTES", "`proofcheck web` (`flows/web/config.py`)",
-                  "a workbench session ends this long after sign-in (480)"),
-    OtherVariable("PROOFCHECK_WEB_IDLE_MINUTES", "`proofcheck web` (`flows/web/config.py`)",
-                  "... or after this long without a request (60)"),
-    OtherVariable("PROOFCHECK_WEB_SECURE_COOKIES", "`proofcheck web` (`flows/web/config.py`)",
-                  "`true`: cookies only over HTTPS (behind the TLS proxy, production; default false)"),
-    OtherVariable("PROOFCHECK_WEB_LOCAL_ACCOUNTS", "`proofcheck web` (`flows/web/config.py`)",
-                  "`false`: no password sign-in, OpenID Connect only (default true)"),
-    OtherVariable("PROOFCHECK_OIDC_ISSUER", "`proofcheck web` (`flows/web/config.py`)",
-                  "the OpenID provider (its `/.well-known/openid-configuration`); unset: no OpenID Connect"),
-    OtherVariable("PROOFCHECK_OIDC_CLIENT_ID", "`proofcheck web` (`flows/web/config.py`)",
-                  "the workbench's client at the provider"),
-    OtherVariable("PROOFCHECK_OIDC_CLIENT_SECRET", "`proofcheck web` (`flows/web/config.py`)",
-                  "its secret"),
-    OtherVariable("PROOFCHECK_OIDC_REDIRECT_URL", "`proofcheck web` (`flows/web/config.py`)",
-                  "the workbench's `/oidc/retour` URL as the provider knows it (else derived from the request)"),
-    OtherVariable("PROOFCHECK_OIDC_ROLES_CLAIM", "`proofcheck web` (`flows/web/config.py`)",
-                  "the ID-token claim listing the user's groups (`groups`)"),
-    OtherVariable("PROOFCHECK_OIDC_INSTRUCTOR_GROUP", "`proofcheck web` (`flows/web/config.py`)",
-                  "the group that makes an instructor (`proofcheck-instructeurs`)"),
-    OtherVariable("PROOFCHECK_OIDC_PUBLISHER_PREFIX", "`proofcheck web` (`flows/web/config.py`)",
-                  "a group `<prefix><publisher>` makes a publisher account (`proofcheck-editeur-`)"),
 )
 
 _INTRO = f"""# Configuration
 
-Generated from `validators/settings.py` (the engine) and `flows/settings.py` (the pipeline) by
-`python tools/sync_config_doc.py`; do not edit. `proofcheck config` prints the effective value of every
-setting and where it came from (`default`, `env VARIABLE`, `file PATH`), secrets masked; `--format json`
-for tools.
+Generated from `validators/settings.py` (the engine), `flows/settings.py` (the pipeline) and
+`flows/web/config.py` (the workbench) by `python tools/sync_config_doc.py`; do not edit.
+`proofcheck config` prints the effective value of every setting and where it came from (`default`,
+`env VARIABLE`, `file PATH`), secrets masked; `--format json` for tools.
 
 Each setting is read, lowest first, from: its default; the optional settings file named by
-`{CONFIG_ENV}` (TOML, or YAML by its `.yaml`/`.yml` suffix; tables `[engine]` and `[pipeline]`, keys as
-in the *setting* column); its environment variable; for the engine, `PROOFCHECK_ENGINE_SETTINGS` (a
+`{CONFIG_ENV}` (TOML, or YAML by its `.yaml`/`.yml` suffix; tables `[engine]`, `[pipeline]` and
+`[web]`, keys as in the *setting* column); its environment variable; for the engine, `PROOFCHECK_ENGINE_SETTINGS` (a
 JSON object of engine settings, how the pipeline hands them to its flow runs); and values a program
 sets itself (tests, the demo). Every `proofcheck` command checks them all first: a wrong value (an
 unknown choice, a negative limit, a path that cannot be read, an unknown key) stops it with one line

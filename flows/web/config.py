@@ -1,59 +1,108 @@
-"""The workbench's settings, read once from the environment and validated at start.
+"""The workbench's settings: declared like the pipeline's, checked at start, shown by ``proofcheck config``.
 
-- ``PROOFCHECK_WEB_SECRET``: key of the form tokens (HMAC), at least 32 characters; default: a random key
-  per process (forms in flight fail after a restart).
-- ``PROOFCHECK_WEB_SESSION_MINUTES``: a session ends this long after sign-in (480, a working day) ...
-- ``PROOFCHECK_WEB_IDLE_MINUTES``: ... or after this long without a request (60).
-- ``PROOFCHECK_WEB_SECURE_COOKIES``: ``true``: cookies only over HTTPS (behind a TLS proxy; production);
-  ``false`` (default): plain HTTP too (local, demo).
-- ``PROOFCHECK_WEB_LOCAL_ACCOUNTS``: ``false``: no password sign-in, OpenID Connect only (default true).
-- ``PROOFCHECK_OIDC_ISSUER``: the OpenID provider (its ``/.well-known/openid-configuration``); unset: no OIDC.
-- ``PROOFCHECK_OIDC_CLIENT_ID`` / ``PROOFCHECK_OIDC_CLIENT_SECRET``: this client at the provider.
-- ``PROOFCHECK_OIDC_REDIRECT_URL``: the workbench's ``/oidc/retour`` URL as the provider knows it.
-- ``PROOFCHECK_OIDC_ROLES_CLAIM``: the claim listing the user's groups (``groups``).
-- ``PROOFCHECK_OIDC_INSTRUCTOR_GROUP``: the group that makes an instructor (``proofcheck-instructeurs``).
-- ``PROOFCHECK_OIDC_PUBLISHER_PREFIX``: a group ``<prefix><publisher>`` makes a publisher of
-  ``inbox/<publisher>/`` (``proofcheck-editeur-``).
-
-The verdict index and the bucket are the pipeline's (``flows/settings.py``): the same database, the
-same stored reports.
+``WebSettings`` is a settings class of ``validators.settingslib`` (section ``[web]`` of the settings file,
+one variable per setting): every ``proofcheck`` command checks it first and
+stops with one line naming the variable; ``docs/configuration.md`` is generated from it. ``WebConfig`` is
+what the application uses, built from it (the form-token key as bytes, durations in seconds, OIDC
+grouped). The verdict index and the bucket are the pipeline's (``flows/settings.py``).
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from validators.settingslib import SettingsBase, SettingsError, setting
 
 log = logging.getLogger(__name__)
+
+WEEK_MINUTES = 7 * 24 * 60
 
 
 class WebConfigError(ValueError):
     """A setting that would make the workbench unsafe or unusable."""
 
 
-def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = (env.get(name) or "").strip().lower()
-    if not raw:
-        return default
-    if raw in ("1", "true", "yes", "oui"):
-        return True
-    if raw in ("0", "false", "no", "non"):
-        return False
-    raise WebConfigError(f"{name} must be true or false")
+def _secret_length(value: Any) -> str | None:
+    return "must be at least 32 characters" if value and len(value) < 32 else None
 
 
-def _minutes(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = env.get(name)
-    try:
-        value = int(raw) if raw else default
-    except ValueError:
-        raise WebConfigError(f"{name} must be a number of minutes") from None
-    if not 1 <= value <= 7 * 24 * 60:
-        raise WebConfigError(f"{name} must be between 1 minute and 7 days")
-    return value
+def _minutes(value: Any) -> str | None:
+    return None if 1 <= value <= WEEK_MINUTES else "must be between 1 minute and 7 days (10080)"
+
+
+def _http_url(value: Any) -> str | None:
+    if value is None or value.startswith(("https://", "http://")):
+        return None
+    return "must be an http(s) URL"
+
+
+@dataclass(frozen=True)
+class WebSettings(SettingsBase):
+    """Sign-in, sessions and cookies of ``proofcheck web``."""
+
+    section_name: ClassVar[str] = "web"
+
+    secret: str = setting(
+        "", doc="key of the one-time form tokens (HMAC), 32+ characters", env="PROOFCHECK_WEB_SECRET",
+        secret=True, checks=(_secret_length,), affects_results=False,
+        default_doc="none: a random key per process (forms in flight fail after a restart)",
+    )
+    session_minutes: int = setting(
+        480, doc="a workbench session ends this long after sign-in (a working day)",
+        env="PROOFCHECK_WEB_SESSION_MINUTES", checks=(_minutes,), affects_results=False,
+    )
+    idle_minutes: int = setting(
+        60, doc="... or after this long without a request", env="PROOFCHECK_WEB_IDLE_MINUTES",
+        checks=(_minutes,), affects_results=False,
+    )
+    secure_cookies: bool = setting(
+        False, doc="`true`: cookies only over HTTPS (behind the TLS proxy, production)",
+        env="PROOFCHECK_WEB_SECURE_COOKIES", affects_results=False,
+    )
+    local_accounts: bool = setting(
+        True, doc="`false`: no password sign-in, OpenID Connect only", env="PROOFCHECK_WEB_LOCAL_ACCOUNTS",
+        affects_results=False,
+    )
+    oidc_issuer: str | None = setting(
+        None, doc="the OpenID provider (its `/.well-known/openid-configuration`); none: no OpenID Connect",
+        env="PROOFCHECK_OIDC_ISSUER", checks=(_http_url,), affects_results=False,
+    )
+    oidc_client_id: str = setting(
+        "", doc="the workbench's client at the provider", env="PROOFCHECK_OIDC_CLIENT_ID", affects_results=False,
+    )
+    oidc_client_secret: str = setting(
+        "", doc="its secret", env="PROOFCHECK_OIDC_CLIENT_SECRET", secret=True, affects_results=False,
+    )
+    oidc_redirect_url: str | None = setting(
+        None, doc="the workbench's `/oidc/retour` URL as the provider knows it (else derived from the request)",
+        env="PROOFCHECK_OIDC_REDIRECT_URL", checks=(_http_url,), affects_results=False,
+    )
+    oidc_roles_claim: str = setting(
+        "groups", doc="the ID-token claim listing the user's groups", env="PROOFCHECK_OIDC_ROLES_CLAIM",
+        affects_results=False,
+    )
+    oidc_instructor_group: str = setting(
+        "proofcheck-instructeurs", doc="the group that makes an instructor",
+        env="PROOFCHECK_OIDC_INSTRUCTOR_GROUP", affects_results=False,
+    )
+    oidc_publisher_prefix: str = setting(
+        "proofcheck-editeur-", doc="a group `<prefix><publisher>` makes a publisher of `inbox/<publisher>/`",
+        env="PROOFCHECK_OIDC_PUBLISHER_PREFIX", affects_results=False,
+    )
+
+    def check_together(self) -> list[str]:
+        problems = []
+        if self.oidc_issuer and not (self.oidc_client_id and self.oidc_client_secret):
+            problems.append(f"{self.label_of('oidc_issuer')} is set: set PROOFCHECK_OIDC_CLIENT_ID and "
+                            "PROOFCHECK_OIDC_CLIENT_SECRET too")
+        if not self.local_accounts and not self.oidc_issuer:
+            problems.append(f"{self.label_of('local_accounts')}=false leaves no way to sign in: "
+                            "set PROOFCHECK_OIDC_ISSUER")
+        return problems
 
 
 @dataclass(frozen=True)
@@ -77,40 +126,36 @@ class WebConfig:
     oidc: Oidc | None = None
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> WebConfig:
-        env = os.environ if env is None else env
-        raw_secret = env.get("PROOFCHECK_WEB_SECRET") or ""
-        if raw_secret and len(raw_secret) < 32:
-            raise WebConfigError("PROOFCHECK_WEB_SECRET must be at least 32 characters")
-        if not raw_secret:
+    def from_settings(cls, settings: WebSettings) -> WebConfig:
+        if not settings.secret:
             log.warning("PROOFCHECK_WEB_SECRET is not set: a random key for this process only")
-        secret = raw_secret.encode() if raw_secret else secrets.token_bytes(32)
         oidc = None
-        if env.get("PROOFCHECK_OIDC_ISSUER"):
-            client_id = env.get("PROOFCHECK_OIDC_CLIENT_ID") or ""
-            client_secret = env.get("PROOFCHECK_OIDC_CLIENT_SECRET") or ""
-            if not client_id or not client_secret:
-                raise WebConfigError("PROOFCHECK_OIDC_ISSUER needs PROOFCHECK_OIDC_CLIENT_ID and _CLIENT_SECRET")
+        if settings.oidc_issuer:
             oidc = Oidc(
-                issuer=env["PROOFCHECK_OIDC_ISSUER"].rstrip("/"),
-                client_id=client_id,
-                client_secret=client_secret,
-                redirect_url=env.get("PROOFCHECK_OIDC_REDIRECT_URL") or None,
-                roles_claim=env.get("PROOFCHECK_OIDC_ROLES_CLAIM") or "groups",
-                instructor_group=env.get("PROOFCHECK_OIDC_INSTRUCTOR_GROUP") or "proofcheck-instructeurs",
-                publisher_prefix=env.get("PROOFCHECK_OIDC_PUBLISHER_PREFIX") or "proofcheck-editeur-",
+                issuer=settings.oidc_issuer.rstrip("/"),
+                client_id=settings.oidc_client_id,
+                client_secret=settings.oidc_client_secret,
+                redirect_url=settings.oidc_redirect_url,
+                roles_claim=settings.oidc_roles_claim,
+                instructor_group=settings.oidc_instructor_group,
+                publisher_prefix=settings.oidc_publisher_prefix,
             )
-        local = _flag(env, "PROOFCHECK_WEB_LOCAL_ACCOUNTS", True)
-        if not local and oidc is None:
-            raise WebConfigError("with PROOFCHECK_WEB_LOCAL_ACCOUNTS=false, set PROOFCHECK_OIDC_ISSUER")
         return cls(
-            secret=secret,
-            session_seconds=_minutes(env, "PROOFCHECK_WEB_SESSION_MINUTES", 480) * 60,
-            idle_seconds=_minutes(env, "PROOFCHECK_WEB_IDLE_MINUTES", 60) * 60,
-            secure_cookies=_flag(env, "PROOFCHECK_WEB_SECURE_COOKIES", False),
-            local_accounts=local,
+            secret=settings.secret.encode() if settings.secret else secrets.token_bytes(32),
+            session_seconds=settings.session_minutes * 60,
+            idle_seconds=settings.idle_minutes * 60,
+            secure_cookies=settings.secure_cookies,
+            local_accounts=settings.local_accounts,
             oidc=oidc,
         )
 
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> WebConfig:
+        """From ``env`` (default: this process's) and the settings file; WebConfigError names the variable."""
+        try:
+            return cls.from_settings(WebSettings.load(env))
+        except SettingsError as exc:
+            raise WebConfigError(str(exc)) from None
 
-__all__ = ["Oidc", "WebConfig", "WebConfigError"]
+
+__all__ = ["Oidc", "WebConfig", "WebConfigError", "WebSettings"]
