@@ -22,11 +22,11 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 demo: setup
-	@$(BIN)/python -m flows.demo
+	@$(BIN)/python -m flows.devharness.demo
 
 # The demo, then its instructors' workbench kept open until Ctrl-C.
 workbench: setup
-	@DEMO_KEEP=1 $(BIN)/python -m flows.demo
+	@DEMO_KEEP=1 $(BIN)/python -m flows.devharness.demo
 
 dry-run-demo: setup
 	@$(BIN)/python tools/demo.py

@@ -49,7 +49,7 @@ from bench_scale import children, cpu_seconds  # noqa: E402
 from benchjson import Results, add_json_option  # noqa: E402
 from peakmem import vm_hwm_mib  # noqa: E402
 
-from flows.local import LocalPipeline  # noqa: E402
+from flows.devharness.local import LocalPipeline  # noqa: E402
 from flows.storage import PackageRef, Store  # noqa: E402
 from validators.ssi import clamd_manager  # noqa: E402
 
@@ -182,7 +182,7 @@ def run(args: argparse.Namespace, root: Path, results: Results) -> int:
           f"burst: {sum(sizes):.0f} MB, median {statistics.median(sizes):.1f} MB, {min(sizes):.1f}-{max(sizes):.1f} MB",
           flush=True)
 
-    from flows.demo import obtain_ruleset
+    from flows.devharness.demo import obtain_ruleset
 
     obtained = obtain_ruleset(RULESETS)
     print(f"ruleset: {obtained.line}", flush=True)

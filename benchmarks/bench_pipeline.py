@@ -31,7 +31,7 @@ from prefect.client.orchestration import SyncPrefectClient, get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, FlowRunFilterIdempotencyKey
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
-from flows.local import LocalPipeline
+from flows.devharness.local import LocalPipeline
 from flows.storage import PackageRef, Store
 
 # Where one warm package's latency goes, in the order it happens.

@@ -36,8 +36,8 @@ from test_valuesets_sync_support import RETIRED, http_folder, j66, publish
 
 from fixtures.ans import ANS_TREE  # $PROOFCHECK_ANS_TREE, else ../shared beside the clone
 from flows import verdicts as vd
+from flows.devharness.local import LocalPipeline
 from flows.index import VerdictIndex
-from flows.local import LocalPipeline
 from flows.revalidate import Revalidation
 from flows.settings import PipelineSettings
 from flows.storage import PackageRef, Store

@@ -35,8 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchjson import Results, add_json_option, p95
 from soak import PackageFactory
 
-from flows import services
-from flows.local import LocalPipeline
+from flows.devharness import services
+from flows.devharness.local import LocalPipeline
 from flows.storage import PackageRef, Store
 
 POOL = "proofcheck-scale"
@@ -312,12 +312,12 @@ class ScaleBench:
 
 
 class ProductionBench(ScaleBench):
-    """The same bursts on the stack's topology (``flows.topology``): SeaweedFS (no events: the bridge
+    """The same bursts on the stack's topology (``flows.devharness.topology``): SeaweedFS (no events: the bridge
     lists every 2 s), a Prefect server on Postgres, Postgres holding the verdict index, one clamd per
     machine. ``Np``: N machines of work-pool workers; ``1w``: ``proofcheck serve`` with its warm pool."""
 
     def start(self) -> None:
-        from flows.topology import Topology
+        from flows.devharness.topology import Topology
 
         self.topology = Topology(self.root, stale_after=600.0)
         self.topology.start_postgres()

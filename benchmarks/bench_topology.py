@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/bench_topology.py [--packages 16] [--warm-limit 2] [--json F]
 
 ``bench_scale.py --topology production --configs 2p,1w``: the parts of ``docker/compose.yaml`` as
-processes (``flows.topology``: SeaweedFS with no events, so the bridge lists every 2 s; a Prefect server
+processes (``flows.devharness.topology``: SeaweedFS with no events, so the bridge lists every 2 s; a Prefect server
 on Postgres; the verdict index on Postgres; one clamd per machine), then the same light burst run by
 two machines of ``prefect worker start`` (``2p``), then by ``proofcheck serve`` and its warm pool
 (``1w``). The numbers go to ``BENCHMARKS.md`` with ``make bench``; the reading is in ``docs/SCALING.md``.

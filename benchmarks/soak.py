@@ -268,7 +268,7 @@ class SoakRun:
     """One soak run: services up, uploads and faults, wait, invariants, everything stopped by PID."""
 
     def __init__(self, options: SoakOptions, root: Path) -> None:
-        from flows.local import LocalPipeline
+        from flows.devharness.local import LocalPipeline
 
         self.options = options
         self.root = root

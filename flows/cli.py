@@ -22,7 +22,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from flows.demo import run_demo
+    from flows.devharness.demo import run_demo
 
     return run_demo(keep=args.keep, timeout=args.timeout)
 

@@ -14,7 +14,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from flows.local import LocalPipeline
+from flows.devharness.local import LocalPipeline
 from flows.settings import PipelineSettings
 from flows.storage import Store
 

@@ -16,7 +16,7 @@ from validators.report.json_report import to_document
 
 pytest.importorskip("boto3")
 
-from flows.demo import demo_signing_key
+from flows.devharness.demo import demo_signing_key
 
 
 def test_the_demo_key_signs_verdicts_that_its_kept_public_half_verifies(

@@ -18,7 +18,7 @@ from validators.cli import PIPELINE_MODULES
 
 ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))
-OWN = {"validators", "flows", "fixtures", "__future__"}  # flows/demo.py uses the repository's fixtures if present
+OWN = {"validators", "flows", "fixtures", "__future__"}  # the demo (flows/devharness) uses fixtures
 # Declared but never imported by name, and why.
 NOT_IMPORTED = {
     "psycopg": "SQLAlchemy's PostgreSQL driver, chosen by the index URL",
@@ -127,3 +127,23 @@ def test_package_data_exists_and_covers_every_data_file() -> None:
         if p.is_file() and p.suffix not in (".py", ".pyc") and p.suffix != ".md" and "__pycache__" not in p.parts
     }
     assert sorted(str(p.relative_to(ROOT)) for p in data - covered) == []
+
+
+def test_production_code_does_not_import_the_development_harness() -> None:
+    """flows/devharness starts local stand-ins (moto, a private Postgres...): production never needs it.
+
+    Only the `proofcheck demo` command (flows/cli.py) reaches it, inside its handler.
+    """
+    import ast
+
+    allowed = {ROOT / "flows" / "cli.py"}
+    found = []
+    for path in sorted([*(ROOT / "flows").rglob("*.py"), *(ROOT / "validators").rglob("*.py")]):
+        if "devharness" in path.parts or path in allowed:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            found += [f"{path.relative_to(ROOT)}: {n}" for n in names if n.startswith("flows.devharness")]
+    assert found == []

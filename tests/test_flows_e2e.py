@@ -32,7 +32,7 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from flows import pipeline as pipeline_module
 from flows import verdicts as vd
-from flows.local import LocalPipeline
+from flows.devharness.local import LocalPipeline
 from flows.settings import PipelineSettings
 from flows.storage import MARKER, TAG_QUARANTINE, TAG_STATUS, PackageRef, Store
 from validators import rules as rule_catalogue

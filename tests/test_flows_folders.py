@@ -14,8 +14,8 @@ from pathlib import Path
 import boto3
 import pytest
 
-from flows import services
 from flows import verdicts as vd
+from flows.devharness import services
 from flows.storage import (
     MARKER,
     TAG_QUARANTINE,

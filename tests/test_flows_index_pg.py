@@ -1,7 +1,7 @@
 """The verdict index on a real Postgres (production), beside SQLite (local): same answers, and what only
 Postgres enforces (column lengths, concurrent writers on one table) handled.
 
-A private cluster is started for this module (``flows.services.PostgresCluster``: Debian's ``initdb``
+A private cluster is started for this module (``flows.devharness.services.PostgresCluster``: Debian's ``initdb``
 and ``postgres``, on PATH or under ``/usr/lib/postgresql/*/bin``), reached on its unix socket, stopped by
 its PID at the end. Skipped, with the reason, when Postgres or psycopg is not installed.
 """
@@ -31,7 +31,7 @@ from validators.verdict_io import StoredVerdict
 
 @pytest.fixture(scope="module")
 def pg_url() -> Iterator[str]:
-    from flows.services import PostgresCluster, ServiceError
+    from flows.devharness.services import PostgresCluster, ServiceError
 
     try:
         import psycopg  # noqa: F401

@@ -29,9 +29,9 @@ from conftest_policy import INSTRUCTORS, evaluate, load_policy
 from flows import pipeline as pipeline_module
 from flows.access import package_link
 from flows.deployments import VALIDATE, runner_deployments
+from flows.devharness.local import LocalPipeline
 from flows.dispatch import Dispatcher, reconcile
 from flows.index import IndexRow, VerdictIndex
-from flows.local import LocalPipeline
 from flows.retry import RetryState
 from flows.settings import PipelineSettings
 from flows.storage import PackageRef, Store, retry_attempt

@@ -42,8 +42,8 @@ from fixtures import cda_docs
 from fixtures.ans import ANS_TREE, ans_tree_absent
 from flows import pipeline as pipeline_module
 from flows import revalidate as revalidate_module
+from flows.devharness.local import LocalPipeline
 from flows.index import VerdictIndex
-from flows.local import LocalPipeline
 from flows.settings import PipelineSettings
 from flows.storage import TAG_RULESET, TAG_STATUS, PackageRef, Store
 from flows.valueset_sync import SyncOutcome, emit, sync_rulesets

@@ -11,7 +11,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from flows import services
+from flows.devharness import services
 from flows.storage import (
     TAG_STATUS,
     Layout,

@@ -1,6 +1,6 @@
 """The production topology of ``docker/compose.yaml``, run for real as processes on this machine (issue 19).
 
-One topology for the module (``flows.topology``): Postgres (Prefect's database and the verdict index),
+One topology for the module (``flows.devharness.topology``): Postgres (Prefect's database and the verdict index),
 SeaweedFS with the stack's S3 identities, a Prefect server on Postgres, ``proofcheck deploy``, two
 "machines" (``prefect worker start`` on the work pool, each with its own clamd and work folder) and the
 bridge ``proofcheck serve --no-runner`` reconciling by listing. Tests run in file order and share it:
@@ -36,9 +36,9 @@ from prefect.client.schemas.objects import FlowRun
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from fixtures import builders
-from flows import services
+from flows.devharness import services
+from flows.devharness.topology import Machine, Topology
 from flows.storage import MARKER, PackageRef, Store
-from flows.topology import Machine, Topology
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 ANS_TREE = SHARED / "ans" / "TestContenuCDA-3-0"

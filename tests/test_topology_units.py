@@ -8,7 +8,14 @@ from typing import Any
 
 import pytest
 
-from flows.topology import ComposeError, interpolate, load_compose, map_hosts, seaweedfs_options, service_command
+from flows.devharness.topology import (
+    ComposeError,
+    interpolate,
+    load_compose,
+    map_hosts,
+    seaweedfs_options,
+    service_command,
+)
 from flows.workpool import missing_worker_message, online_workers
 
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)

@@ -14,8 +14,8 @@ import pytest
 pytest.importorskip("moto")
 pytest.importorskip("starlette")
 
-from flows.demo import PUBLISHER, start_workbench
-from flows.local import local_pipeline
+from flows.devharness.demo import PUBLISHER, start_workbench
+from flows.devharness.local import local_pipeline
 
 
 def test_the_demo_prints_a_workbench_url_whose_accounts_sign_in(tmp_path: Path, capsys: pytest.CaptureFixture[str]

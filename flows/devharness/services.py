@@ -2,7 +2,7 @@
 
 Used by the embedded demo, the tests and the benchmarks, so that each starts exactly what it needs and
 stops exactly what it started. Nothing here is used in production (docker/ runs the real services; the
-production topology as processes is ``flows.topology``).
+production topology as processes is ``flows.devharness.topology``).
 """
 
 from __future__ import annotations

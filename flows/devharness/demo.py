@@ -1,4 +1,4 @@
-"""The embedded demo (``python -m flows.demo``, ``make demo``): the real event path, end to end, locally.
+"""The embedded demo (``python -m flows.devharness.demo``, ``make demo``): the real event path, end to end, locally.
 
 Obtains a CDA ruleset as an operator would (``validators/cda/obtain.py``: the ANS repository, then
 ``$PROOFCHECK_RULESET_SOURCE``, then the ANS tree beside the clone; cached in ``var/rulesets``, never in
@@ -24,7 +24,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from flows.local import LocalPipeline, local_pipeline
+from flows.devharness.local import LocalPipeline, local_pipeline
 from flows.storage import PackageRef, StorageError, Store
 from validators.cda.obtain import Obtained, default_sources, obtain
 from validators.cda.store import RulesetStore
@@ -186,7 +186,7 @@ def _run(
 def start_workbench(pipeline: LocalPipeline, *, keep: bool) -> None:
     """The instructors' workbench over the demo's index and bucket: its URL, two accounts, and (``keep``)
     running until Ctrl-C. Started like every demo process: recorded, stopped by its PID."""
-    from flows import services
+    from flows.devharness import services
     from flows.web.auth import Auth
 
     secret = secrets.token_urlsafe(32)
@@ -200,7 +200,7 @@ def start_workbench(pipeline: LocalPipeline, *, keep: bool) -> None:
     web = services.start_process(
         "workbench", [sys.executable, "-m", "validators.cli", "web", "--port", str(port)],
         url=f"http://127.0.0.1:{port}", log_dir=pipeline.root / "logs",
-        env={**pipeline.child_env(), "PROOFCHECK_WEB_SECRET": secret}, cwd=Path(__file__).resolve().parents[1],
+        env={**pipeline.child_env(), "PROOFCHECK_WEB_SECRET": secret}, cwd=Path(__file__).resolve().parents[2],
     )
     pipeline.started.append(web)
     services.wait_http(web, "/sante", 60)

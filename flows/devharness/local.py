@@ -15,7 +15,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from flows import services
+from flows.devharness import services
 from flows.settings import PipelineSettings
 from flows.storage import PackageRef, Store
 
@@ -97,7 +97,7 @@ class LocalPipeline:
             url=url,
             log_dir=self.root / "logs",
             env=self.child_env(),
-            cwd=Path(__file__).resolve().parents[1],
+            cwd=Path(__file__).resolve().parents[2],
         )
         self.started.append(self.serve_process)
         return self.serve_process
