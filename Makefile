@@ -35,7 +35,7 @@ test: setup
 	@bash tools/install-system-deps.sh --tests
 	@$(BIN)/ruff check .
 	@$(BIN)/mypy
-	@$(BIN)/python -m pytest
+	@$(BIN)/python -m pytest -n 2 --dist loadfile
 
 lint:
 	@$(BIN)/ruff check .

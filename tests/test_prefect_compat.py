@@ -34,7 +34,8 @@ from prefect.runtime import flow_run as current_run
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect.states import Pending, Running
 
-from flows import prefect_compat, services
+from flows import prefect_compat
+from flows.devharness import services
 from flows.prefect_compat import BEHAVIOURS, InProcessRuns
 
 pytestmark = pytest.mark.timeout(240)
