@@ -62,6 +62,7 @@ def test_observation_media_and_ed_values_become_named_children() -> None:
         ("GZ", gzip.compress(b"contenu fictif " * 100)),
         ("BZ", bz2.compress(b"contenu fictif " * 100)),
     ],
+    ids=["DF-raw", "DF-zlib", "ZL", "GZ", "BZ"],  # ids of bytes would hold gzip's time: workers must agree
 )
 def test_declared_compression_is_undone(compression: str, packed: bytes) -> None:
     children, findings = _extract(cda("", [observation_ed("text/plain", packed, compression)]))
