@@ -43,9 +43,10 @@ def missing_deployment(exc: BaseException) -> str:
 def probe_prefect(timeout: float = 2.0) -> str | None:
     """One unretried ``GET /health`` on the Prefect API: the outage line, or None when it answers.
 
-    The Prefect client retries a refused connection for up to ~30 s without a word; an idle bridge
-    (nothing to dispatch) then said nothing while the server was down (tests/test_topology.py). The
-    bridge probes once per reconcile so the operator reads which part is down, while it is down.
+    The Prefect client retries a refused connection for up to a minute without a word; a bridge idle or
+    blocked in those retries then said nothing while the server was down (tests/test_topology.py). The
+    bridge's watch thread (``Bridge.watch_prefect``) probes every few seconds so the operator reads which
+    part is down while it is down, and when it is back.
     """
     import httpx
     from prefect.settings import PREFECT_API_URL

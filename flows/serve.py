@@ -147,11 +147,7 @@ class Bridge:
 
     def reconcile_once(self) -> dict[str, int]:
         from flows.dispatch import reconcile
-        from flows.outages import probe_prefect
 
-        problem = probe_prefect()
-        if problem is not None:  # said now; the client's own retries below stay silent
-            log.warning("bridge iteration failed: %s", problem)
         busy: set[UUID] = set()
         if self.pool is not None:
             self.pool.adopt(self.dispatcher.client, self.dispatcher.deployment_id)
@@ -172,7 +168,32 @@ class Bridge:
         if message:
             log.warning(message)
 
+    def watch_prefect(self, every: float, repeat: float = 30.0) -> None:
+        """Say when the Prefect server stops answering, every ``repeat`` s while it is down, and when it is back.
+
+        Apart from the loop: a reconcile blocked in the Prefect client's own silent retries (a refused
+        connection is retried for up to a minute) said nothing while the server was down (topology test).
+        """
+        from flows.outages import probe_prefect
+
+        down_since: float | None = None
+        said = 0.0
+        while not self.stopping.wait(every):
+            problem = probe_prefect()
+            now = time.monotonic()
+            if problem is None:
+                if down_since is not None:
+                    log.warning("Prefect server answering again after %.0f s; dispatch resumes", now - down_since)
+                down_since = None
+            elif down_since is None or now - said >= repeat:
+                log.warning("Prefect server check failed: %s", problem)
+                down_since, said = down_since or now, now
+
     def loop(self) -> None:
+        threading.Thread(
+            target=self.watch_prefect, args=(min(5.0, self.settings.reconcile_every),), name="prefect-watch",
+            daemon=True,
+        ).start()
         try:
             self.wait_for_deployment()
         except Exception as exc:  # serve() exits non-zero: a supervisor restarts it, the log says why

@@ -135,8 +135,44 @@ def test_the_bridge_probe_says_the_prefect_server_is_down_without_waiting_for_re
             assert (probe_prefect() or "").startswith("Prefect API answered 503: the Prefect server")
             status["code"] = 200
             assert probe_prefect() is None
+            _watch_says_down_then_back(status)
     finally:
         server.shutdown()
+
+
+def _watch_says_down_then_back(status: dict[str, int]) -> None:
+    """The bridge's watch thread: one line when the server fails, one when it answers again."""
+    import contextvars
+    import logging
+    import threading
+    import time
+
+    from flows.serve import Bridge
+
+    bridge = SimpleNamespace(stopping=threading.Event())
+    lines: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(record.getMessage())
+
+    keep = Keep()
+    logging.getLogger("flows.serve").addHandler(keep)
+    # Prefect's temporary settings live in a context variable: the thread runs in a copy of this context.
+    watch = threading.Thread(target=contextvars.copy_context().run, args=(Bridge.watch_prefect, bridge, 0.05))
+    try:
+        status["code"] = 503
+        watch.start()
+        time.sleep(0.5)
+        status["code"] = 200
+        time.sleep(0.5)
+    finally:
+        bridge.stopping.set()
+        watch.join(5)
+        logging.getLogger("flows.serve").removeHandler(keep)
+    assert len(lines) == 2, lines  # said once while down (not at every probe), once when back
+    assert lines[0].startswith("Prefect server check failed: Prefect API answered 503")
+    assert lines[1].startswith("Prefect server answering again after ")
 
 
 def test_a_bridge_without_its_deployment_tells_the_operator_to_deploy() -> None:
