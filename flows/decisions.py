@@ -31,6 +31,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from flows.ledger import create_chain_tables
 from validators.attest.chain import GENESIS, running_digest
 from validators.attest.verify import Problem
 from validators.pii.mask import mask_identifiers
@@ -185,17 +186,7 @@ class DecisionStore:
     def _ready(self) -> None:
         if self._created:
             return
-        for attempt in range(3):
-            try:
-                _meta.create_all(self.engine)
-                with self.engine.begin() as conn:
-                    if conn.execute(sa.select(head.c.id)).first() is None:
-                        conn.execute(head.insert().values(id=1, seq=0, running=GENESIS))
-                break
-            except sa.exc.DBAPIError:  # a concurrent first writer created them
-                if attempt == 2:
-                    raise
-                time.sleep(0.2 * (attempt + 1))
+        create_chain_tables(self.engine, _meta, head)
         self._created = True
 
     def append(self, new: NewDecision, expected: int | None) -> Decision:

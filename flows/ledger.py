@@ -34,6 +34,21 @@ head = sa.Table(
 )
 
 
+def create_chain_tables(engine: sa.Engine, meta: sa.MetaData, chain_head: sa.Table) -> None:
+    """Create a hash chain's tables and its head row (seq 0, the genesis digest), once, whoever comes first."""
+    for attempt in range(3):
+        try:
+            meta.create_all(engine)
+            with engine.begin() as conn:
+                if conn.execute(sa.select(chain_head.c.id)).first() is None:
+                    conn.execute(chain_head.insert().values(id=1, seq=0, running=GENESIS))
+            return
+        except sa.exc.DBAPIError:  # a concurrent first writer created them
+            if attempt == 2:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+
+
 class Ledger:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
@@ -42,17 +57,7 @@ class Ledger:
     def _ready(self) -> None:
         if self._created:
             return
-        for attempt in range(3):
-            try:
-                _meta.create_all(self.engine)
-                with self.engine.begin() as conn:
-                    if conn.execute(sa.select(head.c.id)).first() is None:
-                        conn.execute(head.insert().values(id=1, seq=0, running=GENESIS))
-                break
-            except sa.exc.DBAPIError:  # a concurrent first writer created them
-                if attempt == 2:
-                    raise
-                time.sleep(0.2 * (attempt + 1))
+        create_chain_tables(self.engine, _meta, head)
         self._created = True
 
     def append(self, json_key: str, package_key: str, sha256: str) -> str:
