@@ -18,7 +18,6 @@ from __future__ import annotations
 import base64
 import binascii
 import bz2
-import re
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -34,7 +33,7 @@ MAX_EMBEDDED_BYTES = 64 * 1024 * 1024  # one payload, decoded and inflated
 MAX_TOTAL_BYTES = 256 * 1024 * 1024  # all payloads of one document
 MAX_PAYLOADS = 100
 XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"
-_WHITESPACE = re.compile(rb"\s+")
+_WHITESPACE = b" \t\n\r\x0b\x0c"  # what rb"\s" matches, deleted by bytes.translate (C, no regex)
 _EXTENSIONS = {
     "application/pdf": "pdf",
     "image/jpeg": "jpg",
@@ -155,7 +154,7 @@ def _inflate(data: bytes, compression: str, limit: int) -> bytes:
 def _decode(element: etree._Element, budget: _Budget) -> bytes:
     raw = _own_text(element).encode("utf-8")
     if (element.get("representation") or "TXT").upper() == "B64":
-        compact = _WHITESPACE.sub(b"", raw)
+        compact = raw.translate(None, _WHITESPACE)
         if len(compact) * 3 // 4 > budget.max_bytes:
             raise _NotInspected("it is larger than the size limit", f"{budget.max_bytes} bytes")
         try:
@@ -177,8 +176,15 @@ def _decode(element: etree._Element, budget: _Budget) -> bytes:
     return data
 
 
+# Every element that could be a payload, found in C: those with a representation or media type, and the
+# level-1 body's text. _is_payload decides on these few (walking all elements in Python cost 3x the XSD).
+_CANDIDATES = etree.XPath("descendant-or-self::*[@representation or @mediaType or local-name()='text']")
+
+
 def _payloads(document: CdaDocument) -> Iterator[etree._Element]:
-    return (element for element in document.root.iter() if _is_payload(element))
+    found = _CANDIDATES(document.root)
+    assert isinstance(found, list)
+    return (element for element in found if isinstance(element, etree._Element) and _is_payload(element))
 
 
 def extract(
