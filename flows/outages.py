@@ -7,7 +7,9 @@ never document content (storage errors carry an operation and an error code only
 
 from __future__ import annotations
 
+import functools
 import os
+import ssl
 
 
 def describe(exc: BaseException) -> str:
@@ -55,10 +57,26 @@ def probe_prefect(timeout: float = 2.0) -> str | None:
     if not url:  # ephemeral API in the process: nothing to reach
         return None
     try:
-        response = httpx.get(f"{url.rstrip('/')}/health", timeout=timeout)
+        response = httpx.get(f"{url.rstrip('/')}/health", timeout=timeout, verify=_tls_like_prefect())
     except httpx.HTTPError as exc:
         return describe(exc)
     return _answered(response.status_code) if response.status_code >= 500 else None
+
+
+@functools.cache  # read once: the probe runs every few seconds
+def _tls_like_prefect() -> ssl.SSLContext:
+    """The certificate checks Prefect's own client makes (its CA file, or none when told to skip them).
+
+    With httpx's defaults a server behind a private CA would read as down at every probe.
+    """
+    from prefect.settings import PREFECT_API_SSL_CERT_FILE, PREFECT_API_TLS_INSECURE_SKIP_VERIFY
+
+    if PREFECT_API_TLS_INSECURE_SKIP_VERIFY.value():
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        return context
+    return ssl.create_default_context(cafile=PREFECT_API_SSL_CERT_FILE.value() or None)  # else the system's
 
 
 def _answered(status: int) -> str:
