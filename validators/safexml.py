@@ -225,12 +225,19 @@ def looks_like_xml(head: bytes) -> bool:
     return text.startswith(b"<")
 
 
+def local_name(tag: object) -> str:
+    """An element's or attribute's name without its namespace (``{ns}text`` -> ``text``); "" for the tag of
+    a comment or processing instruction (not a string)."""
+    return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
+
+
 __all__ = [
     "DEFAULT_MAX_BYTES",
     "DEFAULT_MAX_DEPTH",
     "RULES",
     "SafeParseResult",
     "XmlProblem",
+    "local_name",
     "looks_like_xml",
     "make_parser",
     "parse_xml",

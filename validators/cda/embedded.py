@@ -28,6 +28,7 @@ from validators import rules
 from validators.base import Embedded
 from validators.cda.document import HL7_NS, CdaDocument, line_of
 from validators.model import Finding, Location
+from validators.safexml import local_name
 
 MAX_EMBEDDED_BYTES = 64 * 1024 * 1024  # one payload, decoded and inflated
 MAX_TOTAL_BYTES = 256 * 1024 * 1024  # all payloads of one document
@@ -81,12 +82,8 @@ class _Budget:
         return f"{owner}-{self.counts[owner]}.{_EXTENSIONS.get(media, 'bin')}"
 
 
-def _local(element: etree._Element) -> str:
-    return etree.QName(element).localname
-
-
 def _path(element: etree._Element) -> str:
-    parts = [_local(node) for node in (element, *element.iterancestors()) if isinstance(node.tag, str)]
+    parts = [local_name(node.tag) for node in (element, *element.iterancestors()) if isinstance(node.tag, str)]
     return "/" + "/".join(reversed(parts))
 
 
@@ -97,8 +94,8 @@ def _own_text(element: etree._Element) -> str:
 
 def _owner(element: etree._Element) -> str:
     parent = element.getparent()
-    parent_name = _local(parent) if parent is not None and isinstance(parent.tag, str) else ""
-    name = _local(element)
+    parent_name = local_name(parent.tag) if parent is not None else ""
+    name = local_name(element.tag)
     if parent_name in ("nonXMLBody", "observationMedia") or name == "thumbnail":
         return parent_name if name != "thumbnail" else "thumbnail"
     return f"{parent_name}-{name}" if parent_name else name
@@ -113,10 +110,10 @@ def _is_payload(element: etree._Element) -> bool:
     if not element.tag.startswith(f"{{{HL7_NS}}}"):
         return False
     parent = element.getparent()
-    if _local(element) == "text" and parent is not None and parent.tag == f"{{{HL7_NS}}}nonXMLBody":
+    if local_name(element.tag) == "text" and parent is not None and parent.tag == f"{{{HL7_NS}}}nonXMLBody":
         return True
     media = (element.get("mediaType") or "").lower()
-    typed_ed = (element.get(XSI_TYPE) or "").rsplit(":", 1)[-1] == "ED" or _local(element) in ("text", "value")
+    typed_ed = (element.get(XSI_TYPE) or "").rsplit(":", 1)[-1] == "ED" or local_name(element.tag) in ("text", "value")
     return typed_ed and media.startswith(_INLINE_ACTIVE) and _own_text(element).strip() != ""
 
 

@@ -25,6 +25,7 @@ from typing import Any
 
 from validators.model import Location
 from validators.pii.segments import Anchor, Extraction, TextSegment
+from validators.safexml import local_name, parse_xml
 
 CheckTime = Callable[[], None]
 
@@ -48,7 +49,6 @@ _BLOCKS = frozenset({"p", "h", "tc", "tr", "c", "row", "si", "list-item", "table
                      "comment", "annotation", "note", "footnote", "endnote", "txbxContent", "sp"})
 _TABS = frozenset({"tab", "s"})  # w:tab, text:tab, text:s (spaces)
 _BREAKS = frozenset({"br", "cr", "line-break"})
-_DELETED = frozenset({"delText"})  # tracked deletions are still in the file, and still shown by Word
 # Parts of an OOXML package that are layout, not content: skipped without a word (styles, themes...).
 _OOXML_NO_TEXT = re.compile(
     r"(^|/)(styles|stylesWithEffects|fontTable|webSettings|settings|numbering|theme\d*|tableStyles|presProps|"
@@ -67,10 +67,6 @@ def is_office_zip(extension: str, head: bytes) -> bool:
 
 def is_legacy_office(extension: str, head: bytes) -> bool:
     return head.startswith(OLE_MAGIC) and extension in LEGACY_EXTENSIONS
-
-
-def _local(tag: Any) -> str:
-    return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
 
 
 def _number_text(value: str) -> str:
@@ -94,11 +90,11 @@ def _part_text(root: Any, check_time: CheckTime) -> Iterator[tuple[str, int | No
         count += 1
         if count % 2000 == 0:
             check_time()
-        name = _local(node.tag)
+        name = local_name(node.tag)
         if closing:
             if name in _BLOCKS:
                 yield "\n", None
-            if node.tail and node.getparent() is not None and _local(node.getparent().tag) not in ("sheetData",):
+            if node.tail and node.getparent() is not None and local_name(node.getparent().tag) != "sheetData":
                 yield node.tail, node.sourceline
             continue
         if not isinstance(node.tag, str):  # comments, processing instructions
@@ -111,9 +107,9 @@ def _part_text(root: Any, check_time: CheckTime) -> Iterator[tuple[str, int | No
             yield "\n", None
         # ODF cells carry the value they display in an attribute (office:value), OOXML in <v>.
         for key, value in node.attrib.items():
-            if _local(key) in ("value", "string-value", "date-value", "time-value"):
+            if local_name(key) in ("value", "string-value", "date-value", "time-value"):
                 yield _number_text(value) + "\t", node.sourceline
-        if node.text:
+        if node.text:  # tracked deletions (w:delText) too: they are in the file, and Word still shows them
             text = _number_text(node.text) if name == "v" else node.text
             yield text, node.sourceline
         stack.append((node, True))
@@ -141,22 +137,20 @@ def _properties(root: Any) -> str:
     lines = []
     for node in root.iter():
         if isinstance(node.tag, str) and node.text and node.text.strip():
-            lines.append(f"{_local(node.tag)}: {node.text.strip()}")
+            lines.append(f"{local_name(node.tag)}: {node.text.strip()}")
         for key, value in (node.attrib.items() if isinstance(node.tag, str) else ()):
-            if _local(key) in ("name",):
-                lines.append(f"{_local(node.tag)} {value}")
+            if local_name(key) == "name":
+                lines.append(f"{local_name(node.tag)} {value}")
     return "\n".join(lines) + "\n"
 
 
 def _is_properties(part: str) -> bool:
     lower = part.lower()
-    return lower.startswith("docprops/") or lower in ("meta.xml",)
+    return lower.startswith("docprops/") or lower == "meta.xml"
 
 
 def read_office_zip(data: bytes, check_time: CheckTime) -> Extraction:
     """Text of every content part of an OOXML or ODF package, pictures and embedded files as children."""
-    from validators.safexml import parse_xml
-
     ext = Extraction()
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))

@@ -17,6 +17,7 @@ from validators.model import NO_LOCATION, Location
 from validators.pii.htmltext import html_extraction, html_text, html_text_lines
 from validators.pii.segments import Anchor, Extraction, TextSegment
 from validators.pii.tables import ColumnLabel, xml_cell_words
+from validators.safexml import local_name
 
 MAX_TEXT_CHARS = 256 * 1024 * 1024
 MAX_PDF_PAGES = 500
@@ -62,11 +63,6 @@ def html_source(data: bytes, base: Location = NO_LOCATION) -> Extraction:
 # ---------------------------------------------------------------- XML
 
 
-def _local(name: Any) -> str:
-    text = str(name)
-    return text.rsplit("}", 1)[-1]
-
-
 def xpath_of(node: Any) -> str:
     """A readable XPath with local names (``/ClinicalDocument/recordTarget/patientRole/id[2]``)."""
     steps: list[str] = []
@@ -75,7 +71,7 @@ def xpath_of(node: Any) -> str:
         if not isinstance(node.tag, str):
             steps.append("comment()")
         else:
-            name = _local(node.tag)
+            name = local_name(node.tag)
             same = [s for s in parent if s.tag == node.tag] if parent is not None else [node]
             steps.append(name if len(same) == 1 else f"{name}[{same.index(node) + 1}]")
         node = parent
@@ -110,11 +106,11 @@ def xml_text(data: bytes, base: Location, check_time: CheckTime) -> Extraction |
         parent = node.getparent()
         is_element = isinstance(node.tag, str)
         if is_element and node.attrib:
-            line = "<" + " ".join(f'{_local(k)}="{v}"' for k, v in node.attrib.items()) + ">\n"
+            line = "<" + " ".join(f'{local_name(k)}="{v}"' for k, v in node.attrib.items()) + ">\n"
             attr_anchors.append(Anchor(attr_len, Location(line=node.sourceline), node))
             attrs.append(line)
             attr_len += len(line)
-        skip_text = is_element and _local(node.tag) == "text" and node.get("representation") == MAX_B64_SKIP
+        skip_text = is_element and local_name(node.tag) == "text" and node.get("representation") == MAX_B64_SKIP
         for owner, piece in ((node, node.text if not skip_text else None), (parent, node.tail)):
             if not piece or owner is None or (owner is parent and not piece.strip()):
                 continue
