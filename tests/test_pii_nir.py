@@ -87,6 +87,29 @@ def test_layouts(text: str, expected: list[KeyStatus]) -> None:
     assert statuses(text) == expected
 
 
+def _wrapped(mark: str, cut: int, where: str) -> str:
+    groups = grouped(NIR).split()
+    head, tail = mark.join(groups[:cut]), mark.join(groups[cut:])
+    return {"end": f"{head}{mark}\n{tail}", "start": f"{head}\n{mark}{tail}", "dropped": f"{head}\n{tail}",
+            "crlf": f"{head}{mark}\r\n{tail}"}[where]
+
+
+@pytest.mark.parametrize("mark", ["-", ".", "/", "\u2011"])
+@pytest.mark.parametrize("where", ["end", "start", "dropped", "crlf"])
+def test_a_number_grouped_by_a_mark_is_read_across_the_line_it_wraps_at(mark: str, where: str) -> None:
+    for cut in range(1, 7):  # at every group boundary, the key alone on the next line included
+        (match,) = find_nirs("NIR : " + _wrapped(mark, cut, where) + "\nsuite")
+        assert match.value == NIR and match.key_status is KeyStatus.VALID
+
+
+def test_wrapped_groups_stay_one_layout() -> None:
+    groups = grouped(NIR).split()
+    # Two line breaks, marks mixed, or table-cell marks (two CSV rows) are not one wrapped number.
+    assert statuses("-".join(groups[:2]) + "-\n" + "-".join(groups[2:4]) + "\n-" + "-".join(groups[4:6])) == []
+    assert statuses("-".join(groups[:3]) + "-\n" + ".".join(groups[3:6])) == []
+    assert statuses(";".join(groups[:3]) + ";\n" + ";".join(groups[3:6])) == []
+
+
 def test_glued_and_grouped_mix_is_refused_unless_ocr_or_key_valid() -> None:
     mixed_body = "185 05 78 006 084"
     assert statuses(mixed_body) == []

@@ -15,7 +15,7 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from fixtures import hostile
 from fixtures.pii_snippets import NirFactory, grouped, screenshot
-from fixtures.screens import Screen, screen
+from fixtures.screens import Screen, available_fonts, screen
 from validators import sniff
 from validators.base import ProofFile
 from validators.engine import Engine
@@ -118,6 +118,39 @@ def test_a_nir_is_found_whatever_the_theme_and_layout(engine: Engine, case: str)
     assert personal[0].evidence == f"{value[0]} ** ** ** *** *** {value[13:]}"
     region = personal[0].location.region
     assert region is not None and overlaps(region, shown.boxes[0])
+
+
+# A sidebar beside a notes pane, rows aligned: read across the screen, a menu word falls between the two
+# lines of a wrapped NIR; read column by column, they follow each other.
+PANES = {
+    "light, grouped, wrapped": dict(theme="light", form="grouped", font_px=14),
+    "dark, compact, wrapped": dict(theme="dark", form="compact", font_px=13),
+    "coloured, hyphens, wrapped": dict(theme="coloured", form="hyphens", font_px=12),
+    "HiDPI 2x, mono, wrapped": dict(theme="light", form="grouped", font_px=17, scale=2, font="dejavu-mono"),
+}
+
+
+@pytest.mark.parametrize("case", list(PANES), ids=list(PANES))
+def test_a_nir_wrapped_in_a_pane_beside_a_sidebar_is_found(engine: Engine, case: str) -> None:
+    params = dict(PANES[case])
+    params.setdefault("scale", 1)
+    if params.get("font", "dejavu") not in available_fonts():
+        pytest.skip(f"font {params['font']} is not installed")
+    shown = screen(29, list(PANES).index(case), positive=True, layout="pane", quality=False,
+                   **params)  # type: ignore[arg-type]
+    verdict = engine.check_file(proof_file("INS.1.1.1/capture.png", shown.data))
+    personal = [f for f in verdict.findings if f.rule in ("pii.nir", "pii.nia")]
+    assert len(personal) == 1, f"{len(personal)} NIR findings ({shown.theme}, {shown.font}, {shown.font_px} px)"
+    (value,) = shown.values
+    assert personal[0].evidence == f"{value[0]} ** ** ** *** *** {value[13:]}"
+    region = personal[0].location.region
+    assert region is not None and any(overlaps(region, box) for box in shown.boxes)
+
+
+def test_a_wrong_key_wrapped_in_a_pane_is_no_error(engine: Engine) -> None:
+    shown = screen(29, 9, positive=False, form="wrong-key", layout="pane", quality=False, scale=1)
+    verdict = engine.check_file(proof_file("INS.1.1.1/capture.png", shown.data))
+    assert not [r for r in errors(verdict) if r.startswith("pii.")]
 
 
 NEAR_MISSES = ("wrong-key", "masked", "fictitious", "phone", "siret", "iban", "local-id")

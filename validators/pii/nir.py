@@ -34,7 +34,8 @@ _HYPHENS = "\\-\u2010-\u2013\u2212"
 _SEP = rf"[{_BLANKS}.{_HYPHENS}/_;,|?\ufffd\r\n]{{0,4}}"
 # Before the key the number may also be cut into two fields (CSV, HL7 components, a "Clé" label).
 _KEY_SEP = (
-    rf"(?:[{_BLANKS}]{{0,12}}(?:[.{_HYPHENS}/_;,|^(?\ufffd]|\r\n|[\r\n]|(?i:cl[ée]|key)[{_BLANKS}]{{0,3}}:?)?[{_BLANKS}]{{0,3}})"
+    rf"(?:[{_BLANKS}]{{0,12}}(?:[.{_HYPHENS}/_;,|^(?\ufffd](?:\r\n|[\r\n])?|(?:\r\n|[\r\n])[.{_HYPHENS}/_]?"
+    rf"|(?i:cl[ée]|key)[{_BLANKS}]{{0,3}}:?)?[{_BLANKS}]{{0,3}})"
 )
 
 # The first character is a plain class so that the regex engine can skip ahead fast; the look-behind
@@ -189,6 +190,7 @@ _MARKS = {
 }
 # Table-cell marks may have blanks around them ("1 ; 85 ; 05"); the others are written glued.
 _CELL_MARKS = frozenset(";,|")
+_WRAPPED = "+newline"  # the kind of a grouping mark beside a line break: "-+newline"
 
 
 def _sep_kind(sep: str) -> str:
@@ -201,6 +203,10 @@ def _sep_kind(sep: str) -> str:
         return "blank"
     if stripped in ("\n", "\r\n", "\r"):
         return "newline"
+    unwrapped = stripped.replace("\r\n", "").replace("\n", "").replace("\r", "")
+    if len(unwrapped) == 1 and len(stripped) - len(unwrapped) in (1, 2) and stripped.strip("\r\n") == unwrapped:
+        mark = _MARKS.get(unwrapped)  # a grouping mark kept at the end or the start of a wrapped line
+        return f"{mark}{_WRAPPED}" if mark is not None and mark not in _CELL_MARKS else "bad"
     mark = _MARKS.get(stripped)
     if mark is None:
         return "bad"
@@ -218,6 +224,8 @@ def _layout_ok(seps: list[str], lenient: bool, proved: bool = False) -> bool:
     kinds = [_sep_kind(s) for s in seps]
     if "bad" in kinds:
         return False
+    if any(k.endswith(_WRAPPED) for k in kinds) or ("newline" in kinds and "" not in kinds):
+        return _wrapped_marks(kinds)
     if (lenient or proved) and all(k in ("", "blank") for k in kinds):
         return True
     if all(k == "" for k in kinds):
@@ -235,6 +243,17 @@ def _layout_ok(seps: list[str], lenient: bool, proved: bool = False) -> bool:
     return len(marks) == 0 or (len(marks) == 1 and kinds.count("blank") + kinds.count("newline") == 0)
 
 
+def _wrapped_marks(kinds: list[str]) -> bool:
+    """One line break in a number grouped by one mark throughout (``2-54-05-41-`` then ``813-058-06``),
+    the mark kept at the end of the line, at the start of the next, or dropped; or blanks and line
+    breaks alone (a PDF table, a wrapped line). Table-cell marks are not wrapped: that is two rows."""
+    breaks = [k for k in kinds if k == "newline" or k.endswith(_WRAPPED)]
+    marks = {k.removesuffix(_WRAPPED) for k in kinds if k != "newline"}
+    if marks <= {"blank"}:
+        return True
+    return len(breaks) == 1 and len(marks) == 1 and not marks & {"blank", "", *_CELL_MARKS}
+
+
 _KEY_WORD = re.compile(r"cl[ée]|key", re.IGNORECASE)
 
 
@@ -243,8 +262,8 @@ def _written_as_key(sep: str, seps: list[str]) -> bool:
     kind = _sep_kind(sep)
     if kind in ("", "blank", "newline") or _KEY_WORD.search(sep):
         return True
-    layout = {_sep_kind(s) for s in seps}
-    return layout == {kind}
+    layout = {_sep_kind(s).removesuffix(_WRAPPED) for s in seps} - {"newline"}
+    return layout == {kind.removesuffix(_WRAPPED)}
 
 
 def _inside_dotted_run(text: str, start: int, end: int) -> bool:

@@ -2,10 +2,11 @@
 
 Before OCR the capture is turned into dark text on white whatever its theme and brought to the text
 size Tesseract reads best (``page.py``, ``ink.py``). Words come back with their boxes (TSV) and become
-one segment (``ocrtext.py``). A second look, in one more Tesseract call, reads again, larger, the
-lines holding a NIR-long digit run and the text-like areas the first pass left empty. What could not
-be read is said: an image too small, too blurry or read with too little confidence as a whole, and
-each text-like area where OCR found no confident word, with its box.
+one segment (``ocrtext.py``), and a second one read column by column where the screen has columns.
+A second look, in one more Tesseract call, reads again, larger, the lines holding a NIR-long digit
+run and the text-like areas the first pass left empty. What could not be read is said: an image too
+small, too blurry or read with too little confidence as a whole, and each text-like area where OCR
+found no confident word, with its box.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from PIL import Image, ImageFilter
 
 from validators.model import NO_LOCATION, Location
 from validators.pii import ink
-from validators.pii.ocrtext import Word, digits_of, nir_like_lines, segment_of
+from validators.pii.ocrtext import Word, column_lines, digits_of, nir_like_lines, segment_of
 from validators.pii.page import REREAD_MAX_SCALE, TARGET_HEIGHT, Page, crop_for_reread, prepare
 from validators.pii.segments import Extraction
 from validators.pii.tesseract import OcrUnavailableError, read_crops, read_words, tesseract_problem
@@ -162,6 +163,9 @@ def _ocr_gray(
         out.unread_areas.extend(replace(base, region=placement.box(*box)) for box in second.unread)
     factor = placement.factor
     out.segments.append(segment_of(words, page.scale * factor, base, placement.offset()))
+    columns = column_lines(words)
+    if columns is not None:  # a sidebar or panes: also read column by column
+        out.segments.append(segment_of(words, page.scale * factor, base, placement.offset(), lines=columns))
     out.segments.extend(
         segment_of(extra, scale * factor, base, placement.offset(offset)) for extra, scale, offset in second.readings
     )

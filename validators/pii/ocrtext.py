@@ -6,10 +6,17 @@ screen has no space (``18505 78006084 36``) or keeps a thin space it should not:
 tokens separated by gaps no wider than a couple of characters form a cluster, and a cluster holding
 exactly a NIR's 13 or 15 characters is written compact, whatever its grouping on screen; the
 recognizer then sees the number the way the screen shows it to a reader.
+
+A screen read row by row runs a sidebar's words into the page beside it ("Messagerie NIR 2 43 01",
+then "DMP 987 14 303 18"): a number wrapped inside the page is cut by a menu word. Where a row has a
+gap wider than a few characters, the words are also read column by column (``column_lines``), as a
+reader follows a pane; a form read that way loses its labels, which the row reading keeps, so both
+readings are scanned.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 import statistics
 from dataclasses import dataclass
@@ -28,6 +35,10 @@ _CLUSTER_PART = re.compile(r"[0-9]{1,15}|2[AB]", re.IGNORECASE)
 _STRAY = re.compile(r"(?<=\d)[.,'\u2019`](?=\d)")
 _NIR_LENGTHS = (13, 15)
 CLUSTER_GAP = 1.8  # widest gap inside a digit cluster, in digit heights (boxed groups are ~1.5 apart)
+# A gap between two words of a row wider than this, in text heights, separates two columns (words of a
+# sentence are ~0.3-0.6 apart, a NIR's boxed groups at most CLUSTER_GAP).
+COLUMN_GAP = 3.0
+COLUMN_LEAD = 2.5  # a column's next line starts at most this many text heights below its last one
 
 
 @dataclass(frozen=True)
@@ -72,6 +83,55 @@ def lines_of(words: list[Word]) -> list[list[Word]]:
                 continue
         lines.append([word])
     return [sorted(line, key=lambda w: w.left) for line in lines]
+
+
+def _chunks(line: list[Word]) -> list[list[Word]]:
+    """A row cut where two words are more than ``COLUMN_GAP`` text heights apart."""
+    chunks = [[line[0]]]
+    for before, word in itertools.pairwise(line):
+        if word.left - before.right > COLUMN_GAP * max(before.height, word.height):
+            chunks.append([word])
+        else:
+            chunks[-1].append(word)
+    return chunks
+
+
+def _overlap(a: list[Word], b: list[Word]) -> int:
+    return min(a[-1].right, b[-1].right) - max(a[0].left, b[0].left)
+
+
+def column_lines(words: list[Word]) -> list[list[Word]] | None:
+    """The words as lines read column by column, or None when no row holds a gap as wide as a column's.
+
+    Rows are cut at their wide gaps; each piece continues the column whose last piece is on a row just
+    above it and overlaps it horizontally the most (one piece per row and column), or starts a column.
+    Columns come in the order of their first line (top, then left), each read top to bottom.
+    """
+    rows = [_chunks(line) for line in lines_of(words)]
+    if all(len(row) == 1 for row in rows):
+        return None
+    columns: list[list[list[Word]]] = []
+    for row in rows:
+        taken: set[int] = set()
+        for chunk in row:
+            top = min(w.top for w in chunk)
+            height = max(w.height for w in chunk)
+            best, best_overlap = None, 0
+            for index, column in enumerate(columns):
+                last = column[-1]
+                below = top - max(w.bottom for w in last)
+                if index in taken or below < -height / 2 or below > COLUMN_LEAD * height:
+                    continue
+                overlap = _overlap(last, chunk)
+                if overlap > best_overlap:
+                    best, best_overlap = index, overlap
+            if best is None:
+                columns.append([chunk])
+                taken.add(len(columns) - 1)
+            else:
+                columns[best].append(chunk)
+                taken.add(best)
+    return [line for column in columns for line in column]
 
 
 def _part(token: str) -> str | None:
@@ -136,15 +196,20 @@ def digits_of(words: list[Word]) -> str:
     return "".join(c for w in words for c in fix_digits(w.text) if c.isdigit())
 
 
-def segment_of(words: list[Word], scale: float, base: Location, offset: tuple[int, int] = (0, 0)) -> TextSegment:
+def segment_of(
+    words: list[Word], scale: float, base: Location, offset: tuple[int, int] = (0, 0),
+    lines: list[list[Word]] | None = None,
+) -> TextSegment:
     """The words as one text segment; each word's anchor carries its region in the source image.
 
-    ``scale`` is how much the OCR'd image was enlarged, ``offset`` where it sits in the source.
+    ``scale`` is how much the OCR'd image was enlarged, ``offset`` where it sits in the source; ``lines``:
+    the words already in lines (``column_lines``), by default the rows of ``lines_of``. A segment given
+    ``lines`` is another reading of the same words (``TextSegment.rereading``).
     """
     parts: list[str] = []
     anchors: list[Anchor] = []
     position = 0
-    for line_no, line in enumerate(lines_of(words), start=1):
+    for line_no, line in enumerate(lines if lines is not None else lines_of(words), start=1):
         texts, joined = _glued(line, [fix_digits(w.text) for w in line])
         for index, (word, text) in enumerate(zip(line, texts, strict=True)):
             if index and not joined[index]:
@@ -161,7 +226,10 @@ def segment_of(words: list[Word], scale: float, base: Location, offset: tuple[in
             position += len(text)
         parts.append("\n")
         position += 1
-    return TextSegment("".join(parts), base, anchors, ocr=True)
+    return TextSegment("".join(parts), base, anchors, ocr=True, rereading=lines is not None)
 
 
-__all__ = ["CLUSTER_GAP", "Word", "digits_of", "fix_digits", "lines_of", "nir_like_lines", "segment_of"]
+__all__ = [
+    "CLUSTER_GAP", "COLUMN_GAP", "Word", "column_lines", "digits_of", "fix_digits", "lines_of", "nir_like_lines",
+    "segment_of",
+]

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
 from validators import rules
-from validators.model import Finding, Location
+from validators.model import Finding, Location, Severity
 from validators.pii.allowlist import Allowlist
 from validators.pii.context import NO_CONTEXT, ContextHit, context_of, label_near
 from validators.pii.decide import DECISION_RULES, Decision, decide
@@ -27,6 +27,7 @@ from validators.pii.structure import identified_as
 from validators.pii.tables import CellLabels, DelimitedHeader
 
 SCAN_RULES = DECISION_RULES
+_SEVERITY_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.ERROR: 2}
 MAX_FINDINGS_PER_RULE = 100
 # How often the scan looks at the clock inside one segment (a 50 MB log is one segment).
 _CLOCK_EVERY = 512
@@ -106,6 +107,8 @@ class _Groups:
 
     def add(self, segment: TextSegment, match: NirMatch, decision: Decision) -> None:
         key = (decision.rule, match.value)
+        if segment.rereading and self._reread(key, segment, match, decision):
+            return
         group = self.groups.get(key)
         if group is not None:
             group.count += 1
@@ -120,6 +123,21 @@ class _Groups:
             evidence=mask_nir(match.sex, match.key),
             explanation=render([*decision.notes, *match.notes]),
         )
+
+    def _reread(self, key: tuple[str, str], segment: TextSegment, match: NirMatch, decision: Decision) -> bool:
+        """A value another reading already reported: the same occurrence, raised if rated higher here."""
+        earlier = [k for k in self.groups if k[1] == match.value]
+        if not earlier:
+            return False
+        rank = _SEVERITY_RANK[rules.get(decision.rule).severity]
+        strongest = max(earlier, key=lambda k: _SEVERITY_RANK[rules.get(k[0]).severity])
+        if rank > _SEVERITY_RANK[rules.get(strongest[0]).severity] and key not in self.groups:
+            group = self.groups.pop(strongest)
+            self.groups[key] = replace(
+                group, rule=decision.rule, location=segment.locate(match.start, match.end),
+                explanation=render([*decision.notes, *match.notes]),
+            )
+        return True
 
     def findings(self) -> list[Finding]:
         out = [

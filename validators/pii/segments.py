@@ -32,6 +32,10 @@ class TextSegment:
     first_line: int = 1
     xpath_of: Callable[[Any], str] | None = None
     ocr: bool = False  # text read by OCR: spacing between digits is unreliable
+    # Another reading of text an earlier segment already gave (OCR's column-wise reading of a screen):
+    # it adds the values the earlier readings missed and raises one they rated lower, never a second
+    # finding for a value already reported.
+    rereading: bool = False
     delimited: bool = False  # plain text that may be a CSV/TSV table (its first line, a header)
     # The characters that end a record (a log line, a table row): words before one do not describe a
     # number after it. Markup indentation is no record end (HTML: blocks only; XML: none).
