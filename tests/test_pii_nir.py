@@ -194,3 +194,12 @@ def test_a_broken_allowlist_is_refused_without_quoting_its_values(tmp_path) -> N
     with pytest.raises(AllowlistError) as caught:
         load_allowlist({"pii": {"allowlist": [str(bad)]}})
     assert BODY not in str(caught.value) and "entry 1" in str(caught.value)
+
+
+def test_ocr_marks_beside_blanks_or_changed_are_read_when_the_key_proves_the_number() -> None:
+    groups = grouped(NIR).split()
+    misread = groups[0] + " ." + ".".join(groups[1:6]) + "," + groups[6]  # "1 .85.05.78.006.084,KK"
+    assert statuses(misread, lenient=True) == [KeyStatus.VALID]
+    assert statuses(misread) == []  # typed text keeps one layout
+    wrong_key = misread[:-2] + f"{(int(NIR[13:]) % 97) + 1:02d}"
+    assert KeyStatus.VALID not in statuses(wrong_key, lenient=True)

@@ -93,3 +93,29 @@ def test_a_rereading_adds_no_second_finding_and_raises_a_lower_one() -> None:
     # Not a re-reading: two places are two occurrences.
     (twice,) = scan_segments([_reading(labelled, False), _reading(labelled, False)], NO_ALLOWLIST)
     assert _occurrences(twice) == 2
+
+
+def test_a_nir_body_under_a_labelled_column_header_is_named_by_it() -> None:
+    body = NirFactory(15).nir()[:13]
+    spaced = [body[0], body[1:3], body[3:5], body[5:7], body[7:10], body[10:13]]
+    words = _row(100, 300, "Nom") + _row(100, 620, "NIR de l'assuré") + _row(100, 1130, "Dernière visite")
+    for row, name in enumerate(["FONTAINE Nathalie", "MARTIN Léa", "ROUSSEAU Manon"], start=1):
+        words += _row(100 + row * 60, 300, name) + _row(100 + row * 60, 624, "_") + _row(100 + row * 60, 1130,
+                                                                                         "10/02/2014")
+    words += _row(340, 300, "DUPONT Jean") + _row(340, 625, " ".join(spaced)) + _row(340, 1130, "23/03/2002")
+    segment = segment_of(words, 1.0, NO_LOCATION)
+    # Row by row, a cell boundary is written as one: the date's first digits are no key of the body.
+    assert " | 23/03/2002" in segment.text
+    (finding,) = scan_segments([segment], NO_ALLOWLIST)
+    assert finding.rule == "pii.nir-body" and finding.severity is Severity.ERROR
+    # Without the header's label, a bare 13-digit number in a table is not reported.
+    unlabelled = [w for w in words if w.text not in ("NIR", "de", "l'assuré")]
+    assert not scan_segments([segment_of(unlabelled, 1.0, NO_LOCATION)], NO_ALLOWLIST)
+
+
+def test_a_header_is_only_what_stands_above_the_value_in_its_column() -> None:
+    body = NirFactory(16).nir()[:13]
+    # "NIR" over another column, a sentence with letters in between: no header for the value.
+    words = _row(100, 1130, "NIR") + _row(160, 300, "Examen clinique sans particularité ce jour")
+    words += _row(220, 300, body)
+    assert not segment_of(words, 1.0, NO_LOCATION).column_labels

@@ -221,6 +221,8 @@ def _layout_ok(seps: list[str], lenient: bool, proved: bool = False) -> bool:
     the key proves the number (``proved``): irregular blanks, or one table-cell mark where a number
     grouped by blanks runs over two cells.
     """
+    if lenient and proved and all(_read_as_mark(s) for s in seps):
+        return True  # OCR puts blanks beside marks and reads a dot as a comma; the key proves the number
     kinds = [_sep_kind(s) for s in seps]
     if "bad" in kinds:
         return False
@@ -241,6 +243,12 @@ def _layout_ok(seps: list[str], lenient: bool, proved: bool = False) -> bool:
     marks = {k for k in kinds if k not in ("blank", "newline")}
     # Blanks and line breaks mix freely (a PDF table, a wrapped line); a mark is used throughout.
     return len(marks) == 0 or (len(marks) == 1 and kinds.count("blank") + kinds.count("newline") == 0)
+
+
+def _read_as_mark(sep: str) -> bool:
+    """Blanks around at most one grouping mark, on one line."""
+    stripped = "".join(c for c in sep if c not in _BLANK_CHARS)
+    return not stripped or (len(stripped) == 1 and stripped in _MARKS)
 
 
 def _wrapped_marks(kinds: list[str]) -> bool:

@@ -22,7 +22,9 @@ import statistics
 from dataclasses import dataclass
 
 from validators.model import Location
+from validators.pii.context import header_words
 from validators.pii.segments import Anchor, TextSegment
+from validators.pii.tables import ColumnLabel
 
 # Characters Tesseract confuses with digits inside a number (same length: offsets are kept). Not B:
 # "2B" is a Corsican department.
@@ -85,11 +87,15 @@ def lines_of(words: list[Word]) -> list[list[Word]]:
     return [sorted(line, key=lambda w: w.left) for line in lines]
 
 
+def _column_gap(before: Word, word: Word) -> bool:
+    return word.left - before.right > COLUMN_GAP * max(before.height, word.height)
+
+
 def _chunks(line: list[Word]) -> list[list[Word]]:
     """A row cut where two words are more than ``COLUMN_GAP`` text heights apart."""
     chunks = [[line[0]]]
     for before, word in itertools.pairwise(line):
-        if word.left - before.right > COLUMN_GAP * max(before.height, word.height):
+        if _column_gap(before, word):
             chunks.append([word])
         else:
             chunks[-1].append(word)
@@ -208,13 +214,17 @@ def segment_of(
     """
     parts: list[str] = []
     anchors: list[Anchor] = []
+    spans: dict[int, tuple[int, int]] = {}  # id(word) -> its span in the text
     position = 0
     for line_no, line in enumerate(lines if lines is not None else lines_of(words), start=1):
         texts, joined = _glued(line, [fix_digits(w.text) for w in line])
         for index, (word, text) in enumerate(zip(line, texts, strict=True)):
             if index and not joined[index]:
-                parts.append(" ")
-                position += 1
+                # A column-wide gap is a cell boundary: written as one, so that a date in the next cell
+                # is not read as the key of the number before it.
+                gap = " | " if _column_gap(line[index - 1], word) else " "
+                parts.append(gap)
+                position += len(gap)
             region = (
                 offset[0] + int(word.left / scale),
                 offset[1] + int(word.top / scale),
@@ -223,13 +233,53 @@ def segment_of(
             )
             anchors.append(Anchor(position, Location(line=line_no, region=region)))
             parts.append(text)
+            spans[id(word)] = (position, position + len(text))
             position += len(text)
         parts.append("\n")
         position += 1
-    return TextSegment("".join(parts), base, anchors, ocr=True, rereading=lines is not None)
+    return TextSegment("".join(parts), base, anchors, ocr=True, rereading=lines is not None,
+                       column_labels=column_headers(words, spans))
+
+
+HEADER_REACH = 40.0  # how far above a value its column's header may be, in text heights (a long table)
+_MIN_VALUE_DIGITS = 12
+
+
+def _aligned(a: list[Word], b: list[Word]) -> bool:
+    """Whether two cells share most of the narrower one's width (one column)."""
+    narrower = min(a[-1].right - a[0].left, b[-1].right - b[0].left)
+    return _overlap(a, b) >= 0.5 * max(1, narrower)
+
+
+def column_headers(words: list[Word], spans: dict[int, tuple[int, int]]) -> list[ColumnLabel]:
+    """For each NIR-long digit cell of a table on screen, what its column's header says.
+
+    A cell is a piece of a row between column-wide gaps. Going up from a value, among the cells sharing
+    most of its width, those without a letter (other values, dates, the "_" of an empty cell) are
+    skipped; the first one with letters is its header, read as a table header is (``header_words``: a few short
+    words). Only labels and person words count, as for the headers of HTML and CSV tables.
+    """
+    cells = [chunk for line in lines_of(words) for chunk in _chunks(line)]
+    found = []
+    for cell in cells:
+        if sum(c.isdigit() for w in cell for c in fix_digits(w.text)) < _MIN_VALUE_DIGITS:
+            continue
+        top = min(w.top for w in cell)
+        reach = HEADER_REACH * max(w.height for w in cell)
+        above = [c for c in cells if max(w.bottom for w in c) <= top + 2 and top - min(w.top for w in c) <= reach
+                 and _aligned(c, cell)]
+        for candidate in sorted(above, key=lambda c: -max(w.bottom for w in c)):
+            text = " ".join(w.text for w in candidate)
+            if not any(ch.isalpha() for ch in text):
+                continue
+            hit = header_words(text)
+            if hit.positive is not None and all(id(w) in spans for w in cell):
+                found.append(ColumnLabel(spans[id(cell[0])][0], spans[id(cell[-1])][1], hit))
+            break
+    return found
 
 
 __all__ = [
-    "CLUSTER_GAP", "COLUMN_GAP", "Word", "column_lines", "digits_of", "fix_digits", "lines_of", "nir_like_lines",
-    "segment_of",
+    "CLUSTER_GAP", "COLUMN_GAP", "Word", "column_headers", "column_lines", "digits_of", "fix_digits", "lines_of",
+    "nir_like_lines", "segment_of",
 ]
