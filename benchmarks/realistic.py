@@ -4,7 +4,8 @@ What the benchmarks feed the checks, so that every check runs on what it will me
 of a practice-management program whose text only OCR can read (``fixtures.builders.make_screenshot``),
 PDF reports with text (``make_pdf``), a structured CDA document of the VAC_2023.01 volet and a level-1
 CDA carrying a PDF (``fixtures.cda_docs``), an e-mail with a screenshot, a PDF and a DOCX attached
-(``make_eml``; the DOCX with the parts Word needs), and a screen-recording-sized H.264 video made by ffmpeg.
+(``make_eml``; the DOCX with the parts Word needs), and an H.264 screen recording made by ffmpeg from
+such screenshots (a new screen every few seconds, a pointer moving).
 Fictitious data only (the ANS test identity), and no number a personal-data check should flag.
 
 Every call draws new text from its ``random.Random``, so no two proofs have the same bytes: clamd keeps
@@ -22,6 +23,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import tempfile
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -36,7 +38,7 @@ from fixtures.packages import manifest  # noqa: E402
 
 MEDIA_DIR = ROOT / "var" / "bench" / "media"
 MB = 1_000_000
-CLIP_MEGABYTES = (5, 10, 20, 32, 48)  # base clips (8 Mbit/s, 1 MB per second of video)
+CLIP_MEGABYTES = (5, 10, 20, 32, 48)  # base clips (2 Mbit/s: 4 s of video per MB)
 
 _SCREENS = [
     "Agenda du Dr Démo — semaine {week}", "Consultation de {hour} h {minute:02d} : patient de test",
@@ -120,26 +122,47 @@ def email(rng: random.Random) -> bytes:
     return b.make_eml(f"Compte rendu {rng.randint(1, 9999)}", body, attachments)
 
 
+CLIP_BITRATE = 2_000_000  # bits per second: a 1366x768 screen recording as recorders write it
+SCENE_SECONDS = 4  # a new screen every 4 s (a click, a page): what the video check reads
+
+
 def _encode_clip(megabytes: int, target: Path) -> None:
+    """A screen recording: a new screen of the program every ``SCENE_SECONDS`` with a pointer moving over
+    it, at a constant ``CLIP_BITRATE`` (the encoder pads static stretches), as long as the size asks for.
+
+    Until issue 17's second run the clip was a test pattern under full-frame noise: every sampled frame
+    changed everywhere, so the video check OCR'd each of them (180 s for a 10 s clip on this machine, a
+    worst case no screen recording comes near).
+    """
     ffmpeg = shutil.which("ffmpeg")
     if ffmpeg is None:
         raise RuntimeError("ffmpeg is not installed: no video proof can be made (apt-get install ffmpeg)")
+    seconds = max(SCENE_SECONDS, round(megabytes * MB * 8 / CLIP_BITRATE))
+    rng = random.Random(f"clip-{megabytes}")  # noqa: S311 (benchmark input, not a secret)
     partial = target.with_suffix(".partial.mp4")
-    # Light noise over a test pattern: the encoder spends its bits on real picture data, as a screen
-    # recording does, instead of padding a near-static picture.
-    subprocess.run(
-        [ffmpeg, "-loglevel", "error", "-y", "-f", "lavfi", "-i",
-         "testsrc2=size=1280x720:rate=25,noise=alls=12:allf=t", "-t", str(megabytes), "-c:v", "libx264",
-         "-preset", "ultrafast", "-b:v", "8M", "-maxrate", "8M", "-bufsize", "4M", "-pix_fmt", "yuv420p",
-         "-movflags", "+faststart", str(partial)],
-        check=True, timeout=900,
-    )
+    with tempfile.TemporaryDirectory(prefix="clip-") as folder:
+        scenes = []
+        for index in range(-(-seconds // SCENE_SECONDS)):
+            path = Path(folder) / f"scene-{index:03d}.png"
+            path.write_bytes(screenshot(rng))
+            scenes.append(f"file '{path}'\nduration {SCENE_SECONDS}\n")
+        listing = Path(folder) / "scenes.txt"
+        listing.write_text("".join(scenes) + f"file '{path}'\n")  # the concat demuxer's last entry
+        rate = str(CLIP_BITRATE)
+        subprocess.run(
+            [ffmpeg, "-loglevel", "error", "-y", "-f", "concat", "-safe", "0", "-i", str(listing),
+             "-vf", "fps=25,drawbox=x='mod(t*180,1300)':y='300+120*sin(t)':w=12:h=18:color=black:t=fill",
+             "-t", str(seconds), "-c:v", "libx264", "-preset", "ultrafast", "-b:v", rate, "-minrate", rate,
+             "-maxrate", rate, "-bufsize", rate, "-x264-params", "nal-hrd=cbr", "-pix_fmt", "yuv420p",
+             "-movflags", "+faststart", str(partial)],
+            check=True, timeout=900,
+        )
     partial.rename(target)
 
 
 def base_clip(megabytes: int) -> bytes:
     """A base clip of about ``megabytes`` MB (encoded once, then kept in ``var/bench/media``)."""
-    target = MEDIA_DIR / f"clip-{megabytes}mb.mp4"
+    target = MEDIA_DIR / f"screen-recording-{megabytes}mb.mp4"
     if not target.is_file():
         MEDIA_DIR.mkdir(parents=True, exist_ok=True)
         _encode_clip(megabytes, target)
