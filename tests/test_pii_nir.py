@@ -203,3 +203,13 @@ def test_ocr_marks_beside_blanks_or_changed_are_read_when_the_key_proves_the_num
     assert statuses(misread) == []  # typed text keeps one layout
     wrong_key = misread[:-2] + f"{(int(NIR[13:]) % 97) + 1:02d}"
     assert KeyStatus.VALID not in statuses(wrong_key, lenient=True)
+
+
+def test_ocr_reads_a_number_wrapped_at_a_line_whatever_blanks_ocr_left_in_the_rest() -> None:
+    groups = grouped(NIR).split()
+    text = f"Commande {groups[0]} {groups[1]}\n{groups[2]} {''.join(groups[3:])}\n"  # "03 2317677911"
+    (match,) = find_nirs(text, lenient=True, ocr=True)
+    assert match.value == NIR and match.key_status is KeyStatus.VALID
+    assert statuses(text) == []  # typed text: one layout per number
+    wrong = text[:-3] + f"{(int(NIR[13:]) % 97) + 1:02d}\n"
+    assert KeyStatus.VALID not in [m.key_status for m in find_nirs(wrong, lenient=True, ocr=True)]

@@ -383,6 +383,14 @@ _TAIL = (
 )
 _LINE_START_NUMBER = re.compile(rf"\n{_LINE_START}{_TAIL}")
 _BLOCK_START_NUMBER = re.compile(rf"\r(?!\n){_LINE_START}{_TAIL}")
+# In OCR text blanks come and go inside a number ("03 2317677911"): the rest is any run of digits with
+# at most one blank or mark between two of them, read under the OCR rules (a valid key still required).
+_OCR_TAIL = (
+    r"(?P<tail>[ABab]?[0-9](?:[ \u00a0\u202f.\-]?(?:[0-9]|(?<=2)[ABab])){0,16}+)"
+    r"(?![0-9A-Za-z])(?![\-:/.,][0-9])(?![ \t]*[;|\t])"
+)
+_OCR_LINE_START_NUMBER = re.compile(rf"\n{_LINE_START}{_OCR_TAIL}")
+_OCR_BLOCK_START_NUMBER = re.compile(rf"\r(?!\n){_LINE_START}{_OCR_TAIL}")
 _HEAD = re.compile(r"(?<![0-9A-Za-z])[1-478](?:[ \u00a0\u202f.\-]?(?:[0-9]|(?<=2)[ABab]))*(?![0-9A-Za-z])")
 MAX_LINE_LOOKBACK = 240
 
@@ -391,10 +399,12 @@ def _digits_in(part: str) -> int:
     return sum(1 for c in part if c.isdigit() or c in "ABab")
 
 
-def _split_numbers(text: str, check_time: CheckTime) -> Iterator[NirMatch]:
-    starts = _LINE_START_NUMBER.finditer(text)
+def _split_numbers(text: str, check_time: CheckTime, lenient: bool = False) -> Iterator[NirMatch]:
+    lines, blocks = (_OCR_LINE_START_NUMBER, _OCR_BLOCK_START_NUMBER) if lenient else (_LINE_START_NUMBER,
+                                                                                      _BLOCK_START_NUMBER)
+    starts = lines.finditer(text)
     if "\r" in text:
-        starts = heapq.merge(starts, _BLOCK_START_NUMBER.finditer(text), key=lambda f: f.start())
+        starts = heapq.merge(starts, blocks.finditer(text), key=lambda f: f.start())
     for count, found in enumerate(starts, start=1):
         if count % _CLOCK_EVERY == 0:
             check_time()
@@ -412,16 +422,16 @@ def _split_numbers(text: str, check_time: CheckTime) -> Iterator[NirMatch]:
             if _digits_in(head.group(0)) + tail_digits not in (13, 15):
                 continue
             apart = bool(previous[head.end() :].strip())
-            match = _joined(head.group(0), tail, apart)
+            match = _joined(head.group(0), tail, apart, lenient)
             if match is not None:
                 yield NirMatch(offset + head.start(), found.end("tail"), match.body, match.key, match.key_status,
                                match.sex, Layout.SPLIT_APART if apart else Layout.SPLIT)
 
 
-def _joined(head: str, tail: str, apart: bool) -> NirMatch | None:
+def _joined(head: str, tail: str, apart: bool, lenient: bool = False) -> NirMatch | None:
     """The NIR read from ``head`` then ``tail`` (glued, or with a blank between), if it is whole."""
     for joined in (head + tail, head + " " + tail):
-        for m in _find_plain(joined, False):
+        for m in _find_plain(joined, lenient):
             if m.start == 0 and m.end == len(joined) and m.key_status is not KeyStatus.INVALID:
                 if apart and m.key_status is not KeyStatus.VALID:
                     continue  # two numbers apart make a 13-character body too easily
@@ -588,7 +598,7 @@ def find_nirs(
             if fixed != text:
                 extras += [c for c in (_counted(m, text, fixed) for m in _find_plain(fixed, lenient)) if c.lookalikes]
     if "\n" in text or "\r" in text:
-        extras += _split_numbers(text, check_time)
+        extras += _split_numbers(text, check_time, lenient)
     lookalikes = not ocr  # OCR text has its own, wider reading of look-alikes (the extras above)
     if not extras:
         yield from _find(text, lenient, lookalikes, check_time)
