@@ -119,3 +119,14 @@ def test_a_header_is_only_what_stands_above_the_value_in_its_column() -> None:
     words = _row(100, 1130, "NIR") + _row(160, 300, "Examen clinique sans particularité ce jour")
     words += _row(220, 300, body)
     assert not segment_of(words, 1.0, NO_LOCATION).column_labels
+
+
+def test_a_label_ocr_read_with_digits_for_letters_still_names_the_number() -> None:
+    body = NirFactory(17).nir()[:13]
+    spaced = " ".join([body[0], body[1:3], body[3:5], body[5:7], body[7:10], body[10:13]])
+    for garbled in ("num _55=", "N1R :", "N° 5écu :"):
+        (finding,) = scan_segments([_reading(f"app version 4.4 {garbled}{spaced}\n", False)], NO_ALLOWLIST)
+        assert finding.rule == "pii.nir-body" and finding.severity is Severity.ERROR, garbled
+    # Typed text is read as written; a number token stays a number ("N° 55" is no "N° ss").
+    assert not scan_segments([TextSegment(f"num _55={spaced}\n", NO_LOCATION)], NO_ALLOWLIST)
+    assert not scan_segments([_reading(f"Chambre n° 55 {spaced}\n", False)], NO_ALLOWLIST)

@@ -168,6 +168,23 @@ def context_of(
     )
 
 
+# OCR reads letters of a label as digits ("N1R", "num_55" for num_ss): for the words around a number,
+# a look-alike digit touching a letter or an underscore is read as the letter (same length, so offsets
+# hold). The number itself is always read from the text as OCR gave it.
+_LETTERISH_DIGIT = re.compile(r"(?<=[^\W\d])[015]|[015](?=[^\W\d])")  # [^\W\d]: a letter or "_"
+_AS_LETTER = str.maketrans("015", "ois")
+
+
+def ocr_words(text: str) -> str:
+    """``text`` with the look-alike digits inside words read as letters, for finding labels in OCR text."""
+    for _ in range(4):  # "_55": each pass reads one more digit of a run next to a letter
+        fixed = _LETTERISH_DIGIT.sub(lambda m: m.group(0).translate(_AS_LETTER), text)
+        if fixed == text:
+            break
+        text = fixed
+    return text
+
+
 MAX_HEADER_CHARS = 48
 MAX_HEADER_WORDS = 5
 
@@ -184,5 +201,5 @@ def header_words(cell: str) -> ContextHit:
 
 __all__ = [
     "DECLARED_AFTER", "DECLARED_BEFORE", "MAX_HEADER_CHARS", "MAX_HEADER_WORDS", "NO_CONTEXT", "WINDOW_AFTER",
-    "WINDOW_BEFORE", "ContextHit", "context_of", "header_words", "label_near",
+    "WINDOW_BEFORE", "ContextHit", "context_of", "header_words", "label_near", "ocr_words",
 ]

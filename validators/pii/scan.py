@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from validators import rules
 from validators.model import Finding, Location, Severity
 from validators.pii.allowlist import Allowlist
-from validators.pii.context import NO_CONTEXT, ContextHit, context_of, label_near
+from validators.pii.context import NO_CONTEXT, ContextHit, context_of, label_near, ocr_words
 from validators.pii.decide import DECISION_RULES, Decision, decide
 from validators.pii.explain import Note, render
 from validators.pii.ins import authority_near
@@ -43,7 +43,8 @@ def classify(
     as a label next to the value.
     """
     text = segment.text
-    words = context_of(text, match.start, match.end, segment.record_breaks, segment.fields)
+    around = ocr_words(text) if segment.ocr else text
+    words = context_of(around, match.start, match.end, segment.record_breaks, segment.fields)
     return decide(
         match,
         authority_near(text, match.start, match.end),
@@ -60,12 +61,12 @@ def _with_column(hit: ContextHit, column: ContextHit) -> ContextHit:
     return replace(hit, label=hit.label or column.label, person=hit.person or column.person)
 
 
-def _named(text: str, match: NirMatch, column: ContextHit) -> bool:
+def _named(text: str, match: NirMatch, column: ContextHit, around: str) -> bool:
     """A label, a column label or an INS authority near ``match`` (a person word for a body without key):
-    cheap checks before the whole evidence is gathered."""
+    cheap checks before the whole evidence is gathered. ``around``: the text words are read from."""
     if column.label is not None or (column.person is not None and match.key_status is KeyStatus.ABSENT):
         return True
-    if label_near(text, match.start, match.end, person=match.key_status is KeyStatus.ABSENT) is not None:
+    if label_near(around, match.start, match.end, person=match.key_status is KeyStatus.ABSENT) is not None:
         return True
     return authority_near(text, match.start, match.end) is not None
 
@@ -167,13 +168,14 @@ def scan_segments(
     for segment in segments:
         check_time()
         text = segment.text
+        around = ocr_words(text) if segment.ocr else text
         columns = _Columns(segment)
         matches = find_nirs(text, lenient=segment.ocr, ocr=segment.ocr, check_time=check_time)
         for count, match in enumerate(matches, start=1):
             if count % _CLOCK_EVERY == 0:
                 check_time()
             column = columns.at(match.start)
-            if match.key_status is not KeyStatus.VALID and not _named(text, match, column):
+            if match.key_status is not KeyStatus.VALID and not _named(text, match, column, around):
                 continue  # without a valid key, only a number the document names as a NIR is reported
             decision = classify(segment, match, allowlist, column)
             if decision is not None:
