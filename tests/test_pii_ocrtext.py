@@ -130,3 +130,13 @@ def test_a_label_ocr_read_with_digits_for_letters_still_names_the_number() -> No
     # Typed text is read as written; a number token stays a number ("N° 55" is no "N° ss").
     assert not scan_segments([TextSegment(f"num _55={spaced}\n", NO_LOCATION)], NO_ALLOWLIST)
     assert not scan_segments([_reading(f"Chambre n° 55 {spaced}\n", False)], NO_ALLOWLIST)
+
+
+def test_a_wrong_key_next_to_a_person_word_is_a_warning_in_ocr_text_only() -> None:
+    value = NirFactory(18).nir()
+    misread = value[:11] + str((int(value[11]) + 1) % 10) + value[12:]  # one order digit misread
+    line = f"Patient : {misread}\n"
+    (finding,) = scan_segments([_reading(line, False)], NO_ALLOWLIST)
+    assert finding.rule == "pii.nir-lookalike" and finding.severity is Severity.WARNING
+    assert "OCR" in (finding.message_fr or "")
+    assert not scan_segments([TextSegment(line, NO_LOCATION)], NO_ALLOWLIST)  # typed: a person word is no label

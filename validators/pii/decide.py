@@ -133,7 +133,9 @@ def decide(
         return _words(hit, match, shape_of(match, ocr))
     if structure is not None:
         return None
-    body_named = match.key_status is KeyStatus.ABSENT and hit.person is not None
+    # A person word names a body without key, and in OCR text a number whose key OCR may have misread.
+    person_names = match.key_status is KeyStatus.ABSENT or (ocr and match.key_status is KeyStatus.INVALID)
+    body_named = person_names and hit.person is not None
     if under is None and hit.label is None and not body_named:
         return None
     why = authority_notes or (word("libellé", "labelled", hit.label or hit.person or ""),)
@@ -148,7 +150,11 @@ def decide(
     # A wrong key: worth a look only where the document calls it a NIR (not under a test authority).
     if under is Authority.TEST:
         return None
-    return Decision(RULE_LOOKALIKE, why)
+    return Decision(RULE_LOOKALIKE, (*why, OCR_KEY) if ocr else why)
+
+
+OCR_KEY = Note("lu par OCR : un seul chiffre mal lu suffit à fausser la clé",
+               "read by OCR: one misread digit is enough to break the key")
 
 
 ALLOWED = Note("sur la liste des identités fictives publiées", "on the allow-list of published fictitious identities")

@@ -61,12 +61,14 @@ def _with_column(hit: ContextHit, column: ContextHit) -> ContextHit:
     return replace(hit, label=hit.label or column.label, person=hit.person or column.person)
 
 
-def _named(text: str, match: NirMatch, column: ContextHit, around: str) -> bool:
-    """A label, a column label or an INS authority near ``match`` (a person word for a body without key):
-    cheap checks before the whole evidence is gathered. ``around``: the text words are read from."""
-    if column.label is not None or (column.person is not None and match.key_status is KeyStatus.ABSENT):
+def _named(text: str, match: NirMatch, column: ContextHit, around: str, ocr: bool = False) -> bool:
+    """A label, a column label or an INS authority near ``match`` (a person word for a body without key,
+    or in OCR text for a wrong key OCR may have misread): cheap checks before the whole evidence is
+    gathered. ``around``: the text words are read from."""
+    person = match.key_status is KeyStatus.ABSENT or (ocr and match.key_status is KeyStatus.INVALID)
+    if column.label is not None or (column.person is not None and person):
         return True
-    if label_near(around, match.start, match.end, person=match.key_status is KeyStatus.ABSENT) is not None:
+    if label_near(around, match.start, match.end, person=person) is not None:
         return True
     return authority_near(text, match.start, match.end) is not None
 
@@ -175,7 +177,7 @@ def scan_segments(
             if count % _CLOCK_EVERY == 0:
                 check_time()
             column = columns.at(match.start)
-            if match.key_status is not KeyStatus.VALID and not _named(text, match, column, around):
+            if match.key_status is not KeyStatus.VALID and not _named(text, match, column, around, segment.ocr):
                 continue  # without a valid key, only a number the document names as a NIR is reported
             decision = classify(segment, match, allowlist, column)
             if decision is not None:
