@@ -31,7 +31,8 @@ from benchjson import number, ratio_text  # noqa: E402
 SOURCE = ROOT / "BENCHMARKS.json"
 DOCUMENTS = ("README.md", "docs/*.md", "flows/REVALIDATION.md", "docker/README.md", "benchmarks/README.md")
 MARKER = re.compile(
-    r"<!-- bench (?:(?P<provenance>provenance)|(?P<script>\S+) / (?P<row>.+?) / (?P<field>median|p95|ratio|peak)) -->"
+    r"<!-- bench (?:(?P<provenance>provenance)|(?P<script>\S+(?: \([^)]*\))?) / (?P<row>.+?) / "
+    r"(?P<field>median|p95|ratio|peak)) -->"
     r"(?P<value>.*?)<!-- /bench -->",
     re.DOTALL,
 )

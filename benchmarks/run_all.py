@@ -76,6 +76,18 @@ class ScriptRun:
         return self.status.startswith("ok")
 
 
+SHOWN_LINES = 200  # per script in BENCHMARKS.md; the whole output stays in var/bench/<name>.log
+
+
+def shown_output(output: str) -> str:
+    """A script's output as the published file shows it: its last ``SHOWN_LINES`` lines."""
+    lines = output.rstrip().splitlines()
+    if len(lines) <= SHOWN_LINES:
+        return "\n".join(lines)
+    return "\n".join([f"[… {len(lines) - SHOWN_LINES} earlier lines in var/bench/, not shown …]",
+                      *lines[-SHOWN_LINES:]])
+
+
 def load_average() -> str:
     return " ".join(f"{v:.2f}" for v in os.getloadavg())
 
@@ -264,7 +276,7 @@ def render(runs: list[ScriptRun], facts: dict[str, str], started: str, total: fl
         "",
     ]
     for run in runs:
-        lines += [f"<details><summary>{run.name} ({run.status})</summary>", "", "```", run.output.rstrip(), "```",
+        lines += [f"<details><summary>{run.name} ({run.status})</summary>", "", "```", shown_output(run.output), "```",
                   "", "</details>", ""]
     return "\n".join(lines)
 

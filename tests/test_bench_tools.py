@@ -91,3 +91,17 @@ def test_a_figure_typed_by_hand_or_naming_no_row_is_caught() -> None:
     assert "commit abc" in quote.render("<!-- bench provenance --><!-- /bench -->", data)
     with pytest.raises(quote.QuoteError):
         quote.render("<!-- bench bench_x.py / renamed row / median -->1 s<!-- /bench -->", data)
+    data["scripts"]["bench_x.py (variant)"] = {"rows": {"row": {"median": 2.0, "unit": "s"}}}
+    assert "2.00 s" in quote.render("<!-- bench bench_x.py (variant) / row / median -->?<!-- /bench -->", data)
+
+
+def test_every_figure_the_documents_quote_is_the_published_one() -> None:
+    """README, docs, REVALIDATION and docker/README say what BENCHMARKS.json says: `quote.py --check`."""
+    data = json.loads(quote.SOURCE.read_text("utf-8"))
+    quoted = 0
+    for path in quote.documents():
+        text = path.read_text("utf-8")
+        quoted += len(quote.MARKER.findall(text))
+        assert quote.render(text, data) == text, f"{path.name} differs from BENCHMARKS.json: run benchmarks/quote.py"
+        assert "-->?<!-- /bench -->" not in text, f"{path.name} quotes a figure no run has measured yet"
+    assert quoted >= 20  # the README's, SCALING's, REVALIDATION's and docker/README's figures
