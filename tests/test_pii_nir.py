@@ -213,3 +213,13 @@ def test_ocr_reads_a_number_wrapped_at_a_line_whatever_blanks_ocr_left_in_the_re
     assert statuses(text) == []  # typed text: one layout per number
     wrong = text[:-3] + f"{(int(NIR[13:]) % 97) + 1:02d}\n"
     assert KeyStatus.VALID not in [m.key_status for m in find_nirs(wrong, lenient=True, ocr=True)]
+
+
+def test_a_look_alike_in_a_department_starting_with_2_is_read() -> None:
+    # "21" typed as "2I" was taken for Corsica's 2A/2B and dropped (bench_pii generated case, seed 350361356).
+    body = "1855021006084"  # department 21
+    value = body + key_of(body)
+    typed = grouped(value).replace(" 21 ", " 2I ")
+    assert "2I" in typed
+    (match,) = find_nirs(f"Sécurité sociale : {typed}")
+    assert match.value == value and match.key_status is KeyStatus.VALID and match.lookalikes == 1

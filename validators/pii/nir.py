@@ -492,7 +492,8 @@ def _has_lookalikes(m: re.Match[str]) -> bool:
     sex, year, month, dept, commune, dom, domc, order, key = m.group(
         "sex", "year", "month", "dept", "commune", "dom", "domc", "order", "key"
     )
-    place = dom + domc if dom is not None else (dept[0] if dept[0] == "2" else dept) + commune
+    corsica = dept is not None and dept[0] == "2" and dept[1] in "ABab"  # 2A/2B: letters that are no look-alike
+    place = dom + domc if dom is not None else ("20" if corsica else dept) + commune
     return not (sex + year + month + place + order + (key or "")).isdigit()
 
 
