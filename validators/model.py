@@ -27,6 +27,10 @@ class Severity(StrEnum):
     WARNING = "warning"
     INFO = "info"
 
+    @property
+    def rank(self) -> int:
+        return _SEVERITY_RANK[self]
+
 
 class Status(StrEnum):
     PASS = "pass"  # noqa: S105 (a verdict, not a password)
@@ -44,6 +48,7 @@ class Status(StrEnum):
 
 
 _STATUS_RANK = {Status.PASS: 0, Status.WARNING: 1, Status.ERROR: 2, Status.FAIL: 3}
+_SEVERITY_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.ERROR: 2}
 
 
 class CheckState(StrEnum):

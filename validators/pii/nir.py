@@ -240,9 +240,9 @@ def _layout_ok(seps: list[str], lenient: bool, proved: bool = False) -> bool:
             return True  # a grouped number whose groups run over two table cells
     if "" in kinds:
         return False
-    marks = {k for k in kinds if k not in ("blank", "newline")}
-    # Blanks and line breaks mix freely (a PDF table, a wrapped line); a mark is used throughout.
-    return len(marks) == 0 or (len(marks) == 1 and kinds.count("blank") + kinds.count("newline") == 0)
+    marks = {k for k in kinds if k != "blank"}  # line breaks never get here (``_wrapped_marks``)
+    # Blanks alone, or one mark used throughout.
+    return len(marks) == 0 or (len(marks) == 1 and "blank" not in kinds)
 
 
 def _read_as_mark(sep: str) -> bool:

@@ -216,7 +216,8 @@ def segment_of(
     anchors: list[Anchor] = []
     spans: dict[int, tuple[int, int]] = {}  # id(word) -> its span in the text
     position = 0
-    for line_no, line in enumerate(lines if lines is not None else lines_of(words), start=1):
+    rows = lines_of(words)
+    for line_no, line in enumerate(lines if lines is not None else rows, start=1):
         texts, joined = _glued(line, [fix_digits(w.text) for w in line])
         for index, (word, text) in enumerate(zip(line, texts, strict=True)):
             if index and not joined[index]:
@@ -238,7 +239,7 @@ def segment_of(
         parts.append("\n")
         position += 1
     return TextSegment("".join(parts), base, anchors, ocr=True, rereading=lines is not None,
-                       column_labels=column_headers(words, spans))
+                       column_labels=column_headers(rows, spans))
 
 
 HEADER_REACH = 40.0  # how far above a value its column's header may be, in text heights (a long table)
@@ -251,15 +252,16 @@ def _aligned(a: list[Word], b: list[Word]) -> bool:
     return _overlap(a, b) >= 0.5 * max(1, narrower)
 
 
-def column_headers(words: list[Word], spans: dict[int, tuple[int, int]]) -> list[ColumnLabel]:
-    """For each NIR-long digit cell of a table on screen, what its column's header says.
+def column_headers(rows: list[list[Word]], spans: dict[int, tuple[int, int]]) -> list[ColumnLabel]:
+    """For each NIR-long digit cell of a table on screen (``rows``: the words in rows, ``lines_of``), what
+    its column's header says.
 
     A cell is a piece of a row between column-wide gaps. Going up from a value, among the cells sharing
     most of its width, those without a letter (other values, dates, the "_" of an empty cell) are
     skipped; the first one with letters is its header, read as a table header is (``header_words``: a few short
     words). Only labels and person words count, as for the headers of HTML and CSV tables.
     """
-    cells = [chunk for line in lines_of(words) for chunk in _chunks(line)]
+    cells = [chunk for line in rows for chunk in _chunks(line)]
     found = []
     for cell in cells:
         if sum(c.isdigit() for w in cell for c in fix_digits(w.text)) < _MIN_VALUE_DIGITS:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
 from validators import rules
-from validators.model import Finding, Location, Severity
+from validators.model import Finding, Location
 from validators.pii.allowlist import Allowlist
 from validators.pii.context import NO_CONTEXT, ContextHit, context_of, label_near, ocr_words
 from validators.pii.decide import DECISION_RULES, Decision, decide
@@ -27,7 +27,6 @@ from validators.pii.structure import identified_as
 from validators.pii.tables import CellLabels, DelimitedHeader
 
 SCAN_RULES = DECISION_RULES
-_SEVERITY_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.ERROR: 2}
 MAX_FINDINGS_PER_RULE = 100
 # How often the scan looks at the clock inside one segment (a 50 MB log is one segment).
 _CLOCK_EVERY = 512
@@ -35,7 +34,8 @@ FURTHER = Note("autres valeurs, non détaillées une à une", "further values no
 
 
 def classify(
-    segment: TextSegment, match: NirMatch, allowlist: Allowlist, column: ContextHit = NO_CONTEXT
+    segment: TextSegment, match: NirMatch, allowlist: Allowlist, column: ContextHit = NO_CONTEXT,
+    around: str | None = None,
 ) -> Decision | None:
     """The decision for ``match`` at its place in ``segment``, every kind of evidence gathered.
 
@@ -43,7 +43,8 @@ def classify(
     as a label next to the value.
     """
     text = segment.text
-    around = ocr_words(text) if segment.ocr else text
+    if around is None:
+        around = _words_text(segment)
     words = context_of(around, match.start, match.end, segment.record_breaks, segment.fields)
     return decide(
         match,
@@ -53,6 +54,11 @@ def classify(
         allowlist,
         segment.ocr,
     )
+
+
+def _words_text(segment: TextSegment) -> str:
+    """The text the words around a number are read from (OCR's look-alike digits in words as letters)."""
+    return ocr_words(segment.text) if segment.ocr else segment.text
 
 
 def _with_column(hit: ContextHit, column: ContextHit) -> ContextHit:
@@ -132,9 +138,8 @@ class _Groups:
         earlier = [k for k in self.groups if k[1] == match.value]
         if not earlier:
             return False
-        rank = _SEVERITY_RANK[rules.get(decision.rule).severity]
-        strongest = max(earlier, key=lambda k: _SEVERITY_RANK[rules.get(k[0]).severity])
-        if rank > _SEVERITY_RANK[rules.get(strongest[0]).severity] and key not in self.groups:
+        strongest = max(earlier, key=lambda k: rules.get(k[0]).severity.rank)
+        if rules.get(decision.rule).severity.rank > rules.get(strongest[0]).severity.rank and key not in self.groups:
             group = self.groups.pop(strongest)
             self.groups[key] = replace(
                 group, rule=decision.rule, location=segment.locate(match.start, match.end),
@@ -170,7 +175,7 @@ def scan_segments(
     for segment in segments:
         check_time()
         text = segment.text
-        around = ocr_words(text) if segment.ocr else text
+        around = _words_text(segment)
         columns = _Columns(segment)
         matches = find_nirs(text, lenient=segment.ocr, ocr=segment.ocr, check_time=check_time)
         for count, match in enumerate(matches, start=1):
@@ -179,7 +184,7 @@ def scan_segments(
             column = columns.at(match.start)
             if match.key_status is not KeyStatus.VALID and not _named(text, match, column, around, segment.ocr):
                 continue  # without a valid key, only a number the document names as a NIR is reported
-            decision = classify(segment, match, allowlist, column)
+            decision = classify(segment, match, allowlist, column, around)
             if decision is not None:
                 groups.add(segment, match, decision)
     return groups.findings()
