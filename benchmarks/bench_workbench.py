@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import glob
 import hashlib
-import json
 import os
 import pwd
 import shutil
@@ -41,6 +40,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchjson import Results, add_json_option, p95
+
+from validators.model import Finding
+from validators.verdict_io import StoredVerdict
 
 PUBLISHERS = [f"editeur-{i:02d}" for i in range(40)]
 SOFTWARE = ["Medilogic", "CabinetPro", "DocSanté", "Praticien+"]
@@ -68,54 +70,60 @@ class MemoryStore:
             raise StorageError(key)
         return self.objects[key]
 
-    def put(self, key: str, doc: dict[str, Any]) -> None:
-        self.objects[key] = json.dumps(doc).encode()
+    def put(self, key: str, stored: StoredVerdict) -> None:
+        self.objects[key] = stored.to_bytes()
 
 
 def _sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def verdict_doc(package: int, version: int, proofs: int, *, changed: bool = False) -> tuple[str, dict[str, Any]]:
-    """A verdict document of the contract's shape: ``proofs`` proofs of two files, a NIR on one in three."""
+def verdict_doc(package: int, version: int, proofs: int, *, changed: bool = False) -> tuple[str, StoredVerdict]:
+    """A stored verdict as the pipeline writes it: ``proofs`` proofs of two captures, a NIR on one in three.
+
+    Built with the model and the catalogue (``rules.finding``), so ``read_verdict`` takes it back, as the
+    index rebuild and the workbench do with every stored document.
+    """
+    from validators import rules
+    from validators.model import (
+        CheckRun,
+        CheckState,
+        FileVerdict,
+        Location,
+        PackageInfo,
+        PackageVerdict,
+        ProofVerdict,
+        Provenance,
+    )
+
     publisher = PUBLISHERS[package % len(PUBLISHERS)]
     key = f"inbox/{publisher}/lgc-{package:05d}.zip"
+    checks = (CheckRun("pii", CheckState.RAN),)
     proof_list = []
-    errors = 0
     for p in range(proofs):
         proof_id = f"INS.{40 + p // 4}.{1 + p % 4}.{1 + p % 3}"
         files = []
         for f in range(2):
-            path = f"{proof_id}/capture-{p}-{f}.png"
             content = f"{package}-{p}-{f}" + ("-v2" if changed and p == 0 else "")
-            findings = []
+            findings: tuple[Finding, ...] = ()
             if f == 0 and p % 3 == 0:
-                findings.append({"rule": "pii.nir", "severity": "error", "message": "A NIR ...",
-                                 "location": {"line": 3 + p}, "evidence": "1 ** ** ** *** *** 96"})
-                errors += 1
-            files.append({"path": path, "sha256": _sha(content), "size": 1000, "media_type": "image/png",
-                          "status": "fail" if findings else "pass", "checks": [{"name": "pii", "status": "ran"}],
-                          "findings": findings, "children": []})
-        status = "fail" if any(f["findings"] for f in files) else "pass"
-        proof_list.append({"id": proof_id, "id_as_written": proof_id, "status": status, "findings": [],
-                           "files": files})
+                findings = (rules.finding("pii.nir", Location(line=3 + p), evidence="1 ** ** ** *** *** 96",
+                                          occurrences=1, explanation="named by its label"),)
+            files.append(FileVerdict(f"{proof_id}/capture-{p}-{f}.png", _sha(content), 1000, "image/png",
+                                     checks, findings))
+        proof_list.append(ProofVerdict(proof_id, proof_id, tuple(files)))
     stored = f"2026-{1 + version % 12:02d}-{1 + package % 28:02d}T10:{package % 60:02d}:00+00:00"
-    doc = {
-        "schema_version": "1",
-        "package": {"name": key.rsplit("/", 1)[-1], "sha256": _sha(key), "software": SOFTWARE[package % 4],
-                    "software_version": "2.1"},
-        "status": "fail" if errors else "pass",
-        "quarantine": package % 97 == 0,
-        "summary": {"proofs": proofs, "files": 2 * proofs, "findings": {"error": errors, "warning": 0, "info": 0}},
-        "ruleset": {"version": f"2026{version:02d}01T000000Z-rs", "components": {"J66": str(version)}},
-        "engine": {"version": "bench", "started_at": stored, "finished_at": stored},
-        "proofs": proof_list,
-        "unmapped_files": [],
-        "package_findings": [],
-        "object": {"key": key, "area": "inbox", "version_id": f"v{version}", "etag": _sha(f"{key}{version}")[:32],
-                   "stored_at": stored, "uploaded_at": stored, "publisher": publisher},
-    }
-    return f"reports/{key}/v-v{version}/{doc['ruleset']['version']}.json", doc
+    ruleset = f"2026{version:02d}01T000000Z-rs"
+    verdict = PackageVerdict(
+        package=PackageInfo(key.rsplit("/", 1)[-1], _sha(key), "s3", "REM-MDV-LGC-SF-Va1", ("Général",),
+                            publisher=publisher, software=SOFTWARE[package % 4], software_version="2.1"),
+        provenance=Provenance(ruleset, (("J66", str(version)),), "bench", stored, stored),
+        proofs=tuple(proof_list),
+    )
+    obj = {"bucket": "bench", "key": key, "area": "inbox", "version_id": f"v{version}",
+           "etag": _sha(f"{key}{version}")[:32], "size": 1000 * proofs, "stored_at": stored, "uploaded_at": stored,
+           "publisher": publisher}
+    return f"reports/{key}/v-v{version}/{ruleset}.json", StoredVerdict.new(verdict, object=obj)
 
 
 def fill(store: MemoryStore, versions: int, proofs: int) -> int:
@@ -173,11 +181,20 @@ PAGES = {
 
 
 def pages(results: Results, label: str, url: str, versions: int, proofs: int, repeat: int) -> None:
+    import sqlalchemy as sa
+
+    from flows.index import verdicts as verdicts_table
+
     store = MemoryStore()
     started = time.perf_counter()
     packages = fill(store, versions, proofs)
     index, client = _app(store, url)  # create_app rebuilds the index from the stored verdicts
     built = time.perf_counter() - started
+    with index.engine.connect() as conn:  # the rebuild refuses documents it cannot read: count what it kept
+        indexed = conn.execute(sa.select(sa.func.count()).select_from(verdicts_table)).scalar_one()
+    if indexed != versions:
+        raise SystemExit(f"[{label}] the index holds {indexed} of the {versions} stored verdicts: "
+                         "the benchmark's documents are not read as verdicts")
     print(f"[{label}] {versions} versions of {packages} packages indexed (rebuild) in {built:.1f} s")
     results.add(f"{label}: index rebuild, {versions} versions", built, note=f"{packages} package keys, "
                 f"{proofs} proofs each; search rows for current verdicts only")
@@ -208,21 +225,21 @@ def carry_over_run(results: Results, label: str, url: str, packages: int, proofs
     from flows.index import VerdictIndex
     from flows.revalidate import carry_over
     from flows.web import carry
-    from flows.web import verdicts as stored
+    from flows.web import verdicts as web_verdicts
 
     store = MemoryStore("bench-carry")
     index = VerdictIndex(url)
     index.ensure(store)  # type: ignore[arg-type]
     decisions = DecisionStore(index.engine)
-    first: dict[str, tuple[str, dict[str, Any]]] = {}
+    first: dict[str, tuple[str, StoredVerdict]] = {}
     for package in range(packages):
-        key, doc = verdict_doc(package, 1, proofs)
-        store.put(key, doc)
-        index.record(doc, key)
-        first[doc["object"]["key"]] = (key, doc)
+        key, verdict = verdict_doc(package, 1, proofs)
+        store.put(key, verdict)
+        index.record(verdict, key)
+        first[f"inbox/{PUBLISHERS[package % len(PUBLISHERS)]}/lgc-{package:05d}.zip"] = (key, verdict)
     appended = []
-    for package_key, (json_key, doc) in first.items():
-        view = stored.view(doc, json_key)
+    for package_key, (json_key, verdict) in first.items():
+        view = web_verdicts.view(verdict.to_document(), json_key)
         for finding in view.findings():
             start = time.perf_counter()
             decisions.append(NewDecision(kind=FINDING, package_key=package_key, subject=finding.fingerprint,
@@ -239,12 +256,12 @@ def carry_over_run(results: Results, label: str, url: str, packages: int, proofs
     print(f"[{label} carry] {total} decisions recorded; append median {statistics.median(appended) * 1000:.1f} ms")
     start = time.perf_counter()
     changed = set()
-    for number, (package_key, (json_key, doc)) in enumerate(first.items()):
+    for number, (package_key, (json_key, verdict)) in enumerate(first.items()):
         if number % 10 == 0:  # a new upload whose first capture changed
             new_key, new = verdict_doc(number, 2, proofs, changed=True)
             changed.add(package_key)
         else:  # what re-validation stores when no check reads what changed
-            new = carry_over(doc, "20260201T000000Z-rs2", {"J66": "2"})
+            new = carry_over(verdict, "20260201T000000Z-rs2", {"J66": "2"})
             new_key = json_key.rsplit("/", 1)[0] + "/20260201T000000Z-rs2.json"
         store.put(new_key, new)
         index.record(new, new_key)
@@ -262,7 +279,7 @@ def carry_over_run(results: Results, label: str, url: str, packages: int, proofs
     for package_key, row in rows.items():
         assert row is not None
         one = time.perf_counter()
-        view = stored.view(stored.load(store, row["json_key"]), row["json_key"])  # type: ignore[arg-type]
+        view = web_verdicts.view(web_verdicts.load(store, row["json_key"]), row["json_key"])  # type: ignore[arg-type]
         states = carry.states(view, trails[package_key])
         per_package.append(time.perf_counter() - one)
         for state in (*states.findings.values(), *states.proofs.values()):

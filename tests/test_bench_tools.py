@@ -105,3 +105,21 @@ def test_every_figure_the_documents_quote_is_the_published_one() -> None:
         assert quote.render(text, data) == text, f"{path.name} differs from BENCHMARKS.json: run benchmarks/quote.py"
         assert "-->?<!-- /bench -->" not in text, f"{path.name} quotes a figure no run has measured yet"
     assert quoted >= 20  # the README's, SCALING's, REVALIDATION's and docker/README's figures
+
+
+def test_the_workbench_benchmark_indexes_every_verdict_it_stores(tmp_path: Path) -> None:
+    """bench_workbench once wrote documents the reader refuses: its page times were of an empty index."""
+    import bench_workbench
+
+    from flows.index import VerdictIndex
+    from validators.verdict_io import read_verdict
+
+    store = bench_workbench.MemoryStore()
+    packages = bench_workbench.fill(store, 12, proofs=4)
+    assert packages == 5 and len(store.objects) == 12
+    first = read_verdict(next(iter(store.objects.values())))
+    assert first.area == "inbox" and first.verdict.status.value == "fail"  # a NIR on proof 0
+    index = VerdictIndex(f"sqlite:///{tmp_path}/index.sqlite3")
+    assert index.rebuild(store) == 12  # type: ignore[arg-type]  (the two read methods of a Store)
+    assert len(index.latest()) == 5
+    index.close()

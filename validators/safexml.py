@@ -187,7 +187,7 @@ def parse_xml(
             None, XmlProblem(RULE_LIMIT, "the document is over the size limit",
                              evidence=f"{len(data)} bytes, limit {max_bytes}")
         )
-    if not data.strip():
+    if not data or data.isspace():  # (strip() would copy the whole document)
         return SafeParseResult(None, XmlProblem(RULE_NOT_WELL_FORMED, "the document is empty"))
     problem = _prolog_problem(data)
     if problem is not None:

@@ -92,13 +92,14 @@ def j66_in_force(version: RulesetVersion | None, snapshot: Path | None = None) -
     """
     if version is None:
         return valuesets.j66(snapshot)
-    own = j66_file(version)
-    if own.is_file():
-        return valuesets.j66(own)
     key = str(version.path)
-    if key not in _lookback:  # published versions never change: one look back per version and process
-        older = [v for v in RulesetStore(version.path.parent).versions() if v.version < version.version]
-        found = next((j66_file(v) for v in reversed(older) if j66_file(v).is_file()), None)
+    if key not in _lookback:  # published versions never change: one look per version and process
+        own = j66_file(version)
+        if own.is_file():
+            found: Path | None = own
+        else:
+            older = [v for v in RulesetStore(version.path.parent).versions() if v.version < version.version]
+            found = next((j66_file(v) for v in reversed(older) if j66_file(v).is_file()), None)
         _lookback[key] = str(found) if found is not None else None
     path = _lookback[key]
     return valuesets.j66(Path(path) if path else snapshot)
