@@ -162,7 +162,7 @@ ARCHIVE_MODULES = ("ziptriage.py", "archives/bounded.py", "archives/forward.py",
         ("format.truncated", "label", [fmt.label for fmt in filetype.ACCEPTED]),
         ("format.not-accepted", "label", [label for _, label in filetype._REFUSED_LABELS]),
         ("format.extension-mismatch", "expected", [fmt.label for fmt in filetype.ACCEPTED]),
-        ("ssi.image.unparsed", "reason", _literal_args("ssi/images.py", "_Malformed")),
+        ("ssi.image.unparsed", "reason", _literal_args("imagefacts.py", "Malformed")),
         ("ssi.polyglot", "inner", _literal_args("ssi/signatures.py", "Hidden")),
         ("ssi.executable", "kind", [kind.removesuffix(" executable")
                                     for kind in _literal_args("ssi/signatures.py", "Hidden")]),

@@ -28,7 +28,7 @@ EXPECTED = {
     "validators.filetype": ["filetype"],
     "validators.archive": ["archive"],
     "validators.mail": ["email"],
-    "validators.ssi": ["antivirus", "ssi-executable", "ssi-image", "ssi-markup", "ssi-office", "ssi-pdf",
+    "validators.ssi": ["antivirus", "ssi-executable", "ssi-image", "ssi-inline", "ssi-markup", "ssi-office", "ssi-pdf",
                        "ssi-text", "ssi-utf16"],
     "validators.pii": ["pii"],
     "validators.cda": ["cda", "cda-schematron", "cda-xdm"],

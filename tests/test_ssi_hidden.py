@@ -26,6 +26,7 @@ from fixtures.hostile_content import (
     seven_zip,
     webp_with_chunk,
 )
+from validators import imagefacts
 from validators.base import CheckContext, ProofFile
 from validators.ssi import executables, images, signatures
 
@@ -195,12 +196,12 @@ def _image_rules(data: bytes) -> list[str]:
 
 @pytest.mark.parametrize("kind", [b"iCCP", b"zTXt", b"iTXt"])
 def test_a_compressed_chunk_bomb_is_an_error(kind: bytes) -> None:
-    assert _image_rules(chunk_bomb(kind, images.MAX_CHUNK_INFLATE + 1024)) == ["ssi.image.chunk-bomb"]
+    assert _image_rules(chunk_bomb(kind, imagefacts.MAX_CHUNK_INFLATE + 1024)) == ["ssi.image.chunk-bomb"]
 
 
 def test_many_compressed_chunks_share_one_bound() -> None:
-    part = b"Comment\0\0" + zlib.compress(bytes(images.MAX_CHUNK_INFLATE - 1024), 9)
-    data = png_with([(b"zTXt", part)] * (images.MAX_IMAGE_INFLATE // images.MAX_CHUNK_INFLATE + 1))
+    part = b"Comment\0\0" + zlib.compress(bytes(imagefacts.MAX_CHUNK_INFLATE - 1024), 9)
+    data = png_with([(b"zTXt", part)] * (imagefacts.MAX_IMAGE_INFLATE // imagefacts.MAX_CHUNK_INFLATE + 1))
     assert _image_rules(data) == ["ssi.image.chunk-bomb"]
 
 

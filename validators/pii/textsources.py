@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from validators.model import NO_LOCATION, Location
+from validators.pii import pdfnotes, pdfrevisions
 from validators.pii.htmltext import html_extraction, html_text, html_text_lines
 from validators.pii.segments import Anchor, Extraction, TextSegment
 from validators.pii.tables import ColumnLabel, xml_cell_words
@@ -180,6 +181,9 @@ def pdf_text(data: bytes, base: Location, check_time: CheckTime) -> Extraction:
         out.segments.append(TextSegment(text, Location(page=index + 1)))
     if pages > MAX_PDF_PAGES:
         out.not_inspected.append(f"pages {MAX_PDF_PAGES + 1} to {pages} (page limit)")
+    pdfnotes.read_annotations(reader, min(pages, MAX_PDF_PAGES), check_time, out)
+    pdfnotes.read_bookmarks(reader, out)
+    pdfrevisions.read_earlier(data, [segment.text for segment in out.segments], check_time, out)
     if textless:
         shown = ", ".join(str(p) for p in textless[:10]) + (" ..." if len(textless) > 10 else "")
         out.not_inspected.append(f"page(s) {shown} hold images but no text layer (not OCR'd)")

@@ -29,9 +29,10 @@ import numpy as np
 from PIL import Image
 
 from validators.model import Location
-from validators.pii import ink
+from validators.pii import ink, metatext
 from validators.pii.ocr import Placement, ocr_frame, tesseract_problem
 from validators.pii.segments import Extraction
+from validators.pii.videometa import video_metadata
 
 SAMPLE_RATE = 4.0  # frames handed over per second: a value shown for 1 s is seen settled at least twice
 MAX_WIDTH = 1920  # larger videos are decoded at this width
@@ -225,6 +226,12 @@ def _bands(groups: list[tuple[int, int, int, int]], height: int) -> list[tuple[i
 
 
 def _video_file(path: Path, base: Location, check_time: CheckTime, time_left: TimeLeft) -> Extraction:
+    """The frames' text, and the text the video carries beside them (tags, chapters, subtitles)."""
+    found = _frames(path, base, check_time, time_left)
+    return metatext.merge(found, video_metadata(path))
+
+
+def _frames(path: Path, base: Location, check_time: CheckTime, time_left: TimeLeft) -> Extraction:
     try:
         probe = _probe(path)
     except (ValueError, OSError, subprocess.TimeoutExpired, json.JSONDecodeError):

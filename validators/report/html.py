@@ -16,6 +16,7 @@ from html import escape
 from validators import rules
 from validators.model import CheckRun, FileVerdict, Finding, Location, PackageVerdict, Severity, Status
 from validators.report import json_report
+from validators.report.entries import entry_in_french
 
 STATUS_LABELS = {
     "pass": ("✔", "Conforme", "pass"),
@@ -111,7 +112,7 @@ def describe_location(location: Location) -> str:
     """A location in words ("page 2, ligne 14, XPath /a/b"), or "" when it has no field set."""
     parts: list[str] = []
     if location.entry is not None:
-        parts.append(f"élément « {location.entry} »")
+        parts.append(f"élément « {entry_in_french(location.entry)} »")
     if location.page is not None:
         parts.append(f"page {location.page}")
     if location.line is not None:
