@@ -215,6 +215,53 @@ def test_a_nir_removed_by_an_incremental_save_is_still_found(engine: Engine) -> 
     assert [(f.location.entry, f.location.page) for f in verdict.findings if f.rule == "pii.nir"] == [(None, 1)]
 
 
+needs_tesseract = pytest.mark.skipif(shutil.which("tesseract") is None, reason="tesseract is not installed")
+
+
+def _pdf_of(image: Image.Image, text: str | None) -> bytes:
+    """A one-page PDF showing ``image`` (Pillow's writer), with a text layer of ``text`` merged on it."""
+    from pypdf import PdfReader, PdfWriter
+
+    from fixtures.builders import make_pdf
+
+    out = io.BytesIO()
+    image.save(out, "PDF", resolution=96)
+    if text is None:
+        return out.getvalue()
+    writer = PdfWriter()
+    writer.append(PdfReader(io.BytesIO(out.getvalue())))
+    writer.pages[0].merge_page(PdfReader(io.BytesIO(make_pdf([text]))).pages[0])
+    merged = io.BytesIO()
+    writer.write(merged)
+    return merged.getvalue()
+
+
+@needs_tesseract
+@pytest.mark.parametrize("text", [None, "Compte rendu de test INS : capture ci-dessous"])
+def test_a_nir_in_a_screenshot_inside_a_pdf_is_read(engine: Engine, text: str | None) -> None:
+    from fixtures.pii_snippets import screenshot
+
+    shot = Image.open(io.BytesIO(screenshot([NIRS.nir()], 14, seed=2, size=(900, 300)))).convert("RGB")
+    verdict = engine.check_file(proof_file("ANN.1.1.1/rapport.pdf", _pdf_of(shot, text)))
+    assert [child.path.rsplit(":", 1)[-1] for child in verdict.children] == ["page-1-image-1.jpg"]
+    assert "pii.nir" in [f.rule for f in verdict.children[0].findings]
+    assert "pii.embedded" in [f.rule for f in verdict.findings]
+
+
+def test_icons_are_left_and_an_image_on_every_page_is_read_once(engine: Engine) -> None:
+    from pypdf import PdfReader, PdfWriter
+
+    logo = _pdf_of(Image.new("RGB", (300, 60), "navy"), None)
+    icon = _pdf_of(Image.new("RGB", (16, 16), "red"), None)
+    writer = PdfWriter()
+    for source in (logo, logo, icon):
+        writer.append(PdfReader(io.BytesIO(source)))
+    out = io.BytesIO()
+    writer.write(out)
+    verdict = engine.check_file(proof_file("ANN.1.1.1/rapport.pdf", out.getvalue()))
+    assert [child.path.rsplit(":", 1)[-1] for child in verdict.children] == ["page-1-image-1.jpg"]
+
+
 # -- videos ------------------------------------------------------------------------------------------------------
 
 needs_ffmpeg = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not installed (make setup)")

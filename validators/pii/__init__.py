@@ -66,8 +66,10 @@ class PiiValidator(Validator):
         partial = bool(extraction.not_readable or extraction.unread_areas or extraction.not_inspected)
         detail = f"{kind.value if kind else 'unknown'} source" + ("; partial coverage" if partial else "")
         state = CheckState.PARTIAL if partial else CheckState.RAN
-        # Pictures and documents inside an Office document: files of their own, read by every check.
-        children = [Embedded(name=name, data=data, origin="office part") for name, data in extraction.children]
+        # Pictures and documents inside an Office document, pictures of a PDF's pages: files of their own, read
+        # by every check (OCR included).
+        origin = "pdf page image" if kind is Kind.PDF else "office part"
+        children = [Embedded(name=name, data=data, origin=origin) for name, data in extraction.children]
         return CheckResult(findings=findings, state=state, detail=detail, children=children)
 
     def _extract(self, file: ProofFile, kind: Kind | None, ctx: CheckContext) -> Extraction:

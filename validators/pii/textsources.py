@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from validators.model import NO_LOCATION, Location
-from validators.pii import pdfnotes, pdfrevisions
+from validators.pii import pdfimages, pdfnotes, pdfrevisions
 from validators.pii.htmltext import html_extraction, html_text, html_text_lines
 from validators.pii.segments import Anchor, Extraction, TextSegment
 from validators.pii.tables import ColumnLabel, xml_cell_words
@@ -168,6 +168,7 @@ def pdf_text(data: bytes, base: Location, check_time: CheckTime) -> Extraction:
         out.not_inspected.append(f"the PDF's pages could not be listed ({type(exc).__name__})")
         return out
     textless: list[int] = []
+    images = pdfimages.ImageBudget()
     for index in range(min(pages, MAX_PDF_PAGES)):
         check_time()
         try:
@@ -176,9 +177,11 @@ def pdf_text(data: bytes, base: Location, check_time: CheckTime) -> Extraction:
         except Exception as exc:
             out.not_inspected.append(f"page {index + 1} could not be read ({type(exc).__name__})")
             continue
-        if not text.strip() and _has_images(page):
+        # The page's pictures (a report's screenshots) go to OCR as files of their own.
+        if not pdfimages.page_images(page, index + 1, images, out) and not text.strip() and _has_images(page):
             textless.append(index + 1)
         out.segments.append(TextSegment(text, Location(page=index + 1)))
+    pdfimages.said(images, out)
     if pages > MAX_PDF_PAGES:
         out.not_inspected.append(f"pages {MAX_PDF_PAGES + 1} to {pages} (page limit)")
     pdfnotes.read_annotations(reader, min(pages, MAX_PDF_PAGES), check_time, out)
@@ -186,7 +189,7 @@ def pdf_text(data: bytes, base: Location, check_time: CheckTime) -> Extraction:
     pdfrevisions.read_earlier(data, [segment.text for segment in out.segments], check_time, out)
     if textless:
         shown = ", ".join(str(p) for p in textless[:10]) + (" ..." if len(textless) > 10 else "")
-        out.not_inspected.append(f"page(s) {shown} hold images but no text layer (not OCR'd)")
+        out.not_inspected.append(f"page(s) {shown} hold images but no text layer, and not all of them were OCR'd")
     return out
 
 
