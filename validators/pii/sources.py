@@ -10,7 +10,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from validators.model import Location
-from validators.pii import metatext, ocr, office, textsources, video
+from validators.pii import barcodes, metatext, ocr, office, textsources, video
 from validators.pii.segments import Extraction
 
 CheckTime = Callable[[], None]
@@ -107,6 +107,10 @@ def extract(
     if kind is Kind.IMAGE:
         # What the image shows (OCR), and what it carries unseen (comments, metadata chunks, trailing data).
         seen = ocr.ocr_image(data, base, timeout=max(1.0, min(ocr.OCR_TIMEOUT, time_left() - 1)))
+        codes, problem = barcodes.image_codes(data)  # what a DataMatrix or a QR code encodes
+        seen.segments.extend(codes)
+        if problem:
+            seen.not_inspected.append(problem)
         return metatext.merge(seen, metatext.image_metadata(data))
     if kind is Kind.VIDEO:
         return video.video_text(path if path is not None else data, base, check_time, time_left)

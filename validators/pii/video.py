@@ -30,6 +30,7 @@ from PIL import Image
 
 from validators.model import Location
 from validators.pii import ink, metatext
+from validators.pii.barcodes import code_segments
 from validators.pii.ocr import Placement, ocr_frame, tesseract_problem
 from validators.pii.segments import Extraction
 from validators.pii.videometa import video_metadata
@@ -201,6 +202,11 @@ class _Reader:
             unreadable = unreadable or bool(found.not_readable)
             if found.not_run:
                 self.out.not_inspected.append(f"frame at {at:.1f} s ({found.not_run})")
+        if bands == [(0, height)]:  # a whole new screen: the codes it shows (a DataMatrix, a QR code) too
+            codes, problem = code_segments(Image.fromarray(frame), where, self.factor)
+            self.out.segments.extend(codes)
+            if problem and problem not in self.out.not_inspected:
+                self.out.not_inspected.append(problem)
         self.reads += 1
         if unreadable:
             self.unreadable.append(at)

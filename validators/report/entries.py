@@ -28,6 +28,7 @@ _PATTERNS = (
     (re.compile(r"^(PNG|WebP) (\w+) chunk$"), r"bloc \1 \2"),
     (re.compile(r"^JPEG (APP\d+) segment$"), r"segment JPEG \1"),
     (re.compile(r"^PDF earlier revision (\d+)$"), r"révision antérieure \1 du PDF"),
+    (re.compile(r"^(\w+) code$"), r"code \1"),
     (re.compile(r"^(\w+) metadata \(EXIF\)$"), r"métadonnées EXIF (\1)"),
     (re.compile(r"^(\w+) metadata$"), r"métadonnées \1"),
 )
