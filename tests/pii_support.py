@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 from validators import sniff
 from validators.base import ProofFile
@@ -15,9 +16,10 @@ LEVEL = {None: "none", Severity.INFO: "info", Severity.WARNING: "warning", Sever
 _RANK = {Severity.INFO: 1, Severity.WARNING: 2, Severity.ERROR: 3}
 
 
-def proof_file(path: str, data: bytes) -> ProofFile:
+def proof_file(path: str, data: bytes, disk: Path | None = None) -> ProofFile:
+    """A file of ``data`` (``disk``: the same bytes on disk, as the intake hands videos over)."""
     return ProofFile(path=path, size=len(data), sha256=hashlib.sha256(data).hexdigest(),
-                     media_type=sniff.media_type(data), data=data)
+                     media_type=sniff.media_type(data), data=data, disk_path=disk)
 
 
 def check(engine: Engine, path: str, data: bytes | str) -> FileVerdict:

@@ -3,7 +3,6 @@ screenshot, a PDF page or a screen recording is found and placed; a code without
 
 from __future__ import annotations
 
-import hashlib
 import io
 import shutil
 import subprocess
@@ -11,11 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from pii_support import proof_file
 from PIL import Image
 
 from fixtures.pii_snippets import NirFactory, screenshot
-from validators import sniff
-from validators.base import ProofFile
 from validators.engine import Engine
 from validators.model import FileVerdict
 from validators.pii import barcodes, make_validators
@@ -28,11 +26,6 @@ NIRS = NirFactory(4122026)
 @pytest.fixture(scope="module")
 def engine() -> Engine:
     return Engine(make_validators({}))
-
-
-def proof_file(path: str, data: bytes, disk: Path | None = None) -> ProofFile:
-    return ProofFile(path=path, size=len(data), sha256=hashlib.sha256(data).hexdigest(),
-                     media_type=sniff.media_type(data), data=data, disk_path=disk)
 
 
 def code(text: str, kind: str = "DataMatrix", scale: int = 5) -> Image.Image:

@@ -5,7 +5,6 @@ cannot be read is said."""
 
 from __future__ import annotations
 
-import hashlib
 import io
 import shutil
 import struct
@@ -14,11 +13,10 @@ import zlib
 from pathlib import Path
 
 import pytest
+from pii_support import proof_file
 from PIL import Image, PngImagePlugin
 
 from fixtures.pii_snippets import NirFactory, grouped
-from validators import sniff
-from validators.base import ProofFile
 from validators.engine import Engine
 from validators.model import FileVerdict
 from validators.pii import make_validators, metatext
@@ -30,11 +28,6 @@ NIRS = NirFactory(20261203)
 @pytest.fixture(scope="module")
 def engine() -> Engine:
     return Engine(make_validators({}))
-
-
-def proof_file(path: str, data: bytes, disk: Path | None = None) -> ProofFile:
-    return ProofFile(path=path, size=len(data), sha256=hashlib.sha256(data).hexdigest(),
-                     media_type=sniff.media_type(data), data=data, disk_path=disk)
 
 
 def nir_places(verdict: FileVerdict) -> list[str | None]:
