@@ -192,6 +192,22 @@ def test_ink_is_dark_on_white_whatever_the_polarity() -> None:
     assert (masks[0] == masks[1]).mean() > 0.99 and (masks[0] == masks[2]).mean() > 0.99
 
 
+@pytest.mark.parametrize("angle", [90, 180, 270])
+def test_a_picture_on_its_side_is_read_turned_and_placed_in_its_own_pixels(engine: Engine, shot: Shot,
+                                                                           angle: int) -> None:
+    upright = engine.check_file(proof_file("INS.1.1.1/capture.png", shot.png))
+    regions = sorted(f.location.region for f in upright.findings if f.rule == "pii.nir" and f.location.region)
+    picture = Image.open(io.BytesIO(shot.png))
+    turned = engine.check_file(proof_file("INS.1.1.1/photo.png", png(picture.rotate(angle, expand=True))))
+    found = [f.location.region for f in turned.findings if f.rule == "pii.nir"]
+    assert len(found) == len(regions) == len(shot.values)
+    width, height = picture.size
+    for x, y, w, h in regions:  # where each value is once the picture is turned (counter-clockwise)
+        expected = {90: (y, width - x - w, h, w), 180: (width - x - w, height - y - h, w, h),
+                    270: (height - y - h, x, h, w)}[angle]
+        assert any(region is not None and overlaps(region, expected) for region in found)
+
+
 def test_a_tiny_image_is_not_readable_never_clean(engine: Engine) -> None:
     verdict = engine.check_file(proof_file("mini.png", png(Image.new("RGB", (60, 18), "white"))))
     assert [f.rule for f in verdict.findings] == ["pii.not-readable"]

@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 from validators.model import NO_LOCATION, Location
-from validators.pii import ink
+from validators.pii import ink, ocrturn
 from validators.pii.ocrtext import Word, column_lines, digits_of, nir_like_lines, segment_of
 from validators.pii.page import REREAD_MAX_SCALE, TARGET_HEIGHT, Page, crop_for_reread, prepare
 from validators.pii.segments import Extraction
@@ -100,7 +100,13 @@ def ocr_image(data: bytes, base: Location = NO_LOCATION, timeout: float = OCR_TI
         log.info("image not decoded for OCR: %s", type(exc).__name__)
         out.not_run = "the image could not be decoded"
         return out
-    return _ocr_gray(gray, base, timeout, out)
+    started = time.monotonic()
+    first = _ocr_gray(gray, base, timeout, out)
+    if first.not_run is not None or not ocrturn.read_poorly(first):
+        return first
+    # Text-like areas left unread: the picture may be on its side (a photo, a scan, a pasted screenshot).
+    left = timeout - (time.monotonic() - started)
+    return ocrturn.read_turned(gray, first, lambda turned, t: _ocr_gray(turned, base, t, Extraction()), left)
 
 
 @dataclass(frozen=True)
@@ -154,6 +160,7 @@ def _ocr_gray(
         return out
     confident = [w for w in words if w.confidence >= 0]
     mean = sum(w.confidence for w in confident) / len(confident) if confident else 0.0
+    out.confidence = mean
     sharp = sharpness(gray)
     if sharp is not None and sharp < MIN_SHARPNESS and (not confident or mean < CONFIDENT_READING):
         out.not_readable.append("the image is too blurry to read reliably")

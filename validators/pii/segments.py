@@ -98,6 +98,8 @@ class Extraction:
     # Files found inside (an Office document's pictures and embedded documents): (name, bytes), each
     # handed back to the engine as a child file that every check reads.
     children: list[tuple[str, bytes]] = field(default_factory=list)
+    # OCR: the mean confidence (0-100) of the first reading's words, None for text that was not OCR'd.
+    confidence: float | None = None
 
 
 __all__ = ["Anchor", "Extraction", "TextSegment"]
