@@ -150,3 +150,17 @@ def test_an_unusable_allowlist_makes_the_check_not_run(tmp_path) -> None:  # typ
     verdict = engine.check_file(proof_file("a.txt", b"rien"))
     assert pii_state(verdict) is CheckState.NOT_RUN
     assert ("system.check-not-run", "error") in rules_of(verdict)
+
+
+@pytest.mark.parametrize("codec", ["utf-32", "utf-32-le", "utf-32-be", "utf-16-le", "utf-16-be"])
+def test_wide_text_with_or_without_a_byte_order_mark_is_read(engine: Engine, codec: str) -> None:
+    data = f"Compte rendu\nPatient : DUPONT Jean\nNIR : {grouped(NIR)}\n".encode(codec)
+    assert ("pii.nir", "error") in rules_of(engine.check_file(proof_file("INS.1.1.1/export.txt", data)))
+
+
+@pytest.mark.parametrize("prolog", [f"<?trace nir={NIR}?>", f"<!-- NIR {grouped(NIR)} -->"])
+def test_a_nir_before_or_after_the_root_element_is_read(engine: Engine, prolog: str) -> None:
+    before = f'<?xml version="1.0"?>{prolog}<doc><a>ok</a></doc>'.encode()
+    after = f'<?xml version="1.0"?><doc><a>ok</a></doc>{prolog}'.encode()
+    for data in (before, after):
+        assert ("pii.nir", "error") in rules_of(engine.check_file(proof_file("INS.1.1.1/trace.xml", data)))

@@ -37,11 +37,11 @@ _NOT_TEXT_MEDIA = ("application/zip", "application/x-", "application/vnd.", "app
 
 
 def _looks_textual(head: bytes) -> bool:
-    """Mostly printable bytes and no NUL: a text file whatever its name (UTF-16 has a BOM)."""
+    """Mostly printable bytes and no NUL: a text file whatever its name (or UTF-16/32, NULs and all)."""
     if not head:
         return False
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return True
+    if head.startswith((b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")) or textsources.wide_codec(head) is not None:
+        return True  # UTF-16 or UTF-32, with or without a byte order mark
     if b"\x00" in head:
         return False
     printable = sum(1 for b in head if b >= 0x20 or b in (9, 10, 13))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import codecs
 import email.parser
 import email.policy
+import itertools
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -30,12 +31,40 @@ MAX_B64_SKIP = "B64"
 CheckTime = Callable[[], None]
 
 
+# UTF-32's byte order marks start like UTF-16's: they are tried first.
+_BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+         (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+
+
+def wide_codec(data: bytes) -> str | None:
+    """UTF-16 or UTF-32 written without a byte order mark, told by where the zero bytes of ASCII text fall."""
+    sample = data[:4096]
+    if len(sample) < 16 or sample.count(0) < len(sample) // 3:
+        return None
+    quarter = len(sample) // 4
+    zeros = [sample[i::4].count(0) for i in range(4)]
+    if zeros[1] > 0.8 * quarter and zeros[2] > 0.8 * quarter and zeros[3] > 0.8 * quarter and zeros[0] < quarter // 2:
+        return "utf-32-le"
+    if zeros[0] > 0.8 * quarter and zeros[1] > 0.8 * quarter and zeros[2] > 0.8 * quarter and zeros[3] < quarter // 2:
+        return "utf-32-be"
+    odd, even = sample[1::2].count(0), sample[0::2].count(0)
+    half = len(sample) // 2
+    if odd > 0.6 * half and even < 0.1 * half:
+        return "utf-16-le"
+    if even > 0.6 * half and odd < 0.1 * half:
+        return "utf-16-be"
+    return None
+
+
 def decode_text(data: bytes) -> str:
-    """Bytes to text: BOMs honoured, UTF-8 first, then Windows-1252, then Latin-1 (never fails)."""
-    boms = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
-    for bom, codec in boms:
+    """Bytes to text: BOMs honoured (UTF-8, UTF-16, UTF-32), UTF-16/32 without one recognised, UTF-8 first,
+    then Windows-1252, then Latin-1 (never fails)."""
+    for bom, codec in _BOMS:
         if data.startswith(bom):
             return data.decode(codec, errors="replace")
+    wide = wide_codec(data)
+    if wide is not None:
+        return data[: len(data) - len(data) % (4 if "32" in wide else 2)].decode(wide, errors="replace")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
@@ -80,7 +109,8 @@ def xpath_of(node: Any) -> str:
 
 
 def xml_text(data: bytes, base: Location, check_time: CheckTime) -> Extraction | None:
-    """Element text, tails, comments and attributes of an XML document; None if it cannot be parsed.
+    """Element text, tails, comments, processing instructions and attributes of an XML document (the
+    prolog's and epilogue's too); None if it cannot be parsed.
 
     Text nodes and attributes go to two segments: text nodes joined so that a number cut across
     table cells is still seen; each element's attributes on one line, so that an INS OID in ``root``
@@ -101,7 +131,10 @@ def xml_text(data: bytes, base: Location, check_time: CheckTime) -> Extraction |
     # Narrative table cells under a header that names a NIR (``tables.py``).
     under_header = xml_cell_words(tree.getroot())
     node: Any
-    for count, node in enumerate(tree.getroot().iter()):
+    root = tree.getroot()
+    # Comments and processing instructions before and after the root element are read too.
+    nodes = itertools.chain(reversed(list(root.itersiblings(preceding=True))), root.iter(), root.itersiblings())
+    for count, node in enumerate(nodes):
         if count % 2000 == 0:
             check_time()
         parent = node.getparent()
