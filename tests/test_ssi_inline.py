@@ -169,3 +169,12 @@ def _context():  # type: ignore[no-untyped-def]
     from validators.base import CheckContext
 
     return CheckContext()
+
+
+def test_a_text_past_the_read_limit_is_a_warning_not_a_quarantine(monkeypatch: pytest.MonkeyPatch) -> None:
+    from validators.model import Severity
+    from validators.ssi import inline
+
+    monkeypatch.setattr(inline, "MAX_TEXT_BYTES", 4096)
+    result = InlineValidator().check(proof("DMP.1.1.1/long.log", "INFO ok\n" * 2000), _context())
+    assert [(f.rule, f.severity) for f in result.findings] == [(RULE, Severity.WARNING)]

@@ -4,13 +4,16 @@ of anything). A browser shows the pictures of a page; a trace hands its document
 each is decoded and handed back as a child file, which every check reads (antivirus, formats, SSI,
 personal data with OCR, CDA).
 
-A ``data:`` URL is always decoded (base64 or percent-encoded); a bare base64 block only when it is long
-(``MIN_BLOCK_CHARS``) and decodes to a file type libmagic names or to text, so that keys, hashes and
-tokens are left alone. CDA documents are not read here: the CDA check decodes their ED values itself.
+A ``data:`` URL is always decoded (base64 or percent-encoded; fonts are left); a bare base64 block only
+when it is long (``MIN_BLOCK_CHARS``) and decodes to a strong file signature (PDF, PNG, JPEG, zip,
+executables...) or to text, so that keys, signatures, certificates and tokens are left alone. CDA
+documents are not read here: the CDA check decodes their ED values itself.
 
-Bounded: ``MAX_PAYLOADS`` per file, ``MAX_PAYLOAD_BYTES`` each once decoded, ``MAX_TOTAL_BYTES`` in all.
-A ``data:`` URL that cannot be decoded or is over a limit, and blocks past the count limit, are
-``ssi.inline.not-inspected`` errors: content nobody looked at, never silence.
+Bounded: ``MAX_PAYLOADS`` distinct payloads per file, ``MAX_PAYLOAD_BYTES`` each once decoded,
+``MAX_TOTAL_BYTES`` in all, the first ``MAX_TEXT_BYTES`` of the file. A ``data:`` URL that cannot be
+decoded or is over a limit, and payloads past the count limit, are ``ssi.inline.not-inspected`` errors:
+content nobody looked at, never silence; the part of a very large text past ``MAX_TEXT_BYTES`` is a
+warning (a long log, read in part).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from typing import ClassVar
 
 from validators import rules, sniff
 from validators.base import CheckContext, CheckResult, Embedded, FileTooLargeError, ProofFile, Validator
-from validators.model import CheckState, Finding
+from validators.model import CheckState, Finding, Severity
 
 MAX_TEXT_BYTES = 64 * 1024 * 1024
 MAX_PAYLOADS = 200  # distinct ones: a token repeated on every line of a log is one
@@ -153,7 +156,7 @@ class InlineValidator(Validator):
             data = file.read(MAX_TEXT_BYTES)
         except FileTooLargeError:
             data = file.head(MAX_TEXT_BYTES)
-            findings.append(rules.finding(RULE, what="the content past the size limit",
+            findings.append(rules.finding(RULE, severity=Severity.WARNING, what="the content past the size limit",
                                           evidence=f"after {MAX_TEXT_BYTES} bytes",
                                           reason="it is larger than the size limit"))
         if b"data:" not in data and _BLOCK.search(data) is None:  # the common case: one pass in C
