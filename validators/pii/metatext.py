@@ -9,8 +9,8 @@ its tags read as line breaks, binary blocks (EXIF, IPTC, ICC) as their runs of p
 
 Bounded: the image structure is walked by ``validators.imagefacts`` (compressed chunks inflated under a
 bound), each block is cut at ``MAX_BLOCK_BYTES``, the blocks of one image at ``MAX_BLOCKS``. An image
-whose structure cannot be walked has the printable runs of its whole bytes read instead, and its
-compressed metadata is reported as not inspected.
+whose structure cannot be walked has the ASCII and UTF-16 runs of its first ``MAX_RAW_BYTES`` read
+instead (so has the data after an end marker), and its compressed metadata is reported as not inspected.
 """
 
 from __future__ import annotations
@@ -27,13 +27,15 @@ from validators.pii.segments import Extraction, TextSegment
 
 MAX_BLOCK_BYTES = 4 * 1024 * 1024
 MAX_BLOCKS = 200
-MAX_RAW_BYTES = 64 * 1024 * 1024  # an unwalkable image's bytes read for printable runs
+MAX_RAW_BYTES = 16 * 1024 * 1024  # an unwalkable image's bytes (or its trailing data) read for printable runs
 MIN_RUN = 4
+MIN_RAW_RUN = 6  # in pixel data, 8-bit runs are noise: ASCII runs this long only
 AFTER_END = "data after the image's end marker"
 
 _RUN_8BIT = re.compile(rb"[\t\x20-\x7e\x80-\xff]{%d,}" % MIN_RUN)
 _RUN_UTF16LE = re.compile(rb"(?:[\t\x20-\x7e]\x00){%d,}" % MIN_RUN)
 _RUN_UTF16BE = re.compile(rb"(?:\x00[\t\x20-\x7e]){%d,}" % MIN_RUN)
+_RUN_ASCII = re.compile(rb"[\t\x20-\x7e]{%d,}" % MIN_RAW_RUN)
 _XML_START = re.compile(r"^\s*(?:<\?xpacket|<\?xml|<x:xmpmeta|<rdf:)", re.IGNORECASE)
 
 
@@ -41,6 +43,14 @@ def _printable_share(text: str) -> float:
     if not text:
         return 0.0
     return sum(1 for c in text if c.isprintable() or c in "\t\r\n") / len(text)
+
+
+def _raw_runs(data: bytes) -> str:
+    """The ASCII and UTF-16 runs of bytes that are mostly pixels (an image that could not be walked, the
+    data after its end marker): 8-bit runs there would be noise."""
+    runs = [m.group().decode("ascii") for m in _RUN_ASCII.finditer(data)]
+    runs += [m.group().decode("utf-16-le") for m in _RUN_UTF16LE.finditer(data)]
+    return "\n".join(run.strip() for run in runs if run.strip())
 
 
 def _runs(blob: bytes) -> list[str]:
@@ -103,8 +113,7 @@ def image_metadata(data: bytes) -> Extraction:
     try:
         facts = imagefacts.parse(data)
     except (imagefacts.Malformed, struct.error, IndexError):
-        raw = data[:MAX_RAW_BYTES]
-        out.segments.append(TextSegment("\n".join(_runs(raw)), Location(entry="image bytes"), fields=True))
+        out.segments.append(TextSegment(_raw_runs(data[:MAX_RAW_BYTES]), Location(entry="image bytes"), fields=True))
         out.not_inspected.append("the image's compressed metadata (its structure could not be walked; "
                                  "its uncompressed text was read)")
         return out
@@ -119,7 +128,9 @@ def image_metadata(data: bytes) -> Extraction:
         if facts.bombs:
             out.not_inspected.append(f"{len(facts.bombs)} metadata chunk(s) inflating past the size limit")
         if facts.end is not None and facts.end < len(data):
-            blocks.append((AFTER_END, data[facts.end : facts.end + MAX_RAW_BYTES]))
+            tail = _raw_runs(data[facts.end : facts.end + MAX_RAW_BYTES])
+            if tail:
+                out.segments.append(TextSegment(tail, Location(entry=AFTER_END), fields=True))
     if len(blocks) > MAX_BLOCKS:
         out.not_inspected.append(f"metadata blocks after the first {MAX_BLOCKS}")
     for where, blob in blocks[:MAX_BLOCKS]:
