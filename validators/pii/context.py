@@ -37,6 +37,8 @@ _LABEL = re.compile(
     r"s[ée]cu(?:rit[ée])?(?:[ \u00a0]+sociale)?|n[°o]\s*(?:de\s+)?s\.?\s?s\b\.?|num[ée]ro\s+(?:de\s+)?ss|"
     r"num(?:[ée]ro)?[ ._-]*(?:de[ _]+)?(?:ss|s[ée]cu)|"
     r"social\s+security|assur[ée]e?s?(?:\s+social)?|carte\s+vitale|r[ée]pertoire\s+des\s+personnes|"
+    # the NIR's own name: "numéro d'inscription au répertoire (national d'identification des personnes...)"
+    r"inscription\s+au\s+r[ée]pertoire|"
     r"nir@|@patient\.mssante)"
     + _WORD_END,
     re.IGNORECASE,
