@@ -223,3 +223,17 @@ def test_a_look_alike_in_a_department_starting_with_2_is_read() -> None:
     assert "2I" in typed
     (match,) = find_nirs(f"Sécurité sociale : {typed}")
     assert match.value == value and match.key_status is KeyStatus.VALID and match.lookalikes == 1
+
+
+@pytest.mark.parametrize("compact", [True, False])
+def test_a_28_written_2b_is_read_both_as_corsica_and_as_a_look_alike(compact: bool) -> None:
+    # "28" typed "2B": read as Corsica only, its key was wrong and the labelled NIR only a warning
+    # (bench_pii generated case, seed 548333778).
+    body = "1855028006084"  # department 28 (Eure-et-Loir)
+    value = body + key_of(body)
+    typed = value[:5] + "2B" + value[7:] if compact else grouped(value).replace(" 28 ", " 2B ")
+    (match,) = find_nirs(f"Carte Vitale n° {typed}")
+    assert match.value == value and match.key_status is KeyStatus.VALID and match.lookalikes == 1
+    corsica = "185502B060084"  # a real 2B: its own key, read as Corsica
+    (real,) = find_nirs(f"NIR {corsica}{key_of(corsica)}")
+    assert real.key_status is KeyStatus.VALID and real.lookalikes == 0

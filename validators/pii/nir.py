@@ -499,8 +499,11 @@ def _has_lookalikes(m: re.Match[str]) -> bool:
 
 def _letter_nearby(text: str, m: re.Match[str]) -> bool:
     """Whether a digits-only match may be part of a number written with look-alikes: a bar the pattern
-    read as a separator, or a look-alike letter right after it."""
-    return "|" in m.group(0) or text[m.end() : m.end() + 1] in ("O", "o", "I", "l", "S", "B", "Z")
+    read as a separator, a look-alike letter right after it, or Corsica's 2B, which may be a 28 whose 8
+    was typed or read as a B."""
+    dept = m.group("dept")
+    corsica_b = dept is not None and dept in ("2B", "2b")
+    return corsica_b or "|" in m.group(0) or text[m.end() : m.end() + 1] in ("O", "o", "I", "l", "S", "B", "Z")
 
 
 def _find(
