@@ -286,7 +286,7 @@ def load_corpus(seed: int, args: argparse.Namespace) -> list[Any]:
     if args.only in (None, "nir"):
         from fixtures.redteam import nir_corpus
 
-        cases += nir_corpus.generate(seed, texts=args.nir, screens_count=args.screens)
+        cases += nir_corpus.generate(seed, texts=args.nir, screens_count=args.screens, hidden=args.hidden)
     return cases
 
 
@@ -423,6 +423,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--class", dest="classes", action="append", help="SSI classes to run (default: all)")
     parser.add_argument("--nir", type=int, default=240, help="NIR text cases (default 240)")
     parser.add_argument("--screens", type=int, default=60, help="NIR screenshots to OCR (default 60)")
+    parser.add_argument("--hidden", type=int, default=60,
+                        help="NIR cases in content beside what a file shows: metadata, notes, codes (default 60)")
     parser.add_argument("--cli-sample", type=int, default=3, help="cases also run through the CLI")
     parser.add_argument("--case-timeout", type=float, default=300.0, help="seconds before a case is a hang")
     parser.add_argument("--keep", type=Path, help="keep the corpus and verdicts in this folder")

@@ -174,36 +174,16 @@ def test_a_nir_in_a_pdf_note_or_bookmark_is_found(engine: Engine) -> None:
     assert found == [("PDF annotations", 2), ("PDF bookmarks", 0)]
 
 
-def _updated(original: bytes, new_page_text: str) -> bytes:
-    """``original`` (fixtures.builders.make_pdf, one page: objects 1-6) with an incremental update that
-    gives page 3 a new content stream (object 7), as an editor's incremental save does."""
-    import re
-
-    previous = int(re.findall(rb"startxref\s+(\d+)", original)[-1])
-    out = io.BytesIO(original)
-    out.seek(0, io.SEEK_END)
-    stream = f"BT /F1 11 Tf 50 780 Td ({new_page_text}) Tj ET".encode("latin-1")
-    content_at = out.tell()
-    out.write(b"7 0 obj\n<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream\nendobj\n")
-    page_at = out.tell()
-    out.write(b"3 0 obj\n<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 5 0 R "
-              b">> >> /Contents 7 0 R >>\nendobj\n")
-    xref_at = out.tell()
-    out.write(b"xref\n0 1\n0000000000 65535 f \n3 1\n%010d 00000 n \n7 1\n%010d 00000 n \n" % (page_at, content_at))
-    out.write(b"trailer\n<< /Size 8 /Root 1 0 R /Info 6 0 R /Prev %d >>\nstartxref\n%d\n%%%%EOF\n"
-              % (previous, xref_at))
-    return out.getvalue()
-
-
 def test_a_nir_removed_by_an_incremental_save_is_still_found(engine: Engine) -> None:
-    from fixtures.builders import make_pdf
+    from fixtures.builders import make_pdf, pdf_updated
 
     nir = NIRS.nir()
-    redacted = _updated(make_pdf([f"Patient DUPONT Jean NIR : {grouped(nir)}"]), "Patient DUPONT Jean NIR : [masque]")
+    original = make_pdf([f"Patient DUPONT Jean NIR : {grouped(nir)}"])
+    redacted = pdf_updated(original, "Patient DUPONT Jean NIR : [masque]")
     verdict = engine.check_file(proof_file("ANN.1.1.1/rapport.pdf", redacted))
     assert [(f.location.entry, f.location.page) for f in verdict.findings if f.rule == "pii.nir"] == [
         ("PDF earlier revision 1", 1)]
-    kept = _updated(make_pdf([f"NIR : {grouped(nir)}"]), f"NIR : {grouped(nir)}")
+    kept = pdf_updated(make_pdf([f"NIR : {grouped(nir)}"]), f"NIR : {grouped(nir)}")
     verdict = engine.check_file(proof_file("ANN.1.1.1/rapport.pdf", kept))
     assert [(f.location.entry, f.location.page) for f in verdict.findings if f.rule == "pii.nir"] == [(None, 1)]
 
