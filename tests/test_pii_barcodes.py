@@ -75,6 +75,13 @@ def test_a_code_without_a_nir_raises_nothing_and_the_place_reads_in_french(engin
     assert describe_location(Location(entry="DataMatrix code")) == "élément « code DataMatrix »"
 
 
+def test_a_qr_code_without_a_declared_character_set_is_read_as_utf8(engine: Engine) -> None:
+    # zxing-cpp guesses Shift_JIS for undeclared bytes: UTF-8 "n°" became "nｰ" and the label was lost.
+    qr = code(f"n°SS : {NIRS.nir()[:13]}", "QRCode", 4)
+    verdict = engine.check_file(proof_file("INS.1.1.1/qr.png", png(on_screen(qr))))
+    assert [f.rule for f in verdict.findings if f.rule.startswith("pii.nir")] == ["pii.nir-body"]
+
+
 def test_only_runs_longer_than_a_nir_are_cut_into_windows() -> None:
     assert barcodes._windows("S1" + "1" * 15) == ["1" * 15]  # a 17-character field: "S1" + 15 digits
     assert barcodes._windows("A" + "1234567890123456") == ["123456789012345", "234567890123456"]

@@ -144,6 +144,8 @@ def test_blob_text_reads_utf8_xmp_and_binary_runs_in_both_utf16_orders() -> None
     binary = b"\x00\x01\x02" + "Marie NIR".encode("utf-16-le") + b"\xff\xfe\x00" + "Paul NSS".encode("utf-16-be")
     assert set(metatext.blob_text(binary).splitlines()) >= {"Marie NIR", "Paul NSS"}
     assert metatext.blob_text(b"\x01\x02abc\x03") == ""  # runs under 4 characters are noise
+    accented = "Num. sécu : 1 23".encode("utf-16-le")  # UTF-16 bytes in an ASCII tag, as some tools write
+    assert "Num. sécu : 1 23" in metatext.blob_text(b"\x00\x00" + accented + b"\x00\x00").splitlines()
 
 
 def test_the_french_report_names_the_place_in_french() -> None:

@@ -30,6 +30,21 @@ def _windows(text: str) -> list[str]:
     return list(dict.fromkeys(out))
 
 
+def _text_of(code: Any) -> str:
+    """A code's content as text: its bytes as UTF-8, else Windows-1252 (a code without a declared character
+    set is guessed by zxing-cpp, which reads UTF-8 'n°' as Shift_JIS), else zxing-cpp's own text."""
+    try:
+        raw = bytes(code.bytes)
+    except (AttributeError, TypeError):
+        return str(code.text or "")
+    for codec in ("utf-8", "cp1252"):
+        try:
+            return raw.decode(codec)
+        except UnicodeDecodeError:
+            continue
+    return str(code.text or "")
+
+
 def _region(position: Any, factor: float, origin: tuple[int, int]) -> tuple[int, int, int, int] | None:
     try:
         points = [position.top_left, position.top_right, position.bottom_right, position.bottom_left]
@@ -54,7 +69,7 @@ def code_segments(image: Any, base: Location, factor: float = 1.0,
         return [], f"2D codes and barcodes ({type(exc).__name__})"
     segments = []
     for code in found[:MAX_CODES]:
-        text = _SEPARATORS.sub("\n", str(code.text or ""))[:MAX_CODE_CHARS]
+        text = _SEPARATORS.sub("\n", _text_of(code))[:MAX_CODE_CHARS]
         if not text.strip():
             continue
         windows = _windows(text)

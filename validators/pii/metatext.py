@@ -33,8 +33,8 @@ MIN_RAW_RUN = 6  # in pixel data, 8-bit runs are noise: ASCII runs this long onl
 AFTER_END = "data after the image's end marker"
 
 _RUN_8BIT = re.compile(rb"[\t\x20-\x7e\x80-\xff]{%d,}" % MIN_RUN)
-_RUN_UTF16LE = re.compile(rb"(?:[\t\x20-\x7e]\x00){%d,}" % MIN_RUN)
-_RUN_UTF16BE = re.compile(rb"(?:\x00[\t\x20-\x7e]){%d,}" % MIN_RUN)
+_RUN_UTF16LE = re.compile(rb"(?:[\t\x20-\x7e\xa0-\xff]\x00){%d,}" % MIN_RUN)
+_RUN_UTF16BE = re.compile(rb"(?:\x00[\t\x20-\x7e\xa0-\xff]){%d,}" % MIN_RUN)
 _RUN_ASCII = re.compile(rb"[\t\x20-\x7e]{%d,}" % MIN_RAW_RUN)
 _XML_START = re.compile(r"^\s*(?:<\?xpacket|<\?xml|<x:xmpmeta|<rdf:)", re.IGNORECASE)
 
