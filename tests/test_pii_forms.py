@@ -108,6 +108,9 @@ def test_bodies_without_key_need_a_label(engine: Engine) -> None:
     assert rules_of(check(engine, "c.txt", f"patient {NIR[:13]}")) == [("pii.nir-body", "error")]
     assert rules_of(check(engine, "e.txt", f"patient {NIR[:13]}{int(NIR[13:]) % 97 + 1:02d}")) == []
     assert rules_of(check(engine, "d.txt", f"NIR (fictif) {NIR[:13]}")) == [("pii.nir-unconfirmed", "warning")]
+    # Labels whose accented letters a bad conversion lost still name the number.
+    for mangled in ("B?n?ficiaire", "S\ufffdcurit\ufffd sociale", "N? SS"):
+        assert rules_of(check(engine, "g.txt", f"{mangled} : {grouped(NIR[:13])}")) == [("pii.nir-body", "error")]
     # The NIR's own name is its label ("numéro d'inscription au répertoire").
     named = f"Numéro d'inscription au répertoire : {grouped(NIR[:13])}"
     assert rules_of(check(engine, "f.txt", named)) == [("pii.nir-body", "error")]

@@ -31,20 +31,23 @@ DECLARED_AFTER = 32
 _WORD_START = r"(?<![a-z0-9à-ÿ])"
 _WORD_END = r"(?![a-z0-9à-ÿ])"
 
+# Labels and person words are also read with their accented letters lost to a bad conversion ("B?n?ficiaire",
+# "S\ufffdcurit\ufffd sociale": a tool writing Latin-1 text as ASCII or UTF-8): positive context, read broadly.
 _LABEL = re.compile(
     _WORD_START
     + r"(?:nir|nia|ins(?:-nir|-nia|-c)?|nss|ssn|insee|matricule|immatricul\w*|"
-    r"s[ée]cu(?:rit[ée])?(?:[ \u00a0]+sociale)?|n[°o]\s*(?:de\s+)?s\.?\s?s\b\.?|num[ée]ro\s+(?:de\s+)?ss|"
-    r"num(?:[ée]ro)?[ ._-]*(?:de[ _]+)?(?:ss|s[ée]cu)|"
-    r"social\s+security|assur[ée]e?s?(?:\s+social)?|carte\s+vitale|r[ée]pertoire\s+des\s+personnes|"
+    r"s[ée?\ufffd]cu(?:rit[ée?\ufffd])?(?:[ \u00a0]+sociale)?|n[°o?\ufffd]\s*(?:de\s+)?s\.?\s?s\b\.?|"
+    r"num[ée?\ufffd]ro\s+(?:de\s+)?ss|"
+    r"num(?:[ée?\ufffd]ro)?[ ._-]*(?:de[ _]+)?(?:ss|s[ée?\ufffd]cu)|"
+    r"social\s+security|assur[ée?\ufffd]e?s?(?:\s+social)?|carte\s+vitale|r[ée?\ufffd]pertoire\s+des\s+personnes|"
     # the NIR's own name: "numéro d'inscription au répertoire (national d'identification des personnes...)"
-    r"inscription\s+au\s+r[ée]pertoire|"
+    r"inscription\s+au\s+r[ée?\ufffd]pertoire|"
     r"nir@|@patient\.mssante)"
     + _WORD_END,
     re.IGNORECASE,
 )
 _PERSON = re.compile(
-    _WORD_START + r"(?:patiente?s?|b[ée]n[ée]ficiaires?|ayants?[ -]droits?|usagers?)" + _WORD_END,
+    _WORD_START + r"(?:patiente?s?|b[ée?\ufffd]n[ée?\ufffd]ficiaires?|ayants?[ -]droits?|usagers?)" + _WORD_END,
     re.IGNORECASE,
 )
 # A host or path part ("dpi.example.fr", "/test/") is an address, not a declaration about the value.
