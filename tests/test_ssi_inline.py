@@ -157,9 +157,15 @@ def test_inline_files_past_the_limit_are_said_and_repeats_are_one() -> None:
     assert (len(verdict.children), verdict.findings) == (1, [])
 
 
-def test_cda_documents_are_left_to_the_cda_check_and_short_blocks_ignored() -> None:
+def test_cda_documents_and_e_mails_are_left_to_their_checks_and_short_blocks_ignored() -> None:
     cda = proof("MSS.1.1.1/cr.xml", '<?xml version="1.0"?><ClinicalDocument xmlns="urn:hl7-org:v3"/>')
     assert not InlineValidator().applies_to(cda)
+    attachment = wrapped(b"%PDF-1.4 " + bytes(600), 76)
+    message = ("From: a@exemple.fr\nTo: b@exemple.fr\nSubject: CR\nMIME-Version: 1.0\nContent-Type: multipart/mixed; "
+               'boundary="b"\n\n--b\nContent-Type: text/plain\n\nBonjour\n--b\nContent-Type: application/pdf\n'
+               f"Content-Transfer-Encoding: base64\n\n{attachment}\n--b--\n")
+    for name in ("MSS.1.1.1/message.eml", "MSS.1.1.1/message.txt"):  # the e-mail check reads its parts
+        assert not InlineValidator().applies_to(proof(name, message))
     short = base64.b64encode(b"%PDF-1.4 " + b"x" * (MIN_BLOCK_CHARS // 2)).decode()
     assert len(short) < MIN_BLOCK_CHARS
     assert InlineValidator().check(proof("a/notes.txt", f"payload={short}\n"), _context()).children == []

@@ -6,8 +6,8 @@ personal data with OCR, CDA).
 
 A ``data:`` URL is always decoded (base64 or percent-encoded; fonts are left); a bare base64 block only
 when it is long (``MIN_BLOCK_CHARS``) and decodes to a strong file signature (PDF, PNG, JPEG, zip,
-executables...) or to text, so that keys, signatures, certificates and tokens are left alone. CDA
-documents are not read here: the CDA check decodes their ED values itself.
+executables...) or to text, so that keys, signatures, certificates and tokens are left alone. E-mails and
+CDA documents are not read here: the e-mail and CDA checks decode their parts and ED values themselves.
 
 Bounded: ``MAX_PAYLOADS`` distinct payloads per file, ``MAX_PAYLOAD_BYTES`` each once decoded,
 ``MAX_TOTAL_BYTES`` in all, the first ``MAX_TEXT_BYTES`` of the file. A ``data:`` URL that cannot be
@@ -30,6 +30,7 @@ from typing import ClassVar
 
 from validators import rules, sniff
 from validators.base import CheckContext, CheckResult, Embedded, FileTooLargeError, ProofFile, Validator
+from validators.mail.detect import mail_kind
 from validators.model import CheckState, Finding, Severity
 
 MAX_TEXT_BYTES = 64 * 1024 * 1024
@@ -148,7 +149,9 @@ class InlineValidator(Validator):
         media = file.media_type.split(";", 1)[0].strip().lower()
         if not (media.startswith(_TEXT_MEDIA) or media.endswith("+xml") or file.extension in _TEXT_EXTENSIONS):
             return False
-        return not _looks_cda(file.head(8192))
+        # E-mails (messages, mailboxes, SMTP transcripts) are decoded part by part by the e-mail check; CDA
+        # documents' ED values by the CDA check: their base64 would be checked twice.
+        return not _looks_cda(file.head(8192)) and mail_kind(file) is None
 
     def check(self, file: ProofFile, ctx: CheckContext) -> CheckResult:
         findings: list[Finding] = []
