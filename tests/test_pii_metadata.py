@@ -271,3 +271,12 @@ def test_a_file_attached_to_a_video_is_said_not_extracted(engine: Engine, tmp_pa
     clip = _clip(tmp_path, "with-attachment.mkv", "-attach", str(attached), "-metadata:s:t", "mimetype=text/plain")
     verdict = engine.check_file(proof_file("DOC.1.1.1/with-attachment.mkv", clip.read_bytes(), disk=clip))
     assert any("attached to the video" in what for what in gaps(verdict))
+
+
+def test_a_linearised_pdfs_first_section_is_no_earlier_revision(engine: Engine) -> None:
+    from fixtures.builders import make_pdf
+
+    body = make_pdf(["Rapport de test"]).split(b"\n", 1)[1]
+    first_section = b"%PDF-1.7\n99 0 obj\n<< /Linearized 1 /L 1000 /N 1 >>\nendobj\ntrailer\n<< /Size 1 >>\n%%EOF\n"
+    verdict = engine.check_file(proof_file("ANN.1.1.1/rapport.pdf", first_section + body))
+    assert [f.rule for f in verdict.findings if f.rule.startswith("pii.")] == []

@@ -23,11 +23,15 @@ MAX_REVISIONS = 20
 MAX_PAGES = 500
 EARLIER = "PDF earlier revision"
 _EOF = re.compile(rb"%%EOF[ \t]*(?:\r\n|\r|\n)?")
+_LINEARISED = re.compile(rb"/Linearized\s")
 
 
 def _cuts(data: bytes) -> list[int]:
-    """Where each earlier revision ends (the last ``%%EOF`` is the current revision's)."""
+    """Where each earlier revision ends (the last ``%%EOF`` is the current revision's). A linearised
+    ("fast web view") file's first ``%%EOF`` closes its first-page section, not a revision: left out."""
     ends = [m.end() for m in _EOF.finditer(data)]
+    if _LINEARISED.search(data, 0, 4096) is not None:
+        ends = ends[1:]
     return ends[:-1]
 
 
