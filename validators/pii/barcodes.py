@@ -81,22 +81,4 @@ def code_segments(image: Any, base: Location, factor: float = 1.0,
     return segments, None
 
 
-def image_codes(data: bytes) -> tuple[list[TextSegment], str | None]:
-    """``code_segments`` of an image file's first frame (bounded like OCR: ``ocr.MAX_PIXELS``)."""
-    import io
-
-    from PIL import Image
-
-    from validators.pii.ocr import MAX_PIXELS
-
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            if image.size[0] * image.size[1] > MAX_PIXELS:
-                return [], None  # OCR already says the image is too large to be read
-            gray = image.convert("L")
-    except Exception:  # OCR already says the image could not be decoded
-        return [], None
-    return code_segments(gray, Location())
-
-
-__all__ = ["code_segments", "image_codes"]
+__all__ = ["code_segments"]

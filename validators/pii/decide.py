@@ -105,6 +105,13 @@ def _words(hit: ContextHit, match: NirMatch, shape: Shape | None) -> Decision:
     return Decision(_personal(match), (Note("aucun mot de contexte (NIR seul)", "no context word (a bare valid NIR)"),))
 
 
+def person_names(match: NirMatch, ocr: bool) -> bool:
+    """Whether a person word ("patient", "bénéficiaire") names ``match`` as a NIR: a body without key, and
+    in OCR text a number whose key OCR may have misread (a valid key needs no word; a wrong one in typed
+    text needs a label)."""
+    return match.key_status is KeyStatus.ABSENT or (ocr and match.key_status is KeyStatus.INVALID)
+
+
 def decide(
     match: NirMatch,
     authority: InsOid | None,
@@ -133,9 +140,7 @@ def decide(
         return _words(hit, match, shape_of(match, ocr))
     if structure is not None:
         return None
-    # A person word names a body without key, and in OCR text a number whose key OCR may have misread.
-    person_names = match.key_status is KeyStatus.ABSENT or (ocr and match.key_status is KeyStatus.INVALID)
-    body_named = person_names and hit.person is not None
+    body_named = person_names(match, ocr) and hit.person is not None
     if under is None and hit.label is None and not body_named:
         return None
     why = authority_notes or (word("libellé", "labelled", hit.label or hit.person or ""),)
@@ -165,4 +170,4 @@ _AUTHORITY_FR = {
 }
 
 
-__all__ = ["DECISION_RULES", "Decision", "Shape", "decide", "shape_of"]
+__all__ = ["DECISION_RULES", "Decision", "Shape", "decide", "person_names", "shape_of"]

@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 from validators.model import NO_LOCATION, Location
-from validators.pii import ink, ocrturn
+from validators.pii import barcodes, ink, ocrturn
 from validators.pii.ocrtext import Word, column_lines, digits_of, nir_like_lines, segment_of
 from validators.pii.page import REREAD_MAX_SCALE, TARGET_HEIGHT, Page, crop_for_reread, prepare
 from validators.pii.segments import Extraction
@@ -101,12 +101,17 @@ def ocr_image(data: bytes, base: Location = NO_LOCATION, timeout: float = OCR_TI
         out.not_run = "the image could not be decoded"
         return out
     started = time.monotonic()
-    first = _ocr_gray(gray, base, timeout, out)
-    if first.not_run is not None or not ocrturn.read_poorly(first):
-        return first
-    # Text-like areas left unread: the picture may be on its side (a photo, a scan, a pasted screenshot).
-    left = timeout - (time.monotonic() - started)
-    return ocrturn.read_turned(gray, first, lambda turned, t: _ocr_gray(turned, base, t, Extraction()), left)
+    read = _ocr_gray(gray, base, timeout, out)
+    if read.not_run is None and ocrturn.read_poorly(read):
+        # Text-like areas left unread: the picture may be on its side (a photo, a scan, a pasted screenshot).
+        left = timeout - (time.monotonic() - started)
+        read = ocrturn.read_turned(gray, read, lambda turned, t: _ocr_gray(turned, base, t, Extraction()), left)
+    # What its DataMatrix or QR codes encode, from the same decoded picture (in the file's pixels).
+    codes, problem = barcodes.code_segments(gray, base, gray.width / width)
+    read.segments.extend(codes)
+    if problem:
+        read.not_inspected.append(problem)
+    return read
 
 
 @dataclass(frozen=True)

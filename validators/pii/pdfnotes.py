@@ -1,5 +1,5 @@
-"""Text a PDF holds outside its pages' content: annotations (comments, sticky notes, free text, their
-authors and rich text) and the bookmarks' titles.
+"""Text a PDF holds outside its pages' content: the document information (title, author, subject...),
+annotations (comments, sticky notes, free text, their authors and rich text) and the bookmarks' titles.
 
 A viewer shows a note only when its icon is opened, and bookmarks only in a side panel: the pages' text
 layer holds neither. Each is read as a field of its own (an author's name does not describe a number of
@@ -9,13 +9,15 @@ another note). Bounded: ``MAX_ANNOTATIONS`` annotations and ``MAX_BOOKMARKS`` bo
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from validators.model import Location
 from validators.pii.htmltext import html_text_lines
 from validators.pii.segments import Extraction, TextSegment
 
+MAX_INFO_ENTRIES = 200
+MAX_INFO_VALUE_CHARS = 64 * 1024
 MAX_ANNOTATIONS = 5000
 MAX_BOOKMARKS = 5000
 MAX_VALUE_CHARS = 64 * 1024
@@ -25,6 +27,19 @@ MAX_BOOKMARK_DEPTH = 32
 _TEXT_KEYS = ("/Contents", "/T", "/Subj", "/TU", "/V")
 ANNOTATIONS = "PDF annotations"
 BOOKMARKS = "PDF bookmarks"
+
+
+def info_text(reader: Any) -> str:
+    """The document information dictionary as ``key: value`` lines (bounded; references resolved)."""
+    info: Mapping[str, Any] = reader.metadata or {}
+    lines = []
+    for index, (key, value) in enumerate(info.items()):
+        if index >= MAX_INFO_ENTRIES:
+            break
+        if hasattr(value, "get_object"):
+            value = value.get_object()
+        lines.append(f"{key}: {str(value)[:MAX_INFO_VALUE_CHARS]}")
+    return "\n".join(lines)
 
 
 def _value(obj: Any) -> str:
@@ -101,4 +116,4 @@ def read_bookmarks(reader: Any, out: Extraction) -> None:
         out.segments.append(TextSegment("\n".join(titles), Location(entry=BOOKMARKS), fields=True))
 
 
-__all__ = ["ANNOTATIONS", "BOOKMARKS", "read_annotations", "read_bookmarks"]
+__all__ = ["ANNOTATIONS", "BOOKMARKS", "info_text", "read_annotations", "read_bookmarks"]

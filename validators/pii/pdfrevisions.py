@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from validators.model import Location
+from validators.pii.pdfnotes import info_text
 from validators.pii.segments import Extraction, TextSegment
 
 MAX_REVISIONS = 20
@@ -59,12 +60,11 @@ def read_earlier(data: bytes, current: Iterable[str], check_time: Callable[[], N
         if reader is None:
             continue
         where = f"{EARLIER} {number}"
-        meta = [f"{key}: {value}" for key, value in (reader.metadata or {}).items() if isinstance(value, str)]
-        _add(out, meta, known, Location(entry=where), fields=True)
         try:
+            _add(out, [info_text(reader)], known, Location(entry=where), fields=True)
             count = len(reader.pages)
         except Exception as exc:
-            out.not_inspected.append(f"the pages of revision {number} of the PDF ({type(exc).__name__})")
+            out.not_inspected.append(f"the metadata or pages of revision {number} of the PDF ({type(exc).__name__})")
             continue
         for index in range(min(count, pages_left)):
             check_time()

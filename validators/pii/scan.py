@@ -17,7 +17,7 @@ from validators import rules
 from validators.model import Finding, Location
 from validators.pii.allowlist import Allowlist
 from validators.pii.context import NO_CONTEXT, ContextHit, context_of, label_near, ocr_words
-from validators.pii.decide import DECISION_RULES, Decision, decide
+from validators.pii.decide import DECISION_RULES, Decision, decide, person_names
 from validators.pii.explain import Note, render
 from validators.pii.ins import authority_near
 from validators.pii.mask import mask_nir
@@ -71,7 +71,7 @@ def _named(text: str, match: NirMatch, column: ContextHit, around: str, ocr: boo
     """A label, a column label or an INS authority near ``match`` (a person word for a body without key,
     or in OCR text for a wrong key OCR may have misread): cheap checks before the whole evidence is
     gathered. ``around``: the text words are read from."""
-    person = match.key_status is KeyStatus.ABSENT or (ocr and match.key_status is KeyStatus.INVALID)
+    person = person_names(match, ocr)
     if column.label is not None or (column.person is not None and person):
         return True
     if label_near(around, match.start, match.end, person=person) is not None:

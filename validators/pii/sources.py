@@ -10,7 +10,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from validators.model import Location
-from validators.pii import barcodes, metatext, ocr, office, textsources, video
+from validators.pii import metatext, ocr, office, textsources, video
 from validators.pii.segments import Extraction
 
 CheckTime = Callable[[], None]
@@ -40,7 +40,7 @@ def _looks_textual(head: bytes) -> bool:
     """Mostly printable bytes and no NUL: a text file whatever its name (or UTF-16/32, NULs and all)."""
     if not head:
         return False
-    if head.startswith((b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")) or textsources.wide_codec(head) is not None:
+    if textsources.wide_codec(head) is not None:
         return True  # UTF-16 or UTF-32, with or without a byte order mark
     if b"\x00" in head:
         return False
@@ -105,12 +105,8 @@ def extract(
     if kind is Kind.PDF:
         return textsources.pdf_text(data, base, check_time)
     if kind is Kind.IMAGE:
-        # What the image shows (OCR), and what it carries unseen (comments, metadata chunks, trailing data).
+        # What the image shows (OCR, codes), and what it carries unseen (comments, metadata chunks, trailing data).
         seen = ocr.ocr_image(data, base, timeout=max(1.0, min(ocr.OCR_TIMEOUT, time_left() - 1)))
-        codes, problem = barcodes.image_codes(data)  # what a DataMatrix or a QR code encodes
-        seen.segments.extend(codes)
-        if problem:
-            seen.not_inspected.append(problem)
         return metatext.merge(seen, metatext.image_metadata(data))
     if kind is Kind.VIDEO:
         return video.video_text(path if path is not None else data, base, check_time, time_left)

@@ -11,7 +11,7 @@ import codecs
 import email.parser
 import email.policy
 import itertools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from validators.model import NO_LOCATION, Location
@@ -32,12 +32,16 @@ CheckTime = Callable[[], None]
 
 
 # UTF-32's byte order marks start like UTF-16's: they are tried first.
-_BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
-         (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+_WIDE_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF16_LE, "utf-16"),
+              (codecs.BOM_UTF16_BE, "utf-16"))
 
 
 def wide_codec(data: bytes) -> str | None:
-    """UTF-16 or UTF-32 written without a byte order mark, told by where the zero bytes of ASCII text fall."""
+    """The codec of UTF-16 or UTF-32 text: by its byte order mark, else (none written) by where the zero
+    bytes of ASCII text fall; None for any other text."""
+    for bom, codec in _WIDE_BOMS:
+        if data.startswith(bom):
+            return codec
     sample = data[:4096]
     if len(sample) < 16 or sample.count(0) < len(sample) // 3:
         return None
@@ -59,9 +63,8 @@ def wide_codec(data: bytes) -> str | None:
 def decode_text(data: bytes) -> str:
     """Bytes to text: BOMs honoured (UTF-8, UTF-16, UTF-32), UTF-16/32 without one recognised, UTF-8 first,
     then Windows-1252, then Latin-1 (never fails)."""
-    for bom, codec in _BOMS:
-        if data.startswith(bom):
-            return data.decode(codec, errors="replace")
+    if data.startswith(codecs.BOM_UTF8):
+        return data.decode("utf-8-sig", errors="replace")
     wide = wide_codec(data)
     if wide is not None:
         return data[: len(data) - len(data) % (4 if "32" in wide else 2)].decode(wide, errors="replace")
@@ -181,7 +184,7 @@ def pdf_text(data: bytes, base: Location, check_time: CheckTime) -> Extraction:
         out.not_inspected.append(f"the PDF could not be parsed ({type(exc).__name__})")
         return out
     try:
-        meta = _info_text(reader)
+        meta = pdfnotes.info_text(reader)
         fields = reader.get_fields() or {}
         values = "\n".join(f"{name}: {field.get('/V', '')}" for name, field in fields.items())
     except Exception as exc:
@@ -226,22 +229,7 @@ def pdf_text(data: bytes, base: Location, check_time: CheckTime) -> Extraction:
     return out
 
 
-MAX_INFO_ENTRIES = 200
-MAX_INFO_VALUE_CHARS = 64 * 1024
 MAX_XMP_BYTES = 4 * 1024 * 1024
-
-
-def _info_text(reader: Any) -> str:
-    """The document information dictionary as ``key: value`` lines (bounded; references resolved)."""
-    info: Mapping[str, Any] = reader.metadata or {}
-    lines = []
-    for index, (key, value) in enumerate(info.items()):
-        if index >= MAX_INFO_ENTRIES:
-            break
-        if hasattr(value, "get_object"):
-            value = value.get_object()
-        lines.append(f"{key}: {str(value)[:MAX_INFO_VALUE_CHARS]}")
-    return "\n".join(lines)
 
 
 def _xmp_text(reader: Any) -> tuple[str, str | None]:

@@ -165,7 +165,6 @@ def _size(size: int) -> str:
 
 
 _FINDING_HEADERS = ("Sévérité", "Règle", "Constat", "Emplacement", "Indice (masqué)")
-_SEVERITY_ORDER = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
 # Beyond this many information rows (e.g. every missing proof of a partial package), they fold away
 # in a <details> element, which needs no script, so that errors and warnings stay in view.
 FOLD_INFO_ABOVE = 10
@@ -194,7 +193,7 @@ def _finding_row(finding: Finding) -> str:
 
 
 def _findings_table(findings: Iterable[Finding]) -> str:
-    ordered = sorted(findings, key=lambda f: _SEVERITY_ORDER.get(f.severity, 3))
+    ordered = sorted(findings, key=lambda f: -f.severity.rank)  # errors first
     if not ordered:
         return '<p class="none">Aucun constat.</p>'
     infos = [f for f in ordered if f.severity is Severity.INFO]
